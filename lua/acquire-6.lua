@@ -1,0 +1,133 @@
+--[[
+  acquire-6: admit a batch of requests to one endpoint, promote queued tickets, deliver the
+  caller's promotions. One call per endpoint per event-loop turn of a process.
+
+  KEYS[1] cfg      runtime overrides of the endpoint (hash)
+  KEYS[2] bucket   tokens, fair-queue clock and counters (hash)
+  KEYS[3] queue    tickets by start tag (sorted set)
+  KEYS[4] classes  per-class finish tag, queued count, weight (hash)
+  KEYS[5] mailbox  the caller's promoted tickets: seq -> slot ms, or 'x' when expired (hash)
+  KEYS[6] owner    the caller's liveness key (string with a lease)
+  Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
+  buckets 't:<tenant>', other owners' mailboxes and liveness keys.
+
+  ARGV[1]  key prefix 'sluice:{ns}:'     ARGV[2]  endpoint      ARGV[3] owner id
+  ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
+  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] 1 if the caller has tickets out
+  ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
+  ARGV[12] request count, then 8 values per request:
+           id cost maxWaitMs(-1 = none) tenant priority weight tenantRate('' = none) tenantBurst
+
+  Returns { header, results, mailbox }
+    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost }
+    results = id, status, a, b, c per request:
+       0 reserved     a = slot (Redis ms)
+       1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
+      -1 timeout      a = estimated wait ms (refused up front, nothing changed)
+      -2 queue full   a = max queue
+      -3 cost above burst   a = the burst it cannot fit
+    mailbox = seq, slot ('x' = expired) for each of the caller's tickets promoted by anyone
+]]
+--- @include "clock"
+--- @include "buckets"
+--- @include "endpoint"
+--- @include "fairQueue"
+--- @include "promote"
+
+local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
+local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
+local hasTickets = ARGV[9] == '1'
+local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
+local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
+local ep = loadEndpoint(KEYS[2], settings)
+local qKey, cKey = KEYS[3], KEYS[4]
+local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
+local keyTtl = horizon + lease + 1000
+
+local queue = {
+  ep = ep, qKey = qKey, cKey = cKey, prefix = prefix, owner = owner, horizon = horizon,
+  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix, mailTtl = keyTtl,
+}
+if ep.n > 0 then promote(queue) end
+
+local results = {}
+local function push(id, status, a, b, c)
+  results[#results + 1] = id; results[#results + 1] = status
+  results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
+end
+local enqueued = false
+local n = tonumber(ARGV[12])
+for i = 0, n - 1 do
+  local o = 13 + i * 8
+  local id, cost, maxWait = ARGV[o], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
+  local tenant, priority = ARGV[o + 3], ARGV[o + 4]
+  local weight = settings.weights[priority] or tonumber(ARGV[o + 5])
+  local tenantRate, tenantBurst = tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+  local list = chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
+  local tooBig = costAboveBurst(list, cost)
+  local w = waitAll(list, cost)
+  if tooBig ~= nil then
+    push(id, -3, tostring(tooBig))
+  elseif ep.n == 0 and w <= horizon and (maxWait < 0 or w <= maxWait) then
+    -- fast path: nobody queued and the tokens come within the horizon: reserve the exact slot
+    debitAll(list, cost)
+    ep.adm = ep.adm + 1
+    push(id, 0, num(now + w))
+  elseif ep.n == 0 and maxWait >= 0 and w > maxWait then
+    ep.to = ep.to + 1
+    push(id, -1, num(w))
+  else
+    local f = classField('f', tenant, priority)
+    local last = tonumber(redis.call('HGET', cKey, f)) or 0
+    local tag = math.max(ep.v, last)
+    local busyWeight = ep.bw
+    if redis.call('HEXISTS', cKey, classField('n', tenant, priority)) == 0 then busyWeight = busyWeight + weight end
+    -- work ahead of this tag: every busy class is served (tag - V) * its weight, but never more than is queued
+    local ahead = math.min((tag - ep.v) * busyWeight, ep.qc)
+    local eta = math.max(waitForAmount(ep, ahead + cost), waitAll(list, cost))
+    if maxWait >= 0 and eta > maxWait then
+      ep.to = ep.to + 1
+      push(id, -1, num(eta))
+    elseif ep.n >= settings.maxQueue then
+      ep.qf = ep.qf + 1
+      push(id, -2, tostring(settings.maxQueue))
+    else
+      ep.s = ep.s + 1
+      local deadline = -1
+      if maxWait >= 0 then deadline = math.floor(now + maxWait) end
+      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, ARGV[o + 6], ARGV[o + 7])
+      redis.call('ZADD', qKey, tag, member)
+      redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight)
+      redis.call('HINCRBY', cKey, classField('n', tenant, priority), 1)
+      ep.bw = busyWeight
+      ep.n = ep.n + 1
+      ep.qc = ep.qc + cost
+      ep.qd = ep.qd + 1
+      enqueued = true
+      push(id, 1, member, num(eta), num(tag))
+    end
+  end
+end
+if enqueued then promote(queue) end
+
+saveEndpoint(ep, keyTtl)
+if ep.n > 0 then
+  redis.call('PEXPIRE', qKey, keyTtl + bucketTtl(ep))
+  redis.call('PEXPIRE', cKey, keyTtl + bucketTtl(ep))
+end
+
+local mailbox = {}
+if hasTickets or enqueued then
+  redis.call('SET', KEYS[6], '1', 'PX', lease)
+  local mail = redis.call('HGETALL', KEYS[5])
+  if #mail > 0 then
+    redis.call('DEL', KEYS[5])
+    mailbox = mail
+  end
+end
+
+return {
+  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc) },
+  results,
+  mailbox,
+}

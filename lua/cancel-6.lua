@@ -1,0 +1,55 @@
+--[[
+  cancel-6: give back what a caller holds and no longer wants (abort, deadline, close()).
+
+  KEYS as acquire-6: cfg, bucket, queue, classes, the caller's mailbox, the caller's liveness key.
+  ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
+  ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
+  ARGV[7] item count, then 6 values per item:
+          kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
+          tenant rate ('' = none), tenant burst
+
+  Only future slots are refunded: a slot that has passed was used, or its tokens are gone, and
+  refunding it could over-admit once the bucket is full.
+  Returns, per item: 1 removed from the queue, 2 refunded, 0 nothing to give back (already used or expired).
+]]
+--- @include "clock"
+--- @include "buckets"
+--- @include "endpoint"
+--- @include "fairQueue"
+
+local prefix = ARGV[1]
+local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0)
+local ep = loadEndpoint(KEYS[2], settings)
+local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
+local out = {}
+local n = tonumber(ARGV[7])
+for i = 0, n - 1 do
+  local o = 8 + i * 6
+  local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+  local tenant, tenantRate, tenantBurst = ARGV[o + 3], tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  local result = 0
+  local slot = nil
+  if kind == 't' then
+    local t = parseTicket(ref)
+    if removeTicket(ep, KEYS[3], KEYS[4], ref, t) then
+      result = 1
+    else
+      -- promoted meanwhile: take it out of the mailbox and refund it like a reservation
+      local mailed = redis.call('HGET', KEYS[5], t.seq)
+      if mailed then
+        redis.call('HDEL', KEYS[5], t.seq)
+        slot = tonumber(mailed)
+      end
+    end
+  else
+    slot = tonumber(ref)
+  end
+  if slot ~= nil and slot > now then
+    refundAll(chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst), cost)
+    ep.adm = ep.adm - 1
+    result = 2
+  end
+  out[#out + 1] = result
+end
+saveEndpoint(ep, 0)
+return out

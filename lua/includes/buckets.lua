@@ -1,0 +1,91 @@
+-- Token buckets held in hashes {t = tokens at ts, ts = ms, r = tokens/ms, b = burst}.
+-- Tokens may go negative: a debt that future refill pays, which is how a reservation promises a
+-- slot in the future and how a penalty pauses an endpoint. Every bucket touched in one script run
+-- is cached here and written once at the end, so several buckets are debited all-or-nothing.
+local buckets = {}
+local MAX_TTL = 7 * 24 * 3600 * 1000
+
+-- rate/burst given: they are the configured values (they win over what the hash remembers);
+-- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
+local function loadBucket(key, rate, burst)
+  local b = buckets[key]
+  if b then return b end
+  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b')
+  local r = rate or tonumber(v[3])
+  local cap = burst or tonumber(v[4])
+  if r == nil or cap == nil then return nil end
+  local t, ts = tonumber(v[1]), tonumber(v[2])
+  if t == nil or ts == nil then
+    t, ts = cap, now
+  elseif now > ts then
+    -- refill; a clock that went backwards refills nothing
+    t = math.min(cap, t + (now - ts) * r)
+    ts = now
+  end
+  if t > cap then t = cap end -- burst lowered at runtime
+  b = { key = key, t = t, ts = ts, r = r, b = cap, dirty = false }
+  buckets[key] = b
+  return b
+end
+
+-- ms until `amount` tokens are there; INF when the rate is zero
+local function waitForAmount(b, amount)
+  if b.t >= amount then return 0 end
+  if b.r <= 0 then return INF end
+  return (amount - b.t) / b.r
+end
+
+local function waitAll(list, cost)
+  local w = 0
+  for i = 1, #list do
+    local x = waitForAmount(list[i], cost)
+    if x > w then w = x end
+  end
+  return w
+end
+
+local function debitAll(list, cost)
+  for i = 1, #list do
+    list[i].t = list[i].t - cost
+    list[i].dirty = true
+  end
+end
+
+-- refund a reservation whose slot is still in the future (a passed slot was used or lost)
+local function refundAll(list, cost)
+  for i = 1, #list do
+    list[i].t = math.min(list[i].b, list[i].t + cost)
+    list[i].dirty = true
+  end
+end
+
+-- the burst of the first bucket a cost can never fit in, or nil
+local function costAboveBurst(list, cost)
+  for i = 1, #list do
+    if cost > list[i].b then return list[i].b end
+  end
+  return nil
+end
+
+-- time for an idle bucket to be full again: after that its key carries no information
+local function bucketTtl(b)
+  if b.r <= 0 then return MAX_TTL end
+  return math.min(MAX_TTL, math.ceil((b.b - math.min(b.t, 0)) / b.r) + 1000)
+end
+
+local function flushBuckets(extraTtl)
+  for key, b in pairs(buckets) do
+    if b.dirty then
+      redis.call('HSET', key, 't', num(b.t), 'ts', num(b.ts), 'r', tostring(b.r), 'b', tostring(b.b))
+      redis.call('PEXPIRE', key, bucketTtl(b) + extraTtl)
+    end
+  end
+end
+
+-- The buckets a request is charged to: its endpoint, the namespace cap, its tenant's budget.
+local function chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
+  local list = { ep }
+  if globalRate ~= nil then list[#list + 1] = loadBucket(prefix .. 'g', globalRate, globalBurst) end
+  if tenantRate ~= nil then list[#list + 1] = loadBucket(prefix .. 't:' .. tenant, tenantRate, tenantBurst) end
+  return list
+end

@@ -1,0 +1,31 @@
+--[[
+  inspect-4: a read-only picture of one endpoint for status, metrics and tests.
+
+  KEYS[1] cfg   KEYS[2] bucket   KEYS[3] queue   KEYS[4] classes
+  ARGV[1] configured rate, tokens/ms   ARGV[2] configured burst   ARGV[3] configured max queue
+  Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
+            admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls }
+    overrides = flat field/value list of the cfg hash
+    classes   = flat list tenant|priority, queued count
+    ttls      = pttl of bucket, queue, classes
+]]
+--- @include "clock"
+--- @include "buckets"
+--- @include "endpoint"
+
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+local ep = loadEndpoint(KEYS[2], settings)
+local classes = {}
+local raw = redis.call('HGETALL', KEYS[4])
+for i = 1, #raw, 2 do
+  if string.sub(raw[i], 1, 2) == 'n|' then
+    classes[#classes + 1] = string.sub(raw[i], 3)
+    classes[#classes + 1] = raw[i + 1]
+  end
+end
+return {
+  num(now), num(ep.t), tostring(ep.r), tostring(ep.b), tostring(settings.maxQueue), num(ep.v),
+  ep.n, num(ep.qc), num(ep.bw), num(ep.pu), ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pen,
+  redis.call('HGETALL', KEYS[1]), classes,
+  { redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]) },
+}

@@ -1,0 +1,23 @@
+--[[
+  penalize-2: the upstream said "slow down" (429, captcha): push this endpoint's next admission
+  back fleet-wide by putting its bucket into debt worth retryAfterMs. Only this endpoint; the
+  reservations already handed out stand. Queued tickets simply see a longer wait.
+
+  KEYS[1] cfg   KEYS[2] bucket
+  ARGV[1] rate, tokens/ms   ARGV[2] burst   ARGV[3] retry after, ms (already rounded up)
+  Returns { pausedUntil ms, tokens }
+]]
+--- @include "clock"
+--- @include "buckets"
+--- @include "endpoint"
+
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0)
+local ep = loadEndpoint(KEYS[2], settings)
+local retryAfter = tonumber(ARGV[3])
+local pausedUntil = math.max(ep.pu, now + retryAfter)
+-- whatever debt exists (future reservations) stays; the pause comes on top of a drained bucket
+ep.t = math.min(ep.t, 0) - retryAfter * ep.r
+ep.pu = pausedUntil
+ep.pen = ep.pen + 1
+saveEndpoint(ep, 0)
+return { num(pausedUntil), num(ep.t) }

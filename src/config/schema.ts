@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { InvalidConfigError } from '../errors/index.js';
+import { parseDurationMs, parseRate, type Rate } from './units.js';
+
+/** Names that end up in Redis keys and script members: no braces, no `|`, no blanks. */
+export const Name = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^\s{}|\u0000-\u001f\u007f]+$/u, 'use 1-128 characters without spaces, braces or "|"');
+
+/** `"50/min"`, `"10/s"`, `"3/10s"` or `{ tokens, intervalMs }`. */
+export const RateInput = z.union([
+  z.string().transform((s, ctx): Rate => {
+    const rate = parseRate(s);
+    if (!rate) {
+      ctx.addIssue({ code: 'custom', message: `cannot read rate "${s}": write it like "50/min", "10/s" or "3/10s"` });
+      return z.NEVER;
+    }
+    return rate;
+  }),
+  z.object({ tokens: z.number().nonnegative(), intervalMs: z.number().positive() }),
+]);
+
+/** `"10 s"`, `"250ms"` or a number of ms. */
+export const DurationInput = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDurationMs(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `cannot read duration ${JSON.stringify(v)}: write it like "10 s", "250ms" or a number of ms` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const BucketConfig = z.object({
+  /** Tokens per interval. */
+  rate: RateInput,
+  /** Most tokens the bucket holds (the largest burst). Default: one interval's worth of tokens, at least 1. */
+  burst: z.number().positive().optional(),
+});
+export type BucketConfig = z.input<typeof BucketConfig>;
+
+export const EndpointConfig = BucketConfig.extend({
+  /** Most tickets waiting in this endpoint's fair queue; beyond it acquire rejects with QueueFullError. Default: the throttler's `maxQueue`. */
+  maxQueue: z.number().int().positive().optional(),
+});
+export type EndpointConfig = z.input<typeof EndpointConfig>;
+
+export const FailurePolicy = z.enum(['closed']);
+
+export const ThrottlerConfig = z.object({
+  /** Namespace: every key of this throttler shares the hash tag `{namespace}`. Default `sluice`. */
+  namespace: Name.default('sluice'),
+  /** Endpoints and their rates. */
+  endpoints: z.record(Name, EndpointConfig).refine((e) => Object.keys(e).length > 0, 'configure at least one endpoint'),
+  /** Priority names and their weights in the fair queue. Default `{ high: 3, normal: 2, low: 1 }`. */
+  priorities: z.record(Name, z.number().positive()).default({ high: 3, normal: 2, low: 1 }),
+  /** Priority of a call that names none. Default `normal` (or the first priority). */
+  defaultPriority: Name.optional(),
+  /** Tenant of a call that names none. Default `default`. */
+  defaultTenant: Name.default('default'),
+  /** A cap over all endpoints of the namespace, checked with each endpoint's bucket, all-or-nothing. */
+  global: BucketConfig.optional(),
+  /** Per-tenant budgets over all endpoints, all-or-nothing with the endpoint's bucket. */
+  tenants: z.record(Name, BucketConfig).default({}),
+  /**
+   * Waits up to this long are served by a reservation: one round trip, then a local sleep.
+   * Longer waits join the fair queue. Default 1000 ms.
+   */
+  horizonMs: DurationInput.default(1000),
+  /** Default bound of each endpoint's fair queue. Default 10 000. */
+  maxQueue: z.number().int().positive().default(10_000),
+  /** How long a process's queued tickets outlive its last word to Redis. Default 30 s. */
+  leaseMs: DurationInput.default(30_000),
+  /** What acquire does when Redis cannot be reached. `closed`: wait (within each caller's deadline). */
+  failurePolicy: FailurePolicy.default('closed'),
+});
+export type ThrottlerConfigInput = z.input<typeof ThrottlerConfig>;
+export type ThrottlerConfig = z.output<typeof ThrottlerConfig>;
+
+/** Formats zod issues as `field: message (received value)` lines a person can act on. */
+export function describeIssues(error: z.ZodError, input: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.join('.') || '(root)';
+      let value: unknown = input;
+      for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
+      const shown = value === undefined ? '' : ` (received ${JSON.stringify(value)?.slice(0, 80)})`;
+      return `${path}: ${issue.message}${shown}`;
+    })
+    .join('; ');
+}
+
+/** Parses throttler config once, at the boundary; throws InvalidConfigError naming the field and value. */
+export function parseThrottlerConfig(input: unknown): ThrottlerConfig {
+  const result = ThrottlerConfig.safeParse(input);
+  if (!result.success) throw new InvalidConfigError(`invalid throttler config: ${describeIssues(result.error, input)}`);
+  const config = result.data;
+  if (config.defaultPriority !== undefined && !(config.defaultPriority in config.priorities)) {
+    throw new InvalidConfigError(`invalid throttler config: defaultPriority "${config.defaultPriority}" is not one of the priorities (${Object.keys(config.priorities).join(', ')})`);
+  }
+  return config;
+}

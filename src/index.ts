@@ -1,0 +1,25 @@
+/**
+ * Sluice: a distributed, fair, queueing throttler for scraping fleets.
+ * The public API, in one screen.
+ */
+export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
+export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus } from './throttler.js';
+export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig } from './config/schema.js';
+export type { ThrottlerConfigInput } from './config/schema.js';
+export { parseRate, parseDurationMs, formatRate } from './config/units.js';
+export type { Rate } from './config/units.js';
+export type { RedisInput } from './redis/connection.js';
+export {
+  SluiceError,
+  ErrorCode,
+  ThrottleTimeoutError,
+  QueueFullError,
+  AbortError,
+  UnknownEndpointError,
+  CostAboveBurstError,
+  InvalidNameError,
+  InvalidConfigError,
+  InvalidPayloadError,
+  RedisUnavailableError,
+  ThrottlerClosedError,
+} from './errors/index.js';

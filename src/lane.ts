@@ -1,0 +1,426 @@
+import type { Cluster, Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
+import {
+  AbortError,
+  CostAboveBurstError,
+  QueueFullError,
+  RedisUnavailableError,
+  ThrottleTimeoutError,
+  ThrottlerClosedError,
+} from './errors/index.js';
+import type { Keys } from './keys.js';
+import type { Logger } from './logger.js';
+import { run } from './redis/scripts.js';
+import { jitter, nowMs } from './sleep.js';
+
+/**
+ * One endpoint's client side: coalesces every acquire of an event-loop turn into one script call,
+ * sleeps reserved callers until their slot, keeps queued tickets until a reply (anyone's call
+ * promoted them; most replies carry them) or a claim at their estimated turn delivers them.
+ */
+
+export interface LaneSettings {
+  endpoint: string;
+  keys: Keys;
+  owner: string;
+  ratePerMs: number;
+  burst: number;
+  maxQueue: number;
+  horizonMs: number;
+  leaseMs: number;
+  global?: { ratePerMs: number; burst: number } | undefined;
+  logger: Logger;
+}
+
+export interface LaneRequest {
+  cost: number;
+  /** Undefined: wait as long as it takes. */
+  maxWaitMs?: number | undefined;
+  tenant: string;
+  priority: string;
+  weight: number;
+  tenantBudget?: { ratePerMs: number; burst: number } | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** What a caller learns when it may go. */
+export interface Admission {
+  endpoint: string;
+  /** From the call to acquire until it resolved. */
+  waitedMs: number;
+  /** True when the caller waited in the fair queue (beyond the horizon). */
+  queued: boolean;
+  /** How long after its reserved slot the caller actually went (a measure of the limiter's precision). */
+  lateMs: number;
+}
+
+interface Header {
+  now: number;
+  tokens: number;
+  vtime: number;
+  busyWeight: number;
+  rate: number;
+  burst: number;
+  queued: number;
+  queuedCost: number;
+}
+
+type Phase = 'pending' | 'sent' | 'queued' | 'reserved' | 'done';
+
+interface Waiter {
+  id: number;
+  req: LaneRequest;
+  startedAt: number;
+  deadline?: number;
+  phase: Phase;
+  queued: boolean;
+  ticket?: { member: string; seq: string; tag: number };
+  slot?: number;
+  timer?: NodeJS.Timeout;
+  deadlineTimer?: NodeJS.Timeout;
+  resolve: (a: Admission) => void;
+  reject: (e: unknown) => void;
+  onAbort?: () => void;
+}
+
+const MAX_BATCH = 256;
+const MIN_WAKE_MS = 10;
+
+function toNum(s: unknown): number {
+  if (s === 'inf') return Infinity;
+  if (s === '-inf') return -Infinity;
+  return Number(s);
+}
+
+export class EndpointLane {
+  private pending: Waiter[] = [];
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly tickets = new Map<string, Waiter>();
+  private flushScheduled = false;
+  private inFlight = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private header: Header | undefined;
+  private headerAt = 0;
+  /** Redis ms minus local ms, from the last reply (an underestimate by the reply's travel: slots land late, never early). */
+  private offset = 0;
+  private failures = 0;
+  private nextId = 0;
+  private closed = false;
+  private lastFailureLog = 0;
+  /** Script calls made by this lane (acquire and cancel), for efficiency figures. */
+  calls = 0;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    readonly settings: LaneSettings,
+  ) {}
+
+  private get keys(): string[] {
+    const { keys, endpoint, owner } = this.settings;
+    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner)];
+  }
+
+  acquire(req: LaneRequest): Promise<Admission> {
+    if (this.closed) return Promise.reject(new ThrottlerClosedError());
+    return new Promise<Admission>((resolve, reject) => {
+      const w: Waiter = { id: ++this.nextId, req, startedAt: nowMs(), phase: 'pending', queued: false, resolve, reject };
+      if (req.signal?.aborted) return reject(new AbortError(undefined, { cause: req.signal.reason }));
+      if (req.maxWaitMs !== undefined) {
+        w.deadline = w.startedAt + req.maxWaitMs;
+        // the script refuses up front what cannot make it; this catches the rest (Redis away, a late promotion)
+        w.deadlineTimer = setTimeout(() => this.onDeadline(w), req.maxWaitMs + 5);
+      }
+      if (req.signal) {
+        w.onAbort = () => this.onAbort(w);
+        req.signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiters.set(w.id, w);
+      this.pending.push(w);
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush(false));
+  }
+
+  private activeTickets(): number {
+    let n = 0;
+    for (const w of this.tickets.values()) if (w.phase === 'queued') n++;
+    return n;
+  }
+
+  private flush(claim: boolean): void {
+    if (!claim) this.flushScheduled = false;
+    if (this.closed) return;
+    const batch = this.pending.splice(0, MAX_BATCH);
+    if (this.pending.length > 0) this.scheduleFlush();
+    const hasTickets = this.tickets.size > 0;
+    if (batch.length === 0 && !hasTickets) return;
+    const s = this.settings;
+    const args: (string | number)[] = [
+      s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
+      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', batch.length,
+    ];
+    const sentAt = nowMs();
+    for (const w of batch) {
+      w.phase = 'sent';
+      const r = w.req;
+      const maxWait = w.deadline === undefined ? -1 : Math.max(0, Math.floor(w.deadline - sentAt));
+      args.push(w.id, r.cost, maxWait, r.tenant, r.priority, r.weight, r.tenantBudget ? r.tenantBudget.ratePerMs : '', r.tenantBudget ? r.tenantBudget.burst : '');
+    }
+    this.inFlight++;
+    this.calls++;
+    run<unknown[]>(this.redis, 'acquire', this.keys, args).then(
+      (reply) => {
+        this.inFlight--;
+        this.failures = 0;
+        this.onReply(reply, nowMs());
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.onFailure(batch, err);
+      },
+    );
+  }
+
+  private onReply(reply: unknown[], receivedAt: number): void {
+    const [rawHeader, results, mailbox] = reply as [unknown[], unknown[], unknown[]];
+    const h = rawHeader.map(toNum);
+    const header: Header = {
+      now: h[0]!, tokens: h[1]!, vtime: h[2]!, busyWeight: h[3]!, rate: h[4]!, burst: h[5]!, queued: h[6]!, queuedCost: h[7]!,
+    };
+    this.header = header;
+    this.headerAt = receivedAt;
+    this.offset = header.now - receivedAt;
+
+    for (let i = 0; i < results.length; i += 5) {
+      const id = Number(results[i]);
+      const status = Number(results[i + 1]);
+      const a = String(results[i + 2]);
+      const w = this.waiters.get(id);
+      if (!w || w.phase === 'done') {
+        // its caller gave up while the call was on its way: give back what it got
+        this.lateResult(id, status, a);
+        continue;
+      }
+      const ep = this.settings.endpoint;
+      switch (status) {
+        case 0:
+          this.reserve(w, toNum(a));
+          break;
+        case 1: {
+          const seq = a.slice(0, a.indexOf('|'));
+          w.phase = 'queued';
+          w.queued = true;
+          w.ticket = { member: a, seq, tag: toNum(results[i + 4]) };
+          this.tickets.set(seq, w);
+          const eta = toNum(results[i + 3]);
+          if (eta > 5_000) this.settings.logger.debug({ tenant: w.req.tenant, priority: w.req.priority, etaMs: Math.round(eta) }, 'queued for a long wait');
+          break;
+        }
+        case -1: {
+          const eta = toNum(a);
+          this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, expectedWaitMs: Math.round(eta), maxWaitMs: w.req.maxWaitMs }, 'refused up front: expected wait passes maxWaitMs');
+          this.fail(w, new ThrottleTimeoutError(`"${ep}": expected wait ${Number.isFinite(eta) ? `${Math.ceil(eta)} ms` : 'is unbounded (rate 0)'} passes maxWaitMs ${w.req.maxWaitMs}; raise maxWaitMs or the endpoint's rate`, ep, eta));
+          break;
+        }
+        case -2:
+          this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxQueue: Number(a) }, 'queue full');
+          this.fail(w, new QueueFullError(`"${ep}": the fair queue is full (${a} waiting); slow the producers down or raise maxQueue`, ep, Number(a)));
+          break;
+        case -3:
+          this.fail(w, new CostAboveBurstError(ep, w.req.cost, Number(a)));
+          break;
+        default:
+          this.fail(w, new Error(`acquire script answered unknown status ${status}`));
+      }
+    }
+    for (let i = 0; i < mailbox.length; i += 2) {
+      const seq = String(mailbox[i]);
+      const value = String(mailbox[i + 1]);
+      const w = this.tickets.get(seq);
+      if (!w) continue;
+      this.tickets.delete(seq);
+      if (w.phase === 'done') {
+        if (value !== 'x') this.cancel([{ kind: 'r', ref: value, req: w.req }]);
+      } else if (value === 'x') {
+        const ep = this.settings.endpoint;
+        this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
+        this.fail(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
+      } else {
+        this.reserve(w, toNum(value));
+      }
+    }
+    this.armWake();
+  }
+
+  private lateResult(id: number, status: number, a: string): void {
+    const w = this.waiters.get(id);
+    this.waiters.delete(id);
+    if (!w) return;
+    if (status === 0) this.cancel([{ kind: 'r', ref: a, req: w.req }]);
+    if (status === 1) this.cancel([{ kind: 't', ref: a, req: w.req }]);
+  }
+
+  private reserve(w: Waiter, slot: number): void {
+    if (w.ticket) this.tickets.delete(w.ticket.seq);
+    w.phase = 'reserved';
+    w.slot = slot;
+    const delay = slot - this.offset - nowMs();
+    if (delay <= 0.5) this.grant(w);
+    else w.timer = setTimeout(() => this.grant(w), delay);
+  }
+
+  private grant(w: Waiter): void {
+    if (w.phase === 'done') return;
+    const now = nowMs();
+    this.settle(w);
+    w.resolve({
+      endpoint: this.settings.endpoint,
+      waitedMs: now - w.startedAt,
+      queued: w.queued,
+      lateMs: Math.max(0, now + this.offset - (w.slot ?? 0)),
+    });
+  }
+
+  private settle(w: Waiter): void {
+    w.phase = 'done';
+    clearTimeout(w.timer);
+    clearTimeout(w.deadlineTimer);
+    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
+    this.waiters.delete(w.id);
+  }
+
+  private fail(w: Waiter, err: unknown): void {
+    if (w.phase === 'done') return;
+    if (w.ticket && this.tickets.get(w.ticket.seq) === w) this.tickets.delete(w.ticket.seq);
+    this.settle(w);
+    w.reject(err);
+  }
+
+  /** Gives back what a waiter holds (its ticket or its future slot), then rejects it. */
+  private giveUp(w: Waiter, err: unknown): void {
+    const phase = w.phase;
+    if (phase === 'done') return;
+    if (phase === 'pending') this.pending = this.pending.filter((p) => p !== w);
+    if (phase === 'queued' && w.ticket) {
+      // keep the ticket known until the cancel answers: a reply may still deliver its promotion
+      this.cancel([{ kind: 't', ref: w.ticket.member, req: w.req, seq: w.ticket.seq }]);
+    }
+    if (phase === 'reserved' && w.slot !== undefined) this.cancel([{ kind: 'r', ref: String(w.slot), req: w.req }]);
+    const keepWaiter = phase === 'sent';
+    w.phase = 'done';
+    clearTimeout(w.timer);
+    clearTimeout(w.deadlineTimer);
+    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
+    // a sent waiter stays findable so its late result is given back
+    if (!keepWaiter) this.waiters.delete(w.id);
+    w.reject(err);
+    this.armWake();
+  }
+
+  private onAbort(w: Waiter): void {
+    this.giveUp(w, new AbortError(undefined, { cause: w.req.signal?.reason }));
+  }
+
+  private onDeadline(w: Waiter): void {
+    if (w.phase === 'reserved' || w.phase === 'done') return;
+    const ep = this.settings.endpoint;
+    if (this.failures > 0) {
+      this.giveUp(w, new RedisUnavailableError(`"${ep}": Redis did not answer within maxWaitMs ${w.req.maxWaitMs} (failure policy: closed)`));
+    } else {
+      this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'maxWaitMs passed while queued');
+      this.giveUp(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
+    }
+  }
+
+  private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
+    const s = this.settings;
+    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', items.length];
+    for (const it of items) {
+      const b = it.req.tenantBudget;
+      args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');
+    }
+    this.calls++;
+    return run<number[]>(this.redis, 'cancel', this.keys, args).then(
+      () => {
+        for (const it of items) if (it.seq && this.tickets.get(it.seq)?.phase === 'done') this.tickets.delete(it.seq);
+      },
+      (err: unknown) => {
+        // the ticket's deadline or the owner's lease frees it in Redis anyway
+        this.settings.logger.warn({ err }, 'could not give back a reservation or ticket');
+      },
+    );
+  }
+
+  /** When to talk to Redis next while tickets wait: just before the earliest turn, or a heartbeat. */
+  private armWake(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (this.closed || this.tickets.size === 0 || !this.header) return;
+    const h = this.header;
+    const s = this.settings;
+    const elapsed = nowMs() - this.headerAt;
+    let earliest = Infinity;
+    for (const w of this.tickets.values()) {
+      if (w.phase !== 'queued' || !w.ticket) continue;
+      const ahead = Math.min(Math.max(0, w.ticket.tag - h.vtime) * h.busyWeight, h.queuedCost);
+      const eta = h.rate > 0 ? Math.max(0, (ahead + w.req.cost - h.tokens) / h.rate) : Infinity;
+      if (eta < earliest) earliest = eta;
+    }
+    // without calls, tokens would overflow the burst once reservations run out: keep someone calling
+    const heartbeat = Math.min(s.horizonMs + (h.rate > 0 ? (0.5 * h.burst) / h.rate : Infinity), s.leaseMs / 3);
+    const delay = Math.max(MIN_WAKE_MS, Math.min(earliest - s.horizonMs / 2, heartbeat) - elapsed);
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      if (this.inFlight > 0) return; // its reply re-arms
+      this.flush(true);
+    }, jitter(delay));
+  }
+
+  private onFailure(batch: Waiter[], err: unknown): void {
+    if (err instanceof ReplyError) {
+      this.settings.logger.error({ err }, 'acquire script failed');
+      for (const w of batch) this.fail(w, err);
+      return;
+    }
+    this.failures++;
+    const now = Date.now();
+    if (now - this.lastFailureLog > 5_000) {
+      this.lastFailureLog = now;
+      this.settings.logger.error({ err, failures: this.failures }, 'Redis unreachable: callers wait (failure policy closed)');
+    }
+    const retry = batch.filter((w) => w.phase === 'sent');
+    for (const w of retry) w.phase = 'pending';
+    this.pending.unshift(...retry);
+    for (const w of batch) if (w.phase === 'done') this.waiters.delete(w.id);
+    const backoff = jitter(Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.flush(true);
+    }, backoff);
+  }
+
+  /** Refuses new calls, gives back every ticket and future slot, rejects their callers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const items: { kind: 'r' | 't'; ref: string; req: LaneRequest }[] = [];
+    for (const w of [...this.waiters.values()]) {
+      if (w.phase === 'queued' && w.ticket) items.push({ kind: 't', ref: w.ticket.member, req: w.req });
+      if (w.phase === 'reserved' && w.slot !== undefined) items.push({ kind: 'r', ref: String(w.slot), req: w.req });
+      if (w.phase !== 'sent') this.fail(w, new ThrottlerClosedError());
+    }
+    this.closed = true;
+    clearTimeout(this.wakeTimer);
+    this.pending = [];
+    if (items.length > 0) await this.cancel(items);
+    // calls on their way: wait briefly so their results can be given back
+    const until = Date.now() + 2_000;
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    for (const w of [...this.waiters.values()]) this.fail(w, new ThrottlerClosedError());
+  }
+}

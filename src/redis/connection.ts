@@ -1,0 +1,30 @@
+import { Redis, Cluster, type RedisOptions } from 'ioredis';
+
+/** Where the throttler's Redis is: a URL, an ioredis instance (Redis or Cluster), or a list of cluster nodes. */
+export type RedisInput = string | Redis | Cluster | { cluster: string[]; options?: RedisOptions };
+
+export interface OwnedConnection {
+  redis: Redis | Cluster;
+  /** True when Sluice created the connection and must close it. */
+  owned: boolean;
+}
+
+const DEFAULTS: RedisOptions = {
+  // the lane retries on its own terms (failure policy); a command must not hang for minutes inside ioredis
+  maxRetriesPerRequest: 2,
+  enableAutoPipelining: false,
+};
+
+/** Connects to Redis from what the user gave; a given instance is used as is and left open on close. */
+export function connect(input: RedisInput | undefined, options: RedisOptions = {}): OwnedConnection {
+  if (input instanceof Redis || input instanceof Cluster) return { redis: input, owned: false };
+  if (typeof input === 'object' && 'cluster' in input) {
+    const nodes = input.cluster.map((url) => {
+      const u = new URL(url);
+      return { host: u.hostname, port: Number(u.port || 6379) };
+    });
+    return { redis: new Cluster(nodes, { redisOptions: { ...DEFAULTS, ...input.options, ...options } }), owned: true };
+  }
+  const url = input ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  return { redis: new Redis(url, { ...DEFAULTS, ...options }), owned: true };
+}
