@@ -52,6 +52,8 @@ export interface Admission {
   queued: boolean;
   /** How long after its reserved slot the caller actually went (a measure of the limiter's precision). */
   lateMs: number;
+  /** The reserved slot, in Redis time (ms since the epoch). */
+  slot: number;
 }
 
 interface Header {
@@ -283,6 +285,7 @@ export class EndpointLane {
       waitedMs: now - w.startedAt,
       queued: w.queued,
       lateMs: Math.max(0, now + this.offset - (w.slot ?? 0)),
+      slot: w.slot ?? 0,
     });
   }
 

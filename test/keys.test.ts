@@ -1,0 +1,55 @@
+import calculateSlot from 'cluster-key-slot';
+import { describe, expect, it } from 'vitest';
+import { InvalidNameError } from '../src/index.js';
+import { assertName, Keys } from '../src/keys.js';
+import { script, scripts } from '../src/redis/scripts.js';
+
+describe('keys', () => {
+  const keys = new Keys('fleet-1');
+  const endpoint = 'tiktok.profile';
+
+  it('puts every throttle key of a namespace, including the ones scripts derive, in one Cluster slot', () => {
+    const all = [
+      keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint),
+      keys.mailbox(endpoint, 'abc123'), keys.owner('abc123'), keys.global(), keys.tenant('acme'),
+      keys.stats(endpoint), keys.audit(), keys.endpoints(),
+      // what the scripts build from the prefix
+      `${keys.prefix}g`, `${keys.prefix}t:acme`, `${keys.prefix}o:other`, `${keys.prefix}m:${endpoint}:other`,
+    ];
+    const slots = new Set(all.map((k) => calculateSlot(k)));
+    expect(slots.size).toBe(1);
+    expect([...slots][0]).toBe(calculateSlot('{fleet-1}'));
+  });
+
+  it('gives each script exactly the keys its file name declares', () => {
+    expect(script('acquire').numberOfKeys).toBe(6);
+    expect(script('cancel').numberOfKeys).toBe(6);
+    expect(script('penalize').numberOfKeys).toBe(2);
+    for (const s of scripts().values()) {
+      expect(s.command).toMatch(new RegExp(`^${s.verb}:[0-9a-f]{8}$`));
+      expect(s.source).not.toMatch(/@include/);
+    }
+  });
+
+  it('gives results and BullMQ their own tags, away from the throttle slot', () => {
+    expect(keys.bullPrefix()).toBe('sluice:{fleet-1:bull}');
+    expect(calculateSlot(keys.profileDomains('a'))).toBe(calculateSlot(keys.domainIndex()));
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['{tag}', 'braces'],
+    ['a}b', 'a closing brace'],
+    ['a|b', 'the member separator'],
+    ['a b', 'a space'],
+    ['x'.repeat(129), 'too long'],
+    ['tab\there', 'a control character'],
+  ])('refuses the name %j (%s) with a clear error', (name) => {
+    expect(() => assertName('tenant', name)).toThrow(InvalidNameError);
+    expect(() => assertName('tenant', name)).toThrow(/tenant name .* is not valid/);
+  });
+
+  it('accepts unicode and punctuation that cannot break a key', () => {
+    expect(assertName('tenant', 'café-über.eu:1')).toBe('café-über.eu:1');
+  });
+});
