@@ -4,6 +4,7 @@
  */
 export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
 export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus } from './throttler.js';
+export type { ThrottleEvent, ThrottleListener } from './events.js';
 export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig } from './config/schema.js';
 export type { ThrottlerConfigInput } from './config/schema.js';
 export { parseRate, parseDurationMs, formatRate } from './config/units.js';

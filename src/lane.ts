@@ -9,6 +9,7 @@ import {
   ThrottlerClosedError,
 } from './errors/index.js';
 import type { Keys } from './keys.js';
+import type { EventHub, ThrottleEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { run } from './redis/scripts.js';
 import { jitter, nowMs } from './sleep.js';
@@ -30,6 +31,7 @@ export interface LaneSettings {
   leaseMs: number;
   global?: { ratePerMs: number; burst: number } | undefined;
   logger: Logger;
+  events: EventHub;
 }
 
 export interface LaneRequest {
@@ -178,11 +180,13 @@ export class EndpointLane {
     run<unknown[]>(this.redis, 'acquire', this.keys, args).then(
       (reply) => {
         this.inFlight--;
+        if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
         this.failures = 0;
         this.onReply(reply, nowMs());
       },
       (err: unknown) => {
         this.inFlight--;
+        if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: false });
         this.onFailure(batch, err);
       },
     );
@@ -280,11 +284,15 @@ export class EndpointLane {
     if (w.phase === 'done') return;
     const now = nowMs();
     this.settle(w);
+    const lateMs = Math.max(0, now + this.offset - (w.slot ?? 0));
+    if (this.settings.events.active) {
+      this.settings.events.emit({ type: 'admitted', endpoint: this.settings.endpoint, tenant: w.req.tenant, priority: w.req.priority, waitedMs: now - w.startedAt, queued: w.queued, lateMs });
+    }
     w.resolve({
       endpoint: this.settings.endpoint,
       waitedMs: now - w.startedAt,
       queued: w.queued,
-      lateMs: Math.max(0, now + this.offset - (w.slot ?? 0)),
+      lateMs,
       slot: w.slot ?? 0,
     });
   }
@@ -297,8 +305,16 @@ export class EndpointLane {
     this.waiters.delete(w.id);
   }
 
+  private refused(w: Waiter, reason: Extract<ThrottleEvent, { type: 'refused' }>['reason']): void {
+    if (this.settings.events.active) {
+      this.settings.events.emit({ type: 'refused', endpoint: this.settings.endpoint, tenant: w.req.tenant, priority: w.req.priority, reason });
+    }
+  }
+
   private fail(w: Waiter, err: unknown): void {
     if (w.phase === 'done') return;
+    const code = (err as { code?: string }).code;
+    this.refused(w, code === 'THROTTLE_TIMEOUT' ? 'timeout' : code === 'QUEUE_FULL' ? 'queue-full' : code === 'COST_ABOVE_BURST' ? 'cost-above-burst' : code === 'THROTTLER_CLOSED' ? 'closed' : code === 'REDIS_UNAVAILABLE' ? 'redis-unavailable' : 'aborted');
     if (w.ticket && this.tickets.get(w.ticket.seq) === w) this.tickets.delete(w.ticket.seq);
     this.settle(w);
     w.reject(err);
@@ -321,6 +337,8 @@ export class EndpointLane {
     if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
     // a sent waiter stays findable so its late result is given back
     if (!keepWaiter) this.waiters.delete(w.id);
+    const code = (err as { code?: string }).code;
+    this.refused(w, code === 'ABORTED' ? 'aborted' : code === 'REDIS_UNAVAILABLE' ? 'redis-unavailable' : 'timeout');
     w.reject(err);
     this.armWake();
   }

@@ -4,6 +4,7 @@ import { parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, 
 import { tokensPerMs, type Rate } from './config/units.js';
 import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndpointError } from './errors/index.js';
 import { assertName, Keys } from './keys.js';
+import { EventHub, type ThrottleListener } from './events.js';
 import { EndpointLane, type Admission } from './lane.js';
 import { rootLogger, type Logger } from './logger.js';
 import { connect, type RedisInput } from './redis/connection.js';
@@ -84,6 +85,7 @@ export class Throttler {
   private readonly global: { ratePerMs: number; burst: number } | undefined;
   private readonly defaultPriority: string;
   private extraCalls = 0;
+  private readonly events = new EventHub();
   private closing: Promise<void> | undefined;
 
   constructor(options: ThrottlerOptions) {
@@ -113,6 +115,11 @@ export class Throttler {
     this.redis = conn.redis;
     this.owned = conn.owned;
     defineScripts(this.redis);
+  }
+
+  /** Subscribes to every decision that matters (admissions, refusals, penalties, config changes, Redis calls). Returns the unsubscribe function. */
+  onEvent(listener: ThrottleListener): () => void {
+    return this.events.on(listener);
   }
 
   /** Names of the configured endpoints. */
@@ -146,6 +153,7 @@ export class Throttler {
         leaseMs: this.config.leaseMs,
         global: this.global,
         logger: this.log.child({ endpoint }),
+        events: this.events,
       });
       this.lanes.set(endpoint, lane);
     }
@@ -209,6 +217,7 @@ export class Throttler {
     this.extraCalls++;
     const [pausedUntil] = await run<string[]>(this.redis, 'penalize', [this.keys.config(endpoint), this.keys.bucket(endpoint)], [s.ratePerMs, s.burst, retryAfterMs]);
     this.log.warn({ endpoint, retryAfterMs, reason: options.reason }, 'endpoint penalized: paused fleet-wide');
+    this.events.emit({ type: 'penalized', endpoint, retryAfterMs, reason: options.reason });
     return { pausedUntil: Number(pausedUntil) };
   }
 

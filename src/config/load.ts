@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InvalidConfigError } from '../errors/index.js';
+import { describeIssues, Name, ThrottlerConfig } from './schema.js';
+
+/** The project's default config file. */
+export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yml');
+
+/** The whole file: the throttle plus what the fleet needs around it. */
+export const SluiceFile = z.object({
+  namespace: Name.default('sluice'),
+  /** Base URL of TikTok's web app (or the simulator's). */
+  tiktokBaseUrl: z.url().default('https://www.tiktok.com'),
+  throttle: ThrottlerConfig.omit({ namespace: true }),
+});
+export type SluiceFile = z.output<typeof SluiceFile>;
+
+/**
+ * Reads the config file (SLUICE_CONFIG, else config/default.yml), validates it once, and returns
+ * it with the throttler's input ready to pass to createThrottler.
+ */
+export function loadConfigFile(path = process.env.SLUICE_CONFIG ?? DEFAULT_CONFIG_PATH): SluiceFile & { path: string } {
+  const full = resolve(path);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(full, 'utf8'));
+  } catch (err) {
+    throw new InvalidConfigError(`cannot read config ${full}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = SluiceFile.safeParse(raw);
+  if (!parsed.success) throw new InvalidConfigError(`invalid config ${full}: ${describeIssues(parsed.error, raw)}`);
+  return { ...parsed.data, path: full };
+}
