@@ -94,19 +94,19 @@ export class Keys {
   private get resultsPrefix(): string {
     return `sluice:{${this.namespace}:results}:`;
   }
-  /** Set of domains found on one profile, plus first/last seen in a companion hash. */
+  /** Domains found on one profile (sorted set scored by last seen). */
   profileDomains(handle: string): string {
     return `${this.resultsPrefix}pd:${handle}`;
   }
-  /** Set of profiles whose bio names one domain. */
+  /** Profiles whose bio names one domain (sorted set scored by last seen). */
   domainProfiles(domain: string): string {
     return `${this.resultsPrefix}dp:${domain}`;
   }
-  /** Hash domain -> JSON {firstSeen, lastSeen, count}. */
+  /** Every domain seen (see src/results/store.ts for the layout). */
   domainIndex(): string {
     return `${this.resultsPrefix}domains`;
   }
-  /** Hash handle -> JSON {firstSeen, lastSeen, nickname, source}. */
+  /** Every profile seen (see src/results/store.ts for the layout). */
   profileIndex(): string {
     return `${this.resultsPrefix}profiles`;
   }

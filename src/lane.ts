@@ -82,6 +82,7 @@ interface Waiter {
   slot?: number;
   timer?: NodeJS.Timeout;
   deadlineTimer?: NodeJS.Timeout;
+  graceUsed?: boolean;
   resolve: (a: Admission) => void;
   reject: (e: unknown) => void;
   onAbort?: () => void;
@@ -89,6 +90,8 @@ interface Waiter {
 
 const MAX_BATCH = 256;
 const MIN_WAKE_MS = 10;
+/** How long a call already on its way may overrun a caller's deadline before Redis is judged unavailable. */
+const REPLY_GRACE_MS = 1_000;
 
 function toNum(s: unknown): number {
   if (s === 'inf') return Infinity;
@@ -350,7 +353,13 @@ export class EndpointLane {
   private onDeadline(w: Waiter): void {
     if (w.phase === 'reserved' || w.phase === 'done') return;
     const ep = this.settings.endpoint;
-    if (this.failures > 0) {
+    if ((w.phase === 'sent' || w.phase === 'pending') && this.failures === 0 && !w.graceUsed) {
+      // the script judges the deadline in Redis time; a reply on its way gets a moment to arrive
+      w.graceUsed = true;
+      w.deadlineTimer = setTimeout(() => this.onDeadline(w), REPLY_GRACE_MS);
+      return;
+    }
+    if (w.phase === 'sent' || w.phase === 'pending') {
       this.giveUp(w, new RedisUnavailableError(`"${ep}": Redis did not answer within maxWaitMs ${w.req.maxWaitMs} (failure policy: closed)`));
     } else {
       this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'maxWaitMs passed while queued');

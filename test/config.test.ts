@@ -32,7 +32,7 @@ describe('throttler config', () => {
     const c = parseThrottlerConfig({ endpoints: { a: { rate: '10/min' } } });
     expect(c.namespace).toBe('sluice');
     expect(c.priorities).toEqual({ high: 3, normal: 2, low: 1 });
-    expect(c.horizonMs).toBe(1000);
+    expect(c.horizonMs).toBe(100);
     expect(c.endpoints.a!.rate).toEqual({ tokens: 10, intervalMs: 60_000 });
   });
 

@@ -64,10 +64,12 @@ export const ThrottlerConfig = z.object({
   /** Per-tenant budgets over all endpoints, all-or-nothing with the endpoint's bucket. */
   tenants: z.record(Name, BucketConfig).default({}),
   /**
-   * Waits up to this long are served by a reservation: one round trip, then a local sleep.
-   * Longer waits join the fair queue. Default 1000 ms.
+   * Waits up to this long are served by a reservation: one round trip, then a local sleep, in
+   * arrival order. Longer waits join the fair queue, where weights decide. A shorter horizon is
+   * fairer (at most rate x horizon tokens go first-come-first-served); a longer one saves claims
+   * at high rates. Default 100 ms.
    */
-  horizonMs: DurationInput.default(1000),
+  horizonMs: DurationInput.default(100),
   /** Default bound of each endpoint's fair queue. Default 10 000. */
   maxQueue: z.number().int().positive().default(10_000),
   /** How long a process's queued tickets outlive its last word to Redis. Default 30 s. */

@@ -1,0 +1,65 @@
+/**
+ * A load-generating OS process for the concurrency tests and benchmarks: N callers acquire in a
+ * loop between startAt and stopAt, then the process prints one JSON line with what it saw.
+ */
+import { pino } from 'pino';
+import { createThrottler } from '../../src/index.js';
+
+export interface LoadSpec {
+  redis: string;
+  namespace: string;
+  endpoint: string;
+  rate: string;
+  burst: number;
+  horizonMs?: number;
+  callers: number;
+  priority?: string;
+  tenant?: string;
+  /** Filled in by the parent once every process is ready. */
+  startAt?: number;
+  /** Run length in ms from startAt. */
+  durationMs: number;
+  /** Keep only admissions, not per-admission records (for long benchmarks). */
+  summaryOnly?: boolean;
+}
+
+export interface LoadResult {
+  admissions: { slot: number; at: number; lateMs: number; queued: boolean }[];
+  count: number;
+  calls: number;
+  lateMs: number[];
+}
+
+const spec = JSON.parse(process.argv[2]!) as LoadSpec;
+const throttler = createThrottler({
+  redis: spec.redis,
+  namespace: spec.namespace,
+  endpoints: { [spec.endpoint]: { rate: spec.rate, burst: spec.burst } },
+  priorities: { high: 3, normal: 2, low: 1 },
+  ...(spec.horizonMs === undefined ? {} : { horizonMs: spec.horizonMs }),
+  logger: pino({ level: 'warn' }, pino.destination(2)),
+});
+
+const admissions: LoadResult['admissions'] = [];
+const lateMs: number[] = [];
+let count = 0;
+// tell the parent we are up, then wait for the common start time on stdin
+await throttler.inspect(spec.endpoint);
+process.stdout.write('ready\n');
+const startAt = await new Promise<number>((resolve) => process.stdin.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+const stopAt = startAt + spec.durationMs;
+await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+await Promise.all(
+  Array.from({ length: spec.callers }, async () => {
+    while (Date.now() < stopAt) {
+      const a = await throttler.acquire(spec.endpoint, { priority: spec.priority, tenant: spec.tenant });
+      count++;
+      lateMs.push(a.lateMs);
+      if (!spec.summaryOnly) admissions.push({ slot: a.slot, at: performance.timeOrigin + performance.now(), lateMs: a.lateMs, queued: a.queued });
+    }
+  }),
+);
+const calls = throttler.calls;
+await throttler.close();
+process.stdout.write(`${JSON.stringify({ admissions, count, calls, lateMs: spec.summaryOnly ? [] : lateMs } satisfies LoadResult)}\n`);
+process.exit(0);

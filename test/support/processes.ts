@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './load-process.js';
+
+const LOAD = fileURLToPath(new URL('./load-process.ts', import.meta.url));
+
+/**
+ * Runs load processes (real OS processes); once every one is ready, they all start at the same
+ * moment (`startAt`, returned) so slow process start-up on a busy machine cannot eat the run.
+ */
+export async function runLoadProcesses(specs: LoadSpec[]): Promise<{ startAt: number; results: LoadResult[] }> {
+  const started = specs.map((spec) => startLoadProcess(spec));
+  await Promise.all(started.map((s) => s.ready));
+  const startAt = Date.now() + 200;
+  for (const s of started) s.start(startAt);
+  return { startAt, results: await Promise.all(started.map((s) => s.done)) };
+}
+
+function startLoadProcess(spec: LoadSpec): { ready: Promise<void>; start(at: number): void; done: Promise<LoadResult> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (markReady = r));
+  const done = new Promise<LoadResult>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      if (out.startsWith('ready\n')) markReady();
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load process exited ${code}: ${err.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+      } catch (e) {
+        reject(new Error(`load process printed no result: ${out.slice(-500)} ${err.slice(-1000)}`, { cause: e }));
+      }
+    });
+  });
+  done.catch(() => markReady());
+  return { ready, done, start: (at) => child.stdin.end(`${at}\n`) };
+}
+
+/** The most admissions in any window of `windowMs` (sliding over the sorted times). */
+export function maxInWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while (sorted[hi]! - sorted[lo]! >= windowMs) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+export function countBetween(times: number[], from: number, to: number): number {
+  return times.filter((t) => t >= from && t < to).length;
+}
