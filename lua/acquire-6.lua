@@ -44,8 +44,10 @@ local qKey, cKey = KEYS[3], KEYS[4]
 local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
 
+local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
   ep = ep, qKey = qKey, cKey = cKey, prefix = prefix, owner = owner, horizon = horizon,
+  settings = settings, shadowKey = shadowKey,
   globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix, mailTtl = keyTtl,
 }
 if ep.n > 0 then promote(queue) end
@@ -65,12 +67,25 @@ for i = 0, n - 1 do
   local tenantRate, tenantBurst = tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
   local list = chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
-  local w = waitAll(list, cost)
+  local w = math.max(waitAll(list, cost), settings.pauseWait)
   if tooBig ~= nil then
     push(id, -3, tostring(tooBig))
+  elseif settings.bypass[tenant] then
+    -- allowlisted by an operator: goes at once, charged to nobody
+    ep.byp = ep.byp + 1
+    push(id, 0, num(now))
+  elseif settings.dryRun then
+    -- shadow mode: everyone goes at once; what would have waited is counted, the bucket still
+    -- tracks reality as far as the horizon so the count stays meaningful
+    if w > 0 then ep.dw = ep.dw + 1 end
+    if w <= horizon then debitAll(list, cost) end
+    chargeShadow(ep, settings, shadowKey, cost)
+    ep.adm = ep.adm + 1
+    push(id, 0, num(now))
   elseif ep.n == 0 and w <= horizon and (maxWait < 0 or w <= maxWait) then
     -- fast path: nobody queued and the tokens come within the horizon: reserve the exact slot
     debitAll(list, cost)
+    chargeShadow(ep, settings, shadowKey, cost)
     ep.adm = ep.adm + 1
     push(id, 0, num(now + w))
   elseif ep.n == 0 and maxWait >= 0 and w > maxWait then
@@ -84,7 +99,7 @@ for i = 0, n - 1 do
     if redis.call('HEXISTS', cKey, classField('n', tenant, priority)) == 0 then busyWeight = busyWeight + weight end
     -- work ahead of this tag: every busy class is served (tag - V) * its weight, but never more than is queued
     local ahead = math.min((tag - ep.v) * busyWeight, ep.qc)
-    local eta = math.max(waitForAmount(ep, ahead + cost), waitAll(list, cost))
+    local eta = math.max(waitForAmount(ep, ahead + cost), w)
     if maxWait >= 0 and eta > maxWait then
       ep.to = ep.to + 1
       push(id, -1, num(eta))

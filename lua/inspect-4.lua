@@ -4,7 +4,8 @@
   KEYS[1] cfg   KEYS[2] bucket   KEYS[3] queue   KEYS[4] classes
   ARGV[1] configured rate, tokens/ms   ARGV[2] configured burst   ARGV[3] configured max queue
   Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
-            admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls }
+            admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls,
+            wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst }
     overrides = flat field/value list of the cfg hash
     classes   = flat list tenant|priority, queued count
     ttls      = pttl of bucket, queue, classes
@@ -28,4 +29,5 @@ return {
   ep.n, num(ep.qc), num(ep.bw), num(ep.pu), ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pen,
   redis.call('HGETALL', KEYS[1]), classes,
   { redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]) },
+  ep.dw, ep.byp, ep.sw, num(settings.pauseWait), tostring(settings.shadowRate or ''), tostring(settings.shadowBurst or ''),
 }

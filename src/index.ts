@@ -3,7 +3,7 @@
  * The public API, in one screen.
  */
 export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
-export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus } from './throttler.js';
+export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus, AuditEntry, ChangeOptions } from './throttler.js';
 export type { ThrottleEvent, ThrottleListener } from './events.js';
 export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig } from './config/schema.js';
 export type { ThrottlerConfigInput } from './config/schema.js';

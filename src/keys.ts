@@ -61,6 +61,10 @@ export class Keys {
   owner(owner: string): string {
     return `${this.ownerPrefix()}${owner}`;
   }
+  /** Shadow bucket of one endpoint: a previewed limit that holds nobody back (hash). */
+  shadow(endpoint: string): string {
+    return `${this.prefix}sh:${endpoint}`;
+  }
   /** Namespace-wide parent bucket (hash). */
   global(): string {
     return `${this.prefix}g`;

@@ -45,6 +45,22 @@ export type EndpointOverride = z.input<typeof EndpointOverride>;
 
 /** How long an operator's override stays in Redis after its last change. */
 export const OVERRIDE_TTL_MS = 30 * 24 * 3600 * 1000;
+const AUDIT_LENGTH = 1000;
+
+/** Who makes a change, for the audit log. */
+export interface ChangeOptions {
+  actor?: string;
+}
+
+/** One operator change: who, what, before, after. */
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  endpoint: string;
+  change: string;
+  before: Record<string, string>;
+  after: Record<string, string>;
+}
 
 /** A picture of one endpoint, fleet-wide, as Redis holds it now. */
 export interface EndpointStatus {
@@ -55,7 +71,28 @@ export interface EndpointStatus {
   queued: number;
   queuedByClass: Record<string, number>;
   pausedUntil: number | null;
-  counters: { admitted: number; queued: number; timeouts: number; queueFull: number; dropped: number; penalties: number };
+  counters: {
+    admitted: number;
+    queued: number;
+    timeouts: number;
+    queueFull: number;
+    /** Tickets of dead processes dropped from the queue. */
+    dropped: number;
+    penalties: number;
+    /** In dry-run: admissions that would have waited. */
+    wouldWait: number;
+    /** Admissions of allowlisted tenants. */
+    bypassed: number;
+  };
+  /** Operator pause: until when (ms since the epoch; Infinity = until resumed), or null. */
+  paused: number | null;
+  dryRun: boolean;
+  /** A previewed limit and how many admissions would have waited under it. */
+  shadow: { ratePerSec: number; burst: number; wouldWait: number } | null;
+  /** Allowlisted tenants. */
+  bypass: string[];
+  /** A temporary override in force: until when (ms since the epoch). */
+  temporaryUntil: number | null;
   overrides: Record<string, string>;
   /** Remaining TTLs (ms) of the bucket, queue and class keys; -2 when the key does not exist. */
   ttls: { bucket: number; queue: number; classes: number };
@@ -221,8 +258,39 @@ export class Throttler {
     return { pausedUntil: Number(pausedUntil) };
   }
 
-  /** Changes an endpoint at runtime for the whole fleet (kept in Redis for 30 days after the last change). */
-  async configure(endpoint: string, patch: EndpointOverride): Promise<void> {
+  /** Redis time in ms: every expiry the scripts compare against is in Redis time. */
+  private async redisNow(): Promise<number> {
+    const [sec, usec] = await this.redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
+  /**
+   * Applies one operator change to an endpoint's override hash and writes the audit entry in the
+   * same transaction: who, what, before, after.
+   */
+  private async change(endpoint: string, actor: string | undefined, change: string, set: Record<string, string>, del: string[] = []): Promise<void> {
+    this.settingsOf(endpoint);
+    const key = this.keys.config(endpoint);
+    const before = await this.redis.hgetall(key);
+    const after = { ...before, ...set };
+    for (const f of del) delete after[f];
+    const entry: AuditEntry = { at: Date.now(), actor: actor ?? 'unknown', endpoint, change, before, after };
+    const tx = this.redis.multi();
+    if (del.length) tx.hdel(key, ...del);
+    if (Object.keys(set).length) tx.hset(key, set);
+    tx.pexpire(key, OVERRIDE_TTL_MS);
+    tx.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
+    await tx.exec();
+    this.log.info({ endpoint, actor: entry.actor, change, before, after }, 'endpoint config changed');
+    this.events.emit({ type: 'config-changed', endpoint, actor: entry.actor, change, before, after });
+  }
+
+  /**
+   * Changes an endpoint at runtime for the whole fleet; every worker follows on its next acquire.
+   * Kept in Redis for 30 days after the last change, or only `ttlMs` when given (a temporary
+   * override for emergencies, which then falls back to the permanent values).
+   */
+  async configure(endpoint: string, patch: EndpointOverride, options: ChangeOptions & { ttlMs?: number } = {}): Promise<void> {
     this.settingsOf(endpoint);
     const parsed = EndpointOverride.safeParse(patch);
     if (!parsed.success) throw new InvalidConfigError(`invalid override for "${endpoint}": ${describeIssues(parsed.error, patch)}`);
@@ -236,17 +304,73 @@ export class Throttler {
       fields[`w:${priority}`] = String(w);
     }
     if (Object.keys(fields).length === 0) return;
-    const key = this.keys.config(endpoint);
-    const before = await this.redis.hgetall(key);
-    await this.redis.multi().hset(key, fields).pexpire(key, OVERRIDE_TTL_MS).exec();
-    this.log.info({ endpoint, before, after: { ...before, ...fields } }, 'endpoint config changed');
+    const { ttlMs } = options;
+    if (ttlMs === undefined) return this.change(endpoint, options.actor, 'configure', fields);
+    if (!(ttlMs > 0 && Number.isFinite(ttlMs))) throw new InvalidConfigError(`ttlMs must be a positive number of ms, received ${String(ttlMs)}`);
+    const temporary: Record<string, string> = { 'tmp:until': String((await this.redisNow()) + ttlMs) };
+    for (const [f, v] of Object.entries(fields)) temporary[`tmp:${f}`] = v;
+    // a new temporary override replaces the previous one whole
+    const stale = Object.keys(await this.redis.hgetall(this.keys.config(endpoint))).filter((f) => f.startsWith('tmp:') && !(f in temporary));
+    return this.change(endpoint, options.actor, `configure for ${ttlMs} ms`, temporary, stale);
   }
 
   /** Drops every runtime override of an endpoint: the config file's values apply again. */
-  async resetOverrides(endpoint: string): Promise<void> {
+  async resetOverrides(endpoint: string, options: ChangeOptions = {}): Promise<void> {
+    const fields = Object.keys(await this.redis.hgetall(this.keys.config(this.checked(endpoint))));
+    if (fields.length) await this.change(endpoint, options.actor, 'reset overrides', {}, fields);
+  }
+
+  /** Stops admissions on an endpoint (for `durationMs`, or until resumed); callers queue or time out. */
+  async pause(endpoint: string, options: ChangeOptions & { durationMs?: number; reason?: string } = {}): Promise<void> {
+    const { durationMs } = options;
+    if (durationMs !== undefined && !(durationMs > 0 && Number.isFinite(durationMs))) {
+      throw new InvalidConfigError(`durationMs must be a positive number of ms, received ${String(durationMs)}`);
+    }
+    const until = durationMs === undefined ? 'inf' : String((await this.redisNow()) + Math.ceil(durationMs));
+    await this.change(endpoint, options.actor, `pause${durationMs ? ` for ${durationMs} ms` : ''}${options.reason ? `: ${options.reason}` : ''}`, { paused: until });
+  }
+
+  async resume(endpoint: string, options: ChangeOptions = {}): Promise<void> {
+    await this.change(endpoint, options.actor, 'resume', {}, ['paused']);
+  }
+
+  /** Dry-run (shadow mode): admit everything at once and count what would have waited. */
+  async setDryRun(endpoint: string, enabled: boolean, options: ChangeOptions = {}): Promise<void> {
+    if (enabled) await this.change(endpoint, options.actor, 'dry-run on', { dryRun: '1' });
+    else await this.change(endpoint, options.actor, 'dry-run off', {}, ['dryRun']);
+  }
+
+  /** A shadow limit evaluated beside the real one, to preview a change before applying it; null removes it. */
+  async setShadow(endpoint: string, limit: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    if (limit === null) return this.change(endpoint, options.actor, 'shadow limit removed', {}, ['shadow:rate', 'shadow:burst']);
+    const parsed = RateInput.safeParse(limit.rate);
+    if (!parsed.success) throw new InvalidConfigError(`invalid shadow limit for "${endpoint}": ${describeIssues(parsed.error, limit.rate)}`);
+    const rate = parsed.data as Rate;
+    const burst = limit.burst ?? defaultBurst(rate);
+    if (!(burst > 0)) throw new InvalidConfigError(`invalid shadow limit for "${endpoint}": burst must be > 0, received ${burst}`);
+    await this.change(endpoint, options.actor, 'shadow limit', { 'shadow:rate': String(tokensPerMs(rate)), 'shadow:burst': String(burst) });
+  }
+
+  /** Allowlists a tenant on an endpoint (for `ttlMs`, or until removed with null): its calls go at once, charged to nobody. */
+  async setBypass(endpoint: string, tenant: string, grant: { ttlMs?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    assertName('tenant', tenant);
+    const field = `bypass:${tenant}`;
+    if (grant === null) return this.change(endpoint, options.actor, `bypass removed for ${tenant}`, {}, [field]);
+    const { ttlMs } = grant;
+    if (ttlMs !== undefined && !(ttlMs > 0 && Number.isFinite(ttlMs))) throw new InvalidConfigError(`ttlMs must be a positive number of ms, received ${String(ttlMs)}`);
+    const until = ttlMs === undefined ? 'inf' : String((await this.redisNow()) + ttlMs);
+    await this.change(endpoint, options.actor, `bypass for ${tenant}${ttlMs ? ` for ${ttlMs} ms` : ''}`, { [field]: until });
+  }
+
+  /** The newest operator changes first. */
+  async auditLog(limit = 100): Promise<AuditEntry[]> {
+    const raw = await this.redis.lrange(this.keys.audit(), 0, Math.max(0, limit - 1));
+    return raw.map((r) => JSON.parse(r) as AuditEntry);
+  }
+
+  private checked(endpoint: string): string {
     this.settingsOf(endpoint);
-    await this.redis.del(this.keys.config(endpoint));
-    this.log.info({ endpoint }, 'endpoint overrides reset');
+    return endpoint;
   }
 
   /** The endpoint as Redis holds it now, fleet-wide. */
@@ -265,6 +389,9 @@ export class Throttler {
     const now = num(0);
     const pausedUntil = num(9) > now ? num(9) : null;
     const ttls = r[18] as number[];
+    const overrides = pairs(r[16]);
+    const pauseWait = r[22] === 'inf' ? Infinity : Number(r[22]);
+    const tmpUntil = Number(overrides['tmp:until'] ?? 0);
     return {
       endpoint,
       configured: { ratePerSec: s.ratePerMs * 1000, burst: s.burst, maxQueue: s.maxQueue },
@@ -273,8 +400,18 @@ export class Throttler {
       queued: num(6),
       queuedByClass: Object.fromEntries(Object.entries(pairs(r[17])).map(([c, n]) => [c, Number(n)])),
       pausedUntil,
-      counters: { admitted: num(10), queued: num(11), timeouts: num(12), queueFull: num(13), dropped: num(14), penalties: num(15) },
-      overrides: pairs(r[16]),
+      counters: {
+        admitted: num(10), queued: num(11), timeouts: num(12), queueFull: num(13), dropped: num(14), penalties: num(15),
+        wouldWait: num(19), bypassed: num(20),
+      },
+      paused: pauseWait > 0 ? now + pauseWait : null,
+      dryRun: overrides.dryRun === '1',
+      shadow: r[23] === '' ? null : { ratePerSec: Number(r[23]) * 1000, burst: Number(r[24]), wouldWait: num(21) },
+      bypass: Object.entries(overrides)
+        .filter(([f, v]) => f.startsWith('bypass:') && (v === 'inf' || Number(v) > now))
+        .map(([f]) => f.slice('bypass:'.length)),
+      temporaryUntil: tmpUntil > now ? tmpUntil : null,
+      overrides,
       ttls: { bucket: ttls[0]!, queue: ttls[1]!, classes: ttls[2]! },
     };
   }

@@ -23,7 +23,7 @@ local function promote(q)
       local member, tag = window[i], tonumber(window[i + 1])
       local t = parseTicket(member)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.prefix, t.tenant, t.tenantRate, t.tenantBurst)
-      local w = waitAll(list, t.cost)
+      local w = math.max(waitAll(list, t.cost), q.settings.pauseWait)
       if t.owner ~= q.owner and redis.call('EXISTS', q.prefix .. 'o:' .. t.owner) == 0 then
         removeTicket(ep, q.qKey, q.cKey, member, t)
         ep.dr = ep.dr + 1
@@ -33,11 +33,12 @@ local function promote(q)
         mail(q, t.owner, t.seq, 'x')
       elseif w <= q.horizon then
         debitAll(list, t.cost)
+        chargeShadow(ep, q.settings, q.shadowKey, t.cost)
         removeTicket(ep, q.qKey, q.cKey, member, t)
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
         mail(q, t.owner, t.seq, num(now + w))
-      elseif waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.prefix .. 'g' and waitForAmount(list[2], t.cost) > q.horizon) then
+      elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.prefix .. 'g' and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
         return
       else

@@ -9,18 +9,20 @@ export const Name = z
   .max(128)
   .regex(/^[^\s{}|\u0000-\u001f\u007f]+$/u, 'use 1-128 characters without spaces, braces or "|"');
 
+const RateObject = z.object({ tokens: z.number().nonnegative(), intervalMs: z.number().positive() });
+
 /** `"50/min"`, `"10/s"`, `"3/10s"` or `{ tokens, intervalMs }`. */
-export const RateInput = z.union([
-  z.string().transform((s, ctx): Rate => {
-    const rate = parseRate(s);
+export const RateInput = z
+  .union([z.string(), RateObject], { error: 'write a rate like "50/min", "10/s", "3/10s" or { tokens, intervalMs }' })
+  .transform((v, ctx): Rate => {
+    if (typeof v !== 'string') return v;
+    const rate = parseRate(v);
     if (!rate) {
-      ctx.addIssue({ code: 'custom', message: `cannot read rate "${s}": write it like "50/min", "10/s" or "3/10s"` });
+      ctx.addIssue({ code: 'custom', message: `cannot read rate "${v}": write it like "50/min", "10/s" or "3/10s"` });
       return z.NEVER;
     }
     return rate;
-  }),
-  z.object({ tokens: z.number().nonnegative(), intervalMs: z.number().positive() }),
-]);
+  });
 
 /** `"10 s"`, `"250ms"` or a number of ms. */
 export const DurationInput = z.union([z.number(), z.string()]).transform((v, ctx) => {

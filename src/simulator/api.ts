@@ -33,6 +33,7 @@ export interface ApiContext {
   logid: string;
 }
 
+/** A JSON response with TikTok's content type. */
 export function json(body: Json, status = 200): SimResponse {
   return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
 }

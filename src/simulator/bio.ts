@@ -29,6 +29,7 @@ const PROSE = ['small biz owner', 'daily vlogs', 'recipes & more', 'collabs open
 // Things that look like domains but are not links; a correct extractor ignores them all.
 const DECOYS = ['v2.0 out now', 'clip.mp4 soon', 'wait...what', '3.5k fam', 'no.1 fan of cats'];
 
+/** One lowercase word from the shared pool (handles, brands and captions use it). */
 export function word(rng: Rng): string {
   return rng.pick(WORDS);
 }

@@ -61,6 +61,12 @@ export interface GraphOptions {
   privateRatio?: number;
   /** Handles that are mentioned but do not exist (10202). Default: max(2, 8% of creators). */
   missing?: number;
+  /**
+   * Communities: hashtags are dealt round-robin into this many groups, each creator belongs to
+   * one, and its videos' hashtags and mentions stay inside it. So a crawl from one hashtag does
+   * not reach everyone, and seeds matter. Keyword hits cross communities. Default: hashtags / 2.
+   */
+  communities?: number;
 }
 
 export interface SimGraph {
@@ -174,16 +180,23 @@ export function createGraph(options: GraphOptions): SimGraph {
     if (!publicCreators.some((c) => c.keywords.includes(keyword))) rng.pick(publicCreators).keywords.push(keyword);
   }
 
+  const communityCount = Math.min(tagNames.length, Math.max(1, options.communities ?? Math.floor(tagNames.length / 2)));
+  const communityTags = Array.from({ length: communityCount }, (_, i) => tagNames.filter((_, t) => t % communityCount === i));
+  const communityOf = new Map<string, number>();
+  creators.forEach((c, i) => communityOf.set(c.handle, i % communityCount));
+  missingHandles.forEach((h, i) => communityOf.set(h, i % communityCount));
+
   const videos: SimVideo[] = [];
   const tagsByName = new Map(hashtags.map((t) => [t.name, t]));
   for (const creator of creators) {
-    const home = rng.sample(tagNames, 2);
+    const pool = communityTags[communityOf.get(creator.handle) ?? 0] ?? tagNames;
+    const home = rng.sample(pool, 2);
     let time = EPOCH + rng.int(0, 86_400);
     const count = rng.int(minVideos, maxVideos);
     for (let v = 0; v < count; v++) {
       // Strictly decreasing times: newest first, so a time cursor never skips or repeats.
       time -= rng.int(3_600, 5 * 86_400);
-      const tags = [...new Set([rng.pick(home), ...(rng.chance(0.4) ? [rng.pick(tagNames)] : [])])];
+      const tags = [...new Set([rng.pick(home), ...(rng.chance(0.4) ? [rng.pick(pool)] : [])])];
       const video: SimVideo = { id: nextId(), author: creator.handle, createTime: time, desc: '', hashtags: tags, mentions: [] };
       videos.push(video);
       creator.videoIds.push(video.id);
@@ -191,16 +204,19 @@ export function createGraph(options: GraphOptions): SimGraph {
   }
   const privateHandles = new Set(creators.filter((c) => c.private).map((c) => c.handle));
   const publicVideos = videos.filter((v) => !privateHandles.has(v.author));
+  const sameCommunity = (handle: string) => (v: SimVideo) => communityOf.get(v.author) === communityOf.get(handle);
 
-  // Mentions: some random ones between creators, plus one guaranteed mention for every private
-  // creator and missing handle, so a crawl that follows mentions can reach them.
+  // Mentions stay inside a community: one guaranteed mention for every private creator and
+  // missing handle, so a crawl that follows mentions can reach them, plus some random ones.
   const mustMention = [...creators.filter((c) => c.private).map((c) => c.handle), ...missingHandles];
-  for (const handle of mustMention) rng.pick(publicVideos).mentions.push(handle);
+  for (const handle of mustMention) {
+    const candidates = publicVideos.filter(sameCommunity(handle));
+    rng.pick(candidates.length > 0 ? candidates : publicVideos).mentions.push(handle);
+  }
   for (const video of publicVideos) {
-    if (rng.chance(0.2)) {
-      const other = rng.pick(creators).handle;
-      if (other !== video.author && !video.mentions.includes(other)) video.mentions.push(other);
-    }
+    if (!rng.chance(0.2)) continue;
+    const other = rng.pick(creators.filter((c) => communityOf.get(c.handle) === communityOf.get(video.author))).handle;
+    if (other !== video.author && !video.mentions.includes(other)) video.mentions.push(other);
   }
   for (const video of videos) {
     const caption = rng.sample(CAPTION_WORDS, rng.int(2, 5)).join(' ');

@@ -7,6 +7,7 @@
  * - keyword seed → every creator the user/general search finds (all pages);
  * - hashtag seed or followed hashtag → the authors of every video the hashtag lists (all pages);
  * - handle (seed, author, mention) → that profile: a creator, a private creator, or missing;
+ * - video seed → its page → author, hashtags and mentions (nothing for a private or missing one);
  * - a public creator → its posts list → the hashtags (if `followHashtags`) and mentioned
  *   handles (if `followMentions`) of its videos; videos listed on a hashtag or found by search
  *   contribute their hashtags and mentions the same way. Private creators' posts answer 10222,
@@ -18,6 +19,8 @@ export interface Seeds {
   hashtags?: string[];
   keywords?: string[];
   handles?: string[];
+  /** Video ids. */
+  videos?: string[];
 }
 
 export interface GroundTruthOptions {
@@ -82,6 +85,10 @@ export function computeGroundTruth(graph: SimGraph, seeds: Seeds, options: Groun
   }
   for (const name of seeds.hashtags ?? []) reachTag(name);
   for (const handle of seeds.handles ?? []) reachHandle(handle);
+  for (const id of seeds.videos ?? []) {
+    const video = graph.video(id);
+    if (video && !graph.creator(video.author)?.private) readVideo(video);
+  }
 
   while (handleQueue.length > 0 || tagQueue.length > 0) {
     const tagName = tagQueue.shift();

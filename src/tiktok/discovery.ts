@@ -111,13 +111,21 @@ function collectUsers(json: unknown): unknown[] {
   return out;
 }
 
+/**
+ * Next-page cursor: `cursor` (item lists, search), else `offset`, else a non-zero `minCursor`
+ * (follow lists page backwards with it) or `maxCursor` (legacy item lists).
+ */
 function cursorOf(json: unknown): string | undefined {
-  for (const key of ['cursor', 'maxCursor', 'offset']) {
+  const text = (key: string): string | undefined => {
     const v = field(json, key);
     if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-    if (typeof v === 'string' && v !== '') return v;
-  }
-  return undefined;
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const nonZero = (key: string): string | undefined => {
+    const v = text(key);
+    return v === '0' ? undefined : v;
+  };
+  return text('cursor') ?? text('offset') ?? nonZero('minCursor') ?? nonZero('maxCursor');
 }
 
 function readItems(raw: unknown[]): DiscoveredItem[] {

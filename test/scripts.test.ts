@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { run } from '../src/redis/scripts.js';
+import { cleanup, makeThrottler, namespaceKeys, newRedis } from './support/helpers.js';
+
+/** Contract tests of the Lua scripts' edge cases, talking to them directly where the client would hide them. */
+afterEach(cleanup);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number }[] }) {
+  const keys = t.keys;
+  const ep = 'e';
+  const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', opts.requests.length];
+  opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, '', ''));
+  return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.classes(ep), keys.mailbox(ep, owner), keys.owner(owner)], args };
+}
+
+describe('acquire-6 contract', () => {
+  it('drops a dead owner\'s ticket when its turn comes and hands the slot on', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 50 });
+    const redis = t.redis as Redis;
+    // a process that queues a ticket and dies: its lease runs out, nobody renews it
+    const dead = acquireArgs(t, 'deadbeef', { ratePerMs: 0.02, burst: 1, leaseMs: 100, requests: [{}, {}] });
+    const reply = (await run<unknown[][]>(redis, 'acquire', dead.keys, dead.args)) as unknown[][];
+    expect(reply[1]![1]).toBe(0); // the first was reserved
+    expect(reply[1]![6]).toBe(1); // the second queued
+    await sleep(150);
+    const adm = await t.acquire('e');
+    expect(adm).toBeDefined();
+    const s = await t.inspect('e');
+    expect(s.counters.dropped).toBe(1);
+    expect(s.queued).toBe(0);
+  });
+
+  it('expires a ticket whose deadline cannot be met and tells its owner', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } } });
+    const redis = t.redis as Redis;
+    const owner = 'cafe01';
+    const a = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, requests: [{}, { maxWait: 200 }] });
+    const reply = (await run<unknown[][]>(redis, 'acquire', a.keys, a.args)) as unknown[][];
+    expect(reply[1]![6]).toBe(1);
+    // the operator slows the endpoint: the queued ticket can no longer make its deadline
+    await t.configure('e', { rate: '1/min' });
+    const claim = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, requests: [] });
+    claim.args[8] = '1';
+    const again = (await run<unknown[][]>(redis, 'acquire', claim.keys, claim.args)) as unknown[][];
+    expect(again[2]).toEqual([expect.stringMatching(/^0+\d+$/), 'x']);
+    expect((await t.inspect('e')).counters.timeouts).toBe(1);
+  });
+
+  it('survives a clock that goes backwards: no refill, no NaN, no over-admission', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 2 } } });
+    const redis = t.redis as Redis;
+    // the bucket was last written "in the future" (a failover to a node whose clock is behind)
+    const future = Date.now() + 60_000;
+    await redis.hset(t.keys.bucket('e'), { t: '0.5', ts: String(future), r: '0.01', b: '2' });
+    expect(await t.tryAcquire('e')).toBe(false);
+    const s = await t.inspect('e');
+    expect(s.tokens).toBeCloseTo(0.5, 5);
+    const adm = await t.acquire('e', { maxWaitMs: 1000 });
+    expect(Number.isFinite(adm.slot)).toBe(true);
+  });
+
+  it('refunds only future slots (cancel-6)', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
+    const redis = t.redis as Redis;
+    const k = t.keys;
+    const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.classes('e'), k.mailbox('e', 'x'), k.owner('x')];
+    await t.acquire('e');
+    const before = (await t.inspect('e')).tokens;
+    const nowMs = Number((await redis.time())[0]) * 1000;
+    const [past] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 0.01, 1, '', '', 1, 'r', nowMs - 5000, 1, 'default', '', '']);
+    expect(past).toBe(0);
+    expect((await t.inspect('e')).tokens).toBeLessThan(before + 0.1);
+    const [future] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 0.01, 1, '', '', 1, 'r', nowMs + 5000, 1, 'default', '', '']);
+    expect(future).toBe(2);
+    // refunds never lift the bucket over its burst
+    expect((await t.inspect('e')).tokens).toBeLessThanOrEqual(1);
+  });
+
+  it('gives every key a TTL, and an idle namespace returns to zero keys', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '50/s', burst: 2 } }, horizonMs: 20, leaseMs: 300, tenants: { acme: { rate: '50/s', burst: 2 } }, global: { rate: '100/s', burst: 5 } });
+    const redis = t.redis as Redis;
+    await Promise.all(Array.from({ length: 12 }, (_, i) => t.acquire('e', { tenant: i % 2 ? 'acme' : 'other', priority: i % 3 ? 'high' : 'low' })));
+    const waiting = t.acquire('e');
+    const keys = await namespaceKeys(redis, t.keys.namespace);
+    expect(keys.length).toBeGreaterThan(2);
+    for (const key of keys) expect(await redis.pttl(key), key).toBeGreaterThan(0);
+    await waiting;
+    await t.close();
+    await sleep(2_500);
+    const probe = newRedis();
+    expect(await namespaceKeys(probe, t.keys.namespace)).toEqual([]);
+    await probe.quit();
+  });
+});
