@@ -1,0 +1,122 @@
+/**
+ * `npm run bench`: the figures the README reports, measured in one run against one private Redis.
+ *
+ *   efficiency   Redis script calls per admission (INFO commandstats), uncontended and saturated
+ *   safety       worst 1 s window vs rate + burst, utilization vs rate x T (4 processes x 32 callers)
+ *   lateness     p50/p99 of (actual start - reserved slot) at 20/s with 50 waiters
+ *   throughput   one process, uncontended, vs the redis-benchmark EVALSHA ceiling of the same Redis
+ *
+ * Timing lives here, not in the tests. Figures drift from machine to machine: compare ratios.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
+import { createThrottler } from '../src/index.js';
+import { countBetween, maxInWindow, runLoadProcesses } from '../test/support/processes.js';
+
+const quick = process.argv.includes('--quick');
+const silent = pino({ level: 'silent' });
+
+async function scriptCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let n = 0;
+  for (const m of info.matchAll(/cmdstat_(evalsha|eval|evalsha_ro|fcall):calls=(\d+)/g)) n += Number(m[2]);
+  return n;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
+
+async function main(): Promise<void> {
+  const server = process.env.REDIS_URL ? undefined : await startEmbeddedRedis();
+  const url = process.env.REDIS_URL ?? server!.url;
+  const port = new URL(url).port;
+  const redis = new Redis(url);
+  const rows: [string, string, string, string][] = [];
+  const row = (what: string, measured: string, target: string, ok: boolean) => {
+    rows.push([what, measured, target, ok ? 'met' : 'NOT met']);
+    console.error(`${what}: ${measured} (target ${target})`);
+  };
+
+  // 1. the ceiling: redis-benchmark EVALSHA of a small token-bucket script, 50 clients
+  const bucketLua = `local t = redis.call('HMGET', KEYS[1], 't', 'ts') local now = redis.call('TIME') redis.call('HSET', KEYS[1], 't', 1, 'ts', now[1]) return 1`;
+  const sha = await redis.script('LOAD', bucketLua) as string;
+  const out = execFileSync('redis-benchmark', ['-p', port, '-c', '50', '-n', quick ? '50000' : '200000', '-q', 'EVALSHA', sha, '1', 'bench:{b}:k'], { encoding: 'utf8' });
+  const ceiling = Number(/([\d.]+) requests per second/.exec(out)?.[1]);
+  console.error(`redis-benchmark EVALSHA ceiling: ${fmt(ceiling, 0)}/s`);
+
+  // 2. throughput and calls per admission, one process, uncontended (a rate it never reaches)
+  {
+    const t = createThrottler({ redis: url, namespace: 'bench-tp', endpoints: { e: { rate: '100000000/s', burst: 100000000 } }, logger: silent });
+    await t.acquire('e');
+    await redis.config('RESETSTAT');
+    const ms = quick ? 2000 : 5000;
+    const until = Date.now() + ms;
+    let n = 0;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      while (Date.now() < until) { await t.acquire('e'); n++; }
+    }));
+    const perSec = n / ((performance.now() - started) / 1000);
+    const calls = await scriptCalls(redis);
+    row('throughput, one process, 50 callers, uncontended', `${fmt(perSec, 0)}/s = ${fmt((100 * perSec) / ceiling, 0)}% of the ${fmt(ceiling, 0)}/s EVALSHA ceiling`, '>= 50%', perSec >= 0.5 * ceiling);
+    row('script calls per admission, 50 callers, uncontended', fmt(calls / n, 3), '~1 (coalesced: fewer)', calls / n <= 1.05);
+    await t.close();
+  }
+  // 3. one caller at a time, below the rate: the plain fast path
+  {
+    const t = createThrottler({ redis: url, namespace: 'bench-seq', endpoints: { e: { rate: '1000/s', burst: 10 } }, logger: silent });
+    await t.acquire('e');
+    await redis.config('RESETSTAT');
+    const n = quick ? 200 : 1000;
+    for (let i = 0; i < n; i++) { await t.acquire('e'); await new Promise((r) => setTimeout(r, 2)); }
+    const calls = await scriptCalls(redis);
+    row('script calls per admission, one caller below the rate', fmt(calls / n, 3), '<= 1.05', calls / n <= 1.05);
+    await t.close();
+  }
+  // 4. saturation: 4 processes x 32 callers at 200/s, burst 20
+  {
+    const rate = 200, burst = 20, T = quick ? 5000 : 10_000;
+    await redis.config('RESETSTAT');
+    const { startAt, results } = await runLoadProcesses(Array.from({ length: 4 }, () => ({ redis: url, namespace: 'bench-sat', endpoint: 'e', rate: `${rate}/s`, burst, callers: 32, durationMs: T })));
+    const calls = await scriptCalls(redis);
+    const slots = results.flatMap((r) => r.admissions.map((a) => a.slot));
+    const total = results.reduce((s, r) => s + r.count, 0);
+    const admitted = countBetween(slots, startAt, startAt + T);
+    const worst = maxInWindow(slots, 1000);
+    row(`saturation, 4 processes x 32 callers, ${rate}/s burst ${burst}, ${T / 1000} s: script calls per admission`, fmt(calls / total, 3), '<= 2', calls / total <= 2);
+    row('saturation: worst 1 s window (by reserved slot)', `${worst}`, `<= rate + burst = ${rate + burst}`, worst <= rate + burst);
+    row('saturation: utilization (admitted / rate x T)', `${fmt((100 * admitted) / (rate * (T / 1000)), 1)}%`, '>= 99%', admitted >= 0.99 * rate * (T / 1000));
+  }
+  // 5. lateness at 20/s with 50 waiters (2 processes x 25)
+  {
+    const T = quick ? 5000 : 15_000;
+    const { results } = await runLoadProcesses(Array.from({ length: 2 }, () => ({ redis: url, namespace: 'bench-late', endpoint: 'e', rate: '20/s', burst: 5, callers: 25, durationMs: T })));
+    const late = results.flatMap((r) => r.lateMs).sort((a, b) => a - b);
+    const p50 = percentile(late, 0.5), p99 = percentile(late, 0.99);
+    row(`lateness at 20/s with 50 waiters, ${late.length} admissions: p50 / p99`, `${fmt(p50, 1)} ms / ${fmt(p99, 1)} ms`, 'p99 <= 15 ms', p99 <= 15);
+  }
+
+  const table = [
+    `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}, ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    '| what | measured | target | |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ].join('\n');
+  writeFileSync(new URL('./results.md', import.meta.url), table);
+  console.log(table);
+  redis.disconnect();
+  await server?.stop();
+}
+
+await main();
+process.exit(0);
