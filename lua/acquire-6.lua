@@ -15,11 +15,12 @@
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
   ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] 1 if the caller has tickets out
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
-  ARGV[12] request count, then 8 values per request:
+  ARGV[12] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
+  ARGV[13] request count, then 8 values per request:
            id cost maxWaitMs(-1 = none) tenant priority weight tenantRate('' = none) tenantBurst
 
   Returns { header, results, mailbox }
-    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost }
+    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or '') }
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
@@ -39,7 +40,10 @@ local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
 local hasTickets = ARGV[9] == '1'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
 local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
-local ep = loadEndpoint(KEYS[2], settings)
+local adaptive = parseAdaptive(ARGV[12])
+local ep = loadEndpoint(KEYS[2], settings, adaptive)
+local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
+if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey, cKey = KEYS[3], KEYS[4]
 local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
@@ -58,9 +62,9 @@ local function push(id, status, a, b, c)
   results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
 end
 local enqueued = false
-local n = tonumber(ARGV[12])
+local n = tonumber(ARGV[13])
 for i = 0, n - 1 do
-  local o = 13 + i * 8
+  local o = 14 + i * 8
   local id, cost, maxWait = ARGV[o], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
   local tenant, priority = ARGV[o + 3], ARGV[o + 4]
   local weight = settings.weights[priority] or tonumber(ARGV[o + 5])
@@ -142,7 +146,7 @@ if hasTickets or enqueued then
 end
 
 return {
-  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc) },
+  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc), adaptiveChange },
   results,
   mailbox,
 }

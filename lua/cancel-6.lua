@@ -4,7 +4,8 @@
   KEYS as acquire-6: cfg, bucket, queue, classes, the caller's mailbox, the caller's liveness key.
   ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
   ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
-  ARGV[7] item count, then 6 values per item:
+  ARGV[7] adaptive spec ('' = fixed rate)
+  ARGV[8] item count, then 6 values per item:
           kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
           tenant rate ('' = none), tenant burst
 
@@ -19,12 +20,12 @@
 
 local prefix = ARGV[1]
 local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0)
-local ep = loadEndpoint(KEYS[2], settings)
+local ep = loadEndpoint(KEYS[2], settings, parseAdaptive(ARGV[7]))
 local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}
-local n = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 for i = 0, n - 1 do
-  local o = 8 + i * 6
+  local o = 9 + i * 6
   local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
   local tenant, tenantRate, tenantBurst = ARGV[o + 3], tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
   local result = 0

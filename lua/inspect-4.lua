@@ -5,7 +5,9 @@
   ARGV[1] configured rate, tokens/ms   ARGV[2] configured burst   ARGV[3] configured max queue
   Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
             admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls,
-            wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst }
+            wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst,
+            adaptive rate, adaptive ceiling, last penalty ms, last raise ms }
+  The effective rate (field 3) is the adaptive one when the endpoint has an adaptive rate in Redis.
     overrides = flat field/value list of the cfg hash
     classes   = flat list tenant|priority, queued count
     ttls      = pttl of bucket, queue, classes
@@ -15,7 +17,8 @@
 --- @include "endpoint"
 
 local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
-local ep = loadEndpoint(KEYS[2], settings)
+-- any spec: inspect only reads the adaptive rate, if one is there
+local ep = loadEndpoint(KEYS[2], settings, ((tonumber(redis.call('HGET', KEYS[2], 'er')) or 0) > 0) and parseAdaptive('0.5,1,0,0') or nil)
 local classes = {}
 local raw = redis.call('HGETALL', KEYS[4])
 for i = 1, #raw, 2 do
@@ -30,4 +33,5 @@ return {
   redis.call('HGETALL', KEYS[1]), classes,
   { redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]) },
   ep.dw, ep.byp, ep.sw, num(settings.pauseWait), tostring(settings.shadowRate or ''), tostring(settings.shadowBurst or ''),
+  tostring(ep.er), tostring(ep.ceil), num(ep.lp), num(ep.la),
 }

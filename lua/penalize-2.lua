@@ -5,14 +5,18 @@
 
   KEYS[1] cfg   KEYS[2] bucket
   ARGV[1] rate, tokens/ms   ARGV[2] burst   ARGV[3] retry after, ms (already rounded up)
-  Returns { pausedUntil ms, tokens }
+  ARGV[4] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
+  Returns { pausedUntil ms, tokens, effective rate before, effective rate after }
 ]]
 --- @include "clock"
 --- @include "buckets"
 --- @include "endpoint"
 
 local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0)
-local ep = loadEndpoint(KEYS[2], settings)
+local adaptive = parseAdaptive(ARGV[4])
+local ep = loadEndpoint(KEYS[2], settings, adaptive)
+local rateBefore = ep.r
+if adaptiveCut(ep, adaptive, settings.configuredRate) then ep.r = ep.er end
 local retryAfter = tonumber(ARGV[3])
 local pausedUntil = math.max(ep.pu, now + retryAfter)
 -- whatever debt exists (future reservations) stays; the pause comes on top of a drained bucket
@@ -20,4 +24,4 @@ ep.t = math.min(ep.t, 0) - retryAfter * ep.r
 ep.pu = pausedUntil
 ep.pen = ep.pen + 1
 saveEndpoint(ep, 0)
-return { num(pausedUntil), num(ep.t) }
+return { num(pausedUntil), num(ep.t), tostring(rateBefore), tostring(ep.r) }

@@ -27,6 +27,8 @@ export interface LaneSettings {
   ratePerMs: number;
   burst: number;
   maxQueue: number;
+  /** The AIMD spec the scripts read ('' when the rate is fixed). */
+  adaptive: string;
   horizonMs: number;
   leaseMs: number;
   global?: { ratePerMs: number; burst: number } | undefined;
@@ -169,7 +171,7 @@ export class EndpointLane {
     const s = this.settings;
     const args: (string | number)[] = [
       s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
-      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', batch.length,
+      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, batch.length,
     ];
     const sentAt = nowMs();
     for (const w of batch) {
@@ -201,6 +203,9 @@ export class EndpointLane {
     const header: Header = {
       now: h[0]!, tokens: h[1]!, vtime: h[2]!, busyWeight: h[3]!, rate: h[4]!, burst: h[5]!, queued: h[6]!, queuedCost: h[7]!,
     };
+    if (rawHeader[8] === 'up') {
+      this.settings.logger.info({ fromPerSec: (this.header?.rate ?? NaN) * 1000, toPerSec: header.rate * 1000, reason: 'quiet period without penalty' }, 'adaptive rate raised');
+    }
     this.header = header;
     this.headerAt = receivedAt;
     this.offset = header.now - receivedAt;
@@ -369,7 +374,7 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', items.length];
+    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, items.length];
     for (const it of items) {
       const b = it.req.tenantBudget;
       args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');

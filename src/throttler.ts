@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
+import { AdaptiveConfig, parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
+
+type EndpointConfigOutput = ThrottlerConfig['endpoints'][string];
 import { tokensPerMs, type Rate } from './config/units.js';
 import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndpointError } from './errors/index.js';
 import { assertName, Keys } from './keys.js';
@@ -93,6 +95,8 @@ export interface EndpointStatus {
   bypass: string[];
   /** A temporary override in force: until when (ms since the epoch). */
   temporaryUntil: number | null;
+  /** Adaptive mode's state, when the endpoint has learned a rate: the effective rate is `effective.ratePerSec`. */
+  adaptive: { ratePerSec: number; ceilingPerSec: number; lastPenaltyAt: number | null; lastRaiseAt: number | null } | null;
   overrides: Record<string, string>;
   /** Remaining TTLs (ms) of the bucket, queue and class keys; -2 when the key does not exist. */
   ttls: { bucket: number; queue: number; classes: number };
@@ -102,6 +106,14 @@ interface ResolvedEndpoint {
   ratePerMs: number;
   burst: number;
   maxQueue: number;
+  adaptive: string;
+}
+
+/** The AIMD settings as the scripts read them: 'factor,quietMs,step,minRate' in tokens/ms. */
+function adaptiveSpec(adaptive: EndpointConfigOutput['adaptive'], ratePerMs: number): string {
+  if (!adaptive) return '';
+  const a = AdaptiveConfig.parse(adaptive === true ? {} : adaptive);
+  return [a.decreaseFactor, a.quietMs, a.increase * ratePerMs, a.minFraction * ratePerMs].join(',');
 }
 
 function defaultBurst(rate: Rate): number {
@@ -136,6 +148,7 @@ export class Throttler {
         ratePerMs: tokensPerMs(rate),
         burst: ep.burst ?? defaultBurst(rate),
         maxQueue: ep.maxQueue ?? this.config.maxQueue,
+        adaptive: adaptiveSpec(ep.adaptive, tokensPerMs(rate)),
       });
     }
     for (const [tenant, b] of Object.entries(this.config.tenants)) {
@@ -252,8 +265,11 @@ export class Throttler {
       throw new InvalidConfigError(`retryAfterMs must be a finite number of ms >= 0, received ${String(options.retryAfterMs)}`);
     }
     this.extraCalls++;
-    const [pausedUntil] = await run<string[]>(this.redis, 'penalize', [this.keys.config(endpoint), this.keys.bucket(endpoint)], [s.ratePerMs, s.burst, retryAfterMs]);
+    const [pausedUntil, , before, after] = await run<string[]>(this.redis, 'penalize', [this.keys.config(endpoint), this.keys.bucket(endpoint)], [s.ratePerMs, s.burst, retryAfterMs, s.adaptive]);
     this.log.warn({ endpoint, retryAfterMs, reason: options.reason }, 'endpoint penalized: paused fleet-wide');
+    if (before !== after) {
+      this.log.warn({ endpoint, fromPerSec: Number(before) * 1000, toPerSec: Number(after) * 1000, reason: options.reason ?? 'penalty' }, 'adaptive rate cut');
+    }
     this.events.emit({ type: 'penalized', endpoint, retryAfterMs, reason: options.reason });
     return { pausedUntil: Number(pausedUntil) };
   }
@@ -411,6 +427,9 @@ export class Throttler {
         .filter(([f, v]) => f.startsWith('bypass:') && (v === 'inf' || Number(v) > now))
         .map(([f]) => f.slice('bypass:'.length)),
       temporaryUntil: tmpUntil > now ? tmpUntil : null,
+      adaptive: Number(r[25]) > 0
+        ? { ratePerSec: Number(r[25]) * 1000, ceilingPerSec: Number(r[26]) * 1000, lastPenaltyAt: num(27) || null, lastRaiseAt: num(28) || null }
+        : null,
       overrides,
       ttls: { bucket: ttls[0]!, queue: ttls[1]!, classes: ttls[2]! },
     };

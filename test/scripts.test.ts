@@ -10,7 +10,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number }[] }) {
   const keys = t.keys;
   const ep = 'e';
-  const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', opts.requests.length];
+  const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', opts.requests.length];
   opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, '', ''));
   return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.classes(ep), keys.mailbox(ep, owner), keys.owner(owner)], args };
 }
@@ -62,17 +62,17 @@ describe('acquire-6 contract', () => {
   });
 
   it('refunds only future slots (cancel-6)', async () => {
-    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
+    const t = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } } });
     const redis = t.redis as Redis;
     const k = t.keys;
     const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.classes('e'), k.mailbox('e', 'x'), k.owner('x')];
     await t.acquire('e');
     const before = (await t.inspect('e')).tokens;
     const nowMs = Number((await redis.time())[0]) * 1000;
-    const [past] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 0.01, 1, '', '', 1, 'r', nowMs - 5000, 1, 'default', '', '']);
+    const [past] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 1 / 60_000, 1, '', '', '', 1, 'r', nowMs - 5000, 1, 'default', '', '']);
     expect(past).toBe(0);
-    expect((await t.inspect('e')).tokens).toBeLessThan(before + 0.1);
-    const [future] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 0.01, 1, '', '', 1, 'r', nowMs + 5000, 1, 'default', '', '']);
+    expect((await t.inspect('e')).tokens).toBeLessThan(before + 0.01);
+    const [future] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 1 / 60_000, 1, '', '', '', 1, 'r', nowMs + 5000, 1, 'default', '', '']);
     expect(future).toBe(2);
     // refunds never lift the bucket over its burst
     expect((await t.inspect('e')).tokens).toBeLessThanOrEqual(1);

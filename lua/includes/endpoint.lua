@@ -1,3 +1,4 @@
+--- @include "adaptive"
 -- An endpoint's effective settings: the caller's configured defaults, overridden at runtime by
 -- the operator's hash (so a change reaches every worker on its next call, without restart).
 -- Fields: rate burst maxQueue w:<priority>; tmp:<same> with tmp:until (a temporary override);
@@ -33,11 +34,19 @@ local function loadSettings(cfgKey, rate, burst, maxQueue)
 end
 
 -- The endpoint's bucket carries the fair-queue clock and counters beside its tokens.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw' }
-local function loadEndpoint(key, settings)
-  local ep = loadBucket(key, settings.rate, settings.burst)
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la' }
+-- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.
+local function loadEndpoint(key, settings, adaptive)
   local v = redis.call('HMGET', key, unpack(EP_FIELDS))
-  for i = 1, #EP_FIELDS do ep[EP_FIELDS[i]] = tonumber(v[i]) or 0 end
+  local fields = {}
+  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i]) or 0 end
+  settings.configuredRate = settings.rate
+  if adaptive ~= nil then
+    if fields.er <= 0 then fields.er = settings.rate end
+    fields.er = math.min(fields.er, settings.rate)
+  end
+  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst)
+  for f, x in pairs(fields) do ep[f] = x end
   return ep
 end
 

@@ -42,7 +42,22 @@ export const BucketConfig = z.object({
 });
 export type BucketConfig = z.input<typeof BucketConfig>;
 
+/** Adaptive rate (AIMD): learns the upstream's real limit below the configured rate. */
+export const AdaptiveConfig = z.object({
+  /** A penalty multiplies the effective rate by this. Default 0.5. */
+  decreaseFactor: z.number().gt(0).lt(1).default(0.5),
+  /** Time without a penalty after which the rate goes up one step. Default 5 s. */
+  quietMs: DurationInput.default(5_000),
+  /** One additive step, as a fraction of the configured rate. Default 0.05. */
+  increase: z.number().gt(0).max(1).default(0.05),
+  /** Never below this fraction of the configured rate. Default 0.05. */
+  minFraction: z.number().gt(0).max(1).default(0.05),
+});
+export type AdaptiveConfig = z.input<typeof AdaptiveConfig>;
+
 export const EndpointConfig = BucketConfig.extend({
+  /** Opt-in adaptive rate: `true` for the defaults, or its settings. Default off. */
+  adaptive: z.union([z.boolean(), AdaptiveConfig]).optional(),
   /** Most tickets waiting in this endpoint's fair queue; beyond it acquire rejects with QueueFullError. Default: the throttler's `maxQueue`. */
   maxQueue: z.number().int().positive().optional(),
 });
