@@ -65,6 +65,10 @@ export class Keys {
   shadow(endpoint: string): string {
     return `${this.prefix}sh:${endpoint}`;
   }
+  /** Live processes of the namespace by lease expiry (sorted set), for leased shares. */
+  live(): string {
+    return `${this.prefix}live`;
+  }
   /** Namespace-wide parent bucket (hash). */
   global(): string {
     return `${this.prefix}g`;

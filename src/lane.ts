@@ -34,6 +34,9 @@ export interface LaneSettings {
   global?: { ratePerMs: number; burst: number } | undefined;
   logger: Logger;
   events: EventHub;
+  failurePolicy: 'closed' | 'local' | 'open';
+  /** This process's leased share of a rate while Redis is away, or undefined when the lease is gone (policy 'local'). */
+  localShare: (ratePerMs: number, burst: number) => { ratePerMs: number; burst: number } | undefined;
 }
 
 export interface LaneRequest {
@@ -58,6 +61,8 @@ export interface Admission {
   lateMs: number;
   /** The reserved slot, in Redis time (ms since the epoch). */
   slot: number;
+  /** Set when Redis was unreachable and the failure policy admitted the caller without it. */
+  degraded?: 'local' | 'open';
 }
 
 interface Header {
@@ -85,6 +90,8 @@ interface Waiter {
   timer?: NodeJS.Timeout;
   deadlineTimer?: NodeJS.Timeout;
   graceUsed?: boolean;
+  /** Admitted by the failure policy, without Redis. */
+  degraded?: 'local' | 'open';
   resolve: (a: Admission) => void;
   reject: (e: unknown) => void;
   onAbort?: () => void;
@@ -116,6 +123,11 @@ export class EndpointLane {
   private nextId = 0;
   private closed = false;
   private lastFailureLog = 0;
+  /** Circuit breaker: while open, Redis is not asked again until this time (one probe then). */
+  private breakerUntil = 0;
+  /** The local leased bucket (policy 'local'), started empty at each outage so an outage never begins with a burst. */
+  private local: { t: number; ts: number } | undefined;
+  private degradedAdmissions = 0;
   /** Script calls made by this lane (acquire and cancel), for efficiency figures. */
   calls = 0;
 
@@ -164,10 +176,15 @@ export class EndpointLane {
   private flush(claim: boolean): void {
     if (!claim) this.flushScheduled = false;
     if (this.closed) return;
+    if (Date.now() < this.breakerUntil) {
+      // the circuit is open: nobody times out against a dead Redis one by one; the probe timer asks again
+      if (this.settings.failurePolicy !== 'closed') this.degrade();
+      return;
+    }
     const batch = this.pending.splice(0, MAX_BATCH);
     if (this.pending.length > 0) this.scheduleFlush();
     const hasTickets = this.tickets.size > 0;
-    if (batch.length === 0 && !hasTickets) return;
+    if (batch.length === 0 && !hasTickets && this.failures === 0) return;
     const s = this.settings;
     const args: (string | number)[] = [
       s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
@@ -186,7 +203,7 @@ export class EndpointLane {
       (reply) => {
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
-        this.failures = 0;
+        if (this.failures > 0) this.recovered();
         this.onReply(reply, nowMs());
       },
       (err: unknown) => {
@@ -302,6 +319,7 @@ export class EndpointLane {
       queued: w.queued,
       lateMs,
       slot: w.slot ?? 0,
+      ...(w.degraded ? { degraded: w.degraded } : {}),
     });
   }
 
@@ -337,7 +355,13 @@ export class EndpointLane {
       // keep the ticket known until the cancel answers: a reply may still deliver its promotion
       this.cancel([{ kind: 't', ref: w.ticket.member, req: w.req, seq: w.ticket.seq }]);
     }
-    if (phase === 'reserved' && w.slot !== undefined) this.cancel([{ kind: 'r', ref: String(w.slot), req: w.req }]);
+    if (phase === 'reserved' && w.slot !== undefined) {
+      if (w.degraded === 'local' && this.local) {
+        if (w.slot - this.offset > nowMs()) this.local.t += w.req.cost;
+      } else if (!w.degraded) {
+        this.cancel([{ kind: 'r', ref: String(w.slot), req: w.req }]);
+      }
+    }
     const keepWaiter = phase === 'sent';
     w.phase = 'done';
     clearTimeout(w.timer);
@@ -423,21 +447,81 @@ export class EndpointLane {
       return;
     }
     this.failures++;
+    const policy = this.settings.failurePolicy;
     const now = Date.now();
     if (now - this.lastFailureLog > 5_000) {
       this.lastFailureLog = now;
-      this.settings.logger.error({ err, failures: this.failures }, 'Redis unreachable: callers wait (failure policy closed)');
+      const what = { closed: 'callers wait', local: 'each process admits its leased share', open: 'FAILING OPEN: admitting without limit' }[policy];
+      this.settings.logger.error({ err, failures: this.failures, failurePolicy: policy }, `Redis unreachable: ${what}`);
     }
     const retry = batch.filter((w) => w.phase === 'sent');
     for (const w of retry) w.phase = 'pending';
     this.pending.unshift(...retry);
     for (const w of batch) if (w.phase === 'done') this.waiters.delete(w.id);
     const backoff = jitter(Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
+    this.breakerUntil = now + backoff;
+    if (policy !== 'closed') this.degrade();
     clearTimeout(this.wakeTimer);
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
       this.flush(true);
     }, backoff);
+  }
+
+  /** Redis is away and the policy is not 'closed': serve waiters without it. */
+  private degrade(): void {
+    const waiting = [...this.pending, ...[...this.tickets.values()].filter((w) => w.phase === 'queued')];
+    this.pending = [];
+    for (const w of waiting) {
+      if (w.ticket) this.tickets.delete(w.ticket.seq);
+      if (!this.admitWithoutRedis(w)) this.pending.push(w);
+    }
+  }
+
+  /** Returns false when the caller must wait for Redis after all (policy 'local' without a valid lease). */
+  private admitWithoutRedis(w: Waiter): boolean {
+    const s = this.settings;
+    if (s.failurePolicy === 'open') {
+      w.degraded = 'open';
+      w.phase = 'reserved';
+      w.slot = nowMs() + this.offset;
+      this.degradedAdmissions++;
+      this.grant(w);
+      return true;
+    }
+    const share = s.localShare(this.header?.rate ?? s.ratePerMs, this.header?.burst ?? s.burst);
+    if (!share || share.ratePerMs <= 0) return false;
+    const now = nowMs();
+    this.local ??= { t: 0, ts: now };
+    this.local.t = Math.min(share.burst, this.local.t + (now - this.local.ts) * share.ratePerMs);
+    this.local.ts = now;
+    const wait = Math.max(0, (w.req.cost - this.local.t) / share.ratePerMs);
+    if (w.deadline !== undefined && now + wait > w.deadline) {
+      this.fail(w, new ThrottleTimeoutError(`"${s.endpoint}": Redis is unreachable and this process's leased share cannot admit within maxWaitMs ${w.req.maxWaitMs}`, s.endpoint, wait));
+      return true;
+    }
+    this.local.t -= w.req.cost;
+    this.degradedAdmissions++;
+    w.degraded = 'local';
+    this.reserve(w, now + wait + this.offset);
+    return true;
+  }
+
+  /** Redis answers again after an outage. */
+  private recovered(): void {
+    this.settings.logger.warn({ failures: this.failures, admittedWithoutRedis: this.degradedAdmissions }, 'Redis reachable again');
+    this.failures = 0;
+    this.breakerUntil = 0;
+    this.local = undefined;
+    if (this.degradedAdmissions > 0) {
+      // the fleet spent tokens Redis never saw: drain the bucket so recovery starts without a burst
+      this.degradedAdmissions = 0;
+      const s = this.settings;
+      this.calls++;
+      run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, 0, '']).catch((err: unknown) =>
+        this.settings.logger.warn({ err }, 'could not drain the bucket after the outage'),
+      );
+    }
   }
 
   /** Refuses new calls, gives back every ticket and future slot, rejects their callers. */

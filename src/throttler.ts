@@ -134,6 +134,9 @@ export class Throttler {
   private readonly global: { ratePerMs: number; burst: number } | undefined;
   private readonly defaultPriority: string;
   private extraCalls = 0;
+  /** Live processes of the namespace at the last heartbeat, and when that was (policy 'local'). */
+  private fleet: { size: number; at: number } | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly events = new EventHub();
   private closing: Promise<void> | undefined;
 
@@ -165,6 +168,26 @@ export class Throttler {
     this.redis = conn.redis;
     this.owned = conn.owned;
     defineScripts(this.redis);
+    if (this.config.failurePolicy === 'local') void this.heartbeat();
+  }
+
+  /** Keeps this process counted among the live ones, so each knows its share if Redis goes away. */
+  private async heartbeat(): Promise<void> {
+    try {
+      const size = await run<number>(this.redis, 'heartbeat', [this.keys.live()], [this.owner, this.config.leaseMs]);
+      this.fleet = { size: Math.max(1, Number(size)), at: Date.now() };
+    } catch {
+      // the lease simply runs out; acquire logs the outage
+    }
+    if (this.closing) return;
+    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), this.config.leaseMs / 3);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Doorman-style leased share: rate / live processes, valid for leaseMs after the last heartbeat. */
+  private localShare(ratePerMs: number, burst: number): { ratePerMs: number; burst: number } | undefined {
+    if (!this.fleet || Date.now() - this.fleet.at > this.config.leaseMs) return undefined;
+    return { ratePerMs: ratePerMs / this.fleet.size, burst: Math.max(1, burst / this.fleet.size) };
   }
 
   /** Subscribes to every decision that matters (admissions, refusals, penalties, config changes, Redis calls). Returns the unsubscribe function. */
@@ -204,7 +227,10 @@ export class Throttler {
         global: this.global,
         logger: this.log.child({ endpoint }),
         events: this.events,
+        failurePolicy: this.config.failurePolicy,
+        localShare: (rate, burst) => this.localShare(rate, burst),
       });
+      if (this.config.failurePolicy === 'open') this.log.warn({ endpoint }, 'failure policy is open: if Redis goes away, this process admits without limit');
       this.lanes.set(endpoint, lane);
     }
     return lane;
@@ -438,7 +464,9 @@ export class Throttler {
   /** Gives back every ticket and future slot this process holds, rejects their callers, closes the connection if Sluice opened it. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearTimeout(this.heartbeatTimer);
       await Promise.all([...this.lanes.values()].map((l) => l.close()));
+      if (this.fleet) await this.redis.zrem(this.keys.live(), this.owner).catch(() => undefined);
       await this.redis.del(this.keys.owner(this.owner)).catch(() => undefined);
       if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();

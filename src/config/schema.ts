@@ -63,7 +63,7 @@ export const EndpointConfig = BucketConfig.extend({
 });
 export type EndpointConfig = z.input<typeof EndpointConfig>;
 
-export const FailurePolicy = z.enum(['closed']);
+export const FailurePolicy = z.enum(['closed', 'local', 'open']);
 
 export const ThrottlerConfig = z.object({
   /** Namespace: every key of this throttler shares the hash tag `{namespace}`. Default `sluice`. */
@@ -91,7 +91,15 @@ export const ThrottlerConfig = z.object({
   maxQueue: z.number().int().positive().default(10_000),
   /** How long a process's queued tickets outlive its last word to Redis. Default 30 s. */
   leaseMs: DurationInput.default(30_000),
-  /** What acquire does when Redis cannot be reached. `closed`: wait (within each caller's deadline). */
+  /**
+   * What acquire does when Redis cannot be reached:
+   * `closed` (default) callers wait, within their deadlines, until Redis answers: hammering the
+   * upstream is what gets a scraping fleet banned;
+   * `local` each live process admits its leased share (rate / live processes) on its own, so the
+   * fleet stays at or below the cap; the lease lasts `leaseMs` from the last word with Redis, then
+   * callers wait as in `closed`;
+   * `open` admit everything (logged loudly, every admission marked `degraded: 'open'`).
+   */
   failurePolicy: FailurePolicy.default('closed'),
 });
 export type ThrottlerConfigInput = z.input<typeof ThrottlerConfig>;

@@ -1,7 +1,12 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 
-/** Where the throttler's Redis is: a URL, an ioredis instance (Redis or Cluster), or a list of cluster nodes. */
-export type RedisInput = string | Redis | Cluster | { cluster: string[]; options?: RedisOptions };
+/** Where the throttler's Redis is: a URL, an ioredis instance (Redis or Cluster), cluster nodes, or Sentinels. */
+export type RedisInput =
+  | string
+  | Redis
+  | Cluster
+  | { cluster: string[]; options?: RedisOptions }
+  | { sentinels: { host: string; port: number }[]; name: string; options?: RedisOptions };
 
 export interface OwnedConnection {
   redis: Redis | Cluster;
@@ -24,6 +29,9 @@ export function connect(input: RedisInput | undefined, options: RedisOptions = {
       return { host: u.hostname, port: Number(u.port || 6379) };
     });
     return { redis: new Cluster(nodes, { redisOptions: { ...DEFAULTS, ...input.options, ...options } }), owned: true };
+  }
+  if (typeof input === 'object' && 'sentinels' in input) {
+    return { redis: new Redis({ ...DEFAULTS, ...input.options, ...options, sentinels: input.sentinels, name: input.name }), owned: true };
   }
   const url = input ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   return { redis: new Redis(url, { ...DEFAULTS, ...options }), owned: true };

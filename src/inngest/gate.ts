@@ -1,0 +1,86 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { NonRetriableError } from 'inngest';
+import { ErrorCode, QueueFullError, ThrottleTimeoutError } from '../errors/index.js';
+import type { Admission, Throttler } from '../throttler.js';
+import { deferralDelayMs, ThrottleDeferredError, type DeferralMarker } from './deferral.js';
+import type { ResolvedOptions } from './options.js';
+
+/**
+ * The admission gate run inside a step's handler: acquire with a short inline wait, or turn a
+ * long wait into a deferral. Admission is taken here, when the handler runs, and not when the
+ * step is discovered: a step is discovered on every request that reaches it (parallel siblings,
+ * targeted re-entries), but its handler runs once per attempt.
+ */
+
+/** The step whose handler is running on this async chain; `ctx.throttle()` needs one. */
+export interface StepFrame {
+  stepId: string;
+  /** How many times this step was deferred already (0 on the first try). */
+  deferrals: number;
+}
+
+export const stepScope = new AsyncLocalStorage<StepFrame>();
+
+/** What one acquisition asks for; undefined fields take the throttler's defaults. */
+export interface GateRequest {
+  endpoint: string;
+  priority?: string | undefined;
+  tenant?: string | undefined;
+  cost?: number | undefined;
+}
+
+/** Errors that a retry cannot fix (a bad name, endpoint or cost): fail the step once, not maxAttempts times. */
+const PERMANENT: ReadonlySet<string> = new Set([ErrorCode.UnknownEndpoint, ErrorCode.InvalidName, ErrorCode.InvalidConfig, ErrorCode.CostAboveBurst]);
+
+function deferralFor(err: unknown, endpoint: string, options: ResolvedOptions): DeferralMarker | undefined {
+  if (err instanceof ThrottleTimeoutError) {
+    if (err.expectedWaitMs !== undefined) {
+      // refused up front: the throttler says how long; Infinity (rate 0) sleeps maxDeferMs and asks again
+      return {
+        __sluice: 'sluice.deferred',
+        endpoint,
+        expectedWaitMs: Number.isFinite(err.expectedWaitMs) ? err.expectedWaitMs : null,
+        delayMs: deferralDelayMs(err.expectedWaitMs, options.maxDeferMs),
+        reason: 'wait',
+      };
+    }
+    // the ticket's deadline passed in the queue (the estimate was short): come back after one more inline window
+    return { __sluice: 'sluice.deferred', endpoint, expectedWaitMs: null, delayMs: deferralDelayMs(options.inlineWaitMs, options.maxDeferMs), reason: 'expired' };
+  }
+  if (err instanceof QueueFullError) {
+    // backpressure with no estimate: one inline window later the queue has moved by rate x window
+    return { __sluice: 'sluice.deferred', endpoint, expectedWaitMs: null, delayMs: deferralDelayMs(options.inlineWaitMs, options.maxDeferMs), reason: 'queue-full' };
+  }
+  return undefined;
+}
+
+/**
+ * Acquires `request.endpoint` for the step running now. Resolves with the admission; throws
+ * ThrottleDeferredError when the wait is longer than `inlineWaitMs` (the step wrapper turns it
+ * into a durable sleep), NonRetriableError for a request no retry can fix, and lets every other
+ * error (Redis unavailable, throttler closed) fail the attempt as usual.
+ */
+export async function admit(throttler: Throttler, request: GateRequest, deferrals: number, options: ResolvedOptions): Promise<Admission> {
+  const { endpoint, ...rest } = request;
+  const acquireOptions = {
+    ...(rest.priority !== undefined ? { priority: rest.priority } : {}),
+    ...(rest.tenant !== undefined ? { tenant: rest.tenant } : {}),
+    ...(rest.cost !== undefined ? { cost: rest.cost } : {}),
+  };
+  try {
+    if (deferrals >= options.maxDeferrals) {
+      // deferred often enough: more would add steps toward Inngest's per-run cap; wait for the turn instead
+      options.logger.warn({ endpoint, deferrals }, 'step deferred maxDeferrals times: waiting inline for its turn');
+      return await throttler.acquire(endpoint, acquireOptions);
+    }
+    return await throttler.acquire(endpoint, { ...acquireOptions, maxWaitMs: options.inlineWaitMs });
+  } catch (err) {
+    const marker = deferralFor(err, endpoint, options);
+    if (marker) throw new ThrottleDeferredError(marker);
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && PERMANENT.has(code)) {
+      throw new NonRetriableError((err as Error).message, { cause: err });
+    }
+    throw err;
+  }
+}

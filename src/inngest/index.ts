@@ -1,0 +1,12 @@
+/**
+ * `sluice/inngest`: Sluice in front of Inngest functions. The public API, in one screen.
+ */
+export { throttleMiddleware } from './middleware.js';
+export type { ThrottleFn, ThrottleCallOptions, ThrottleContext } from './middleware.js';
+export { DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, DEFAULT_MAX_DEFERRALS } from './options.js';
+export type { ThrottleMiddlewareOptions, StepRoute, StepRouting, EventMapper } from './options.js';
+export { ThrottleDeferredError, ThrottleOutsideStepError, isDeferralMarker, deferralDelayMs } from './deferral.js';
+export type { DeferralMarker } from './deferral.js';
+export { retryStepId, waitStepId } from './step-run.js';
+export { createHarvestApp, inngestHandler, HARVEST_EVENT, HarvestEventData } from './example-harvest.js';
+export type { HarvestProfile, HarvestContext, HarvestAppOptions, HarvestApp } from './example-harvest.js';
