@@ -125,6 +125,7 @@ export class EndpointLane {
   private lastFailureLog = 0;
   /** Circuit breaker: while open, Redis is not asked again until this time (one probe then). */
   private breakerUntil = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
   /** The local leased bucket (policy 'local'), started empty at each outage so an outage never begins with a burst. */
   private local: { t: number; ts: number } | undefined;
   private degradedAdmissions = 0;
@@ -177,8 +178,13 @@ export class EndpointLane {
     if (!claim) this.flushScheduled = false;
     if (this.closed) return;
     if (Date.now() < this.breakerUntil) {
-      // the circuit is open: nobody times out against a dead Redis one by one; the probe timer asks again
+      // the circuit is open: nobody times out against a dead Redis one by one; the probe asks again
       if (this.settings.failurePolicy !== 'closed') this.degrade();
+      this.armProbe(this.breakerUntil - Date.now());
+      return;
+    }
+    if (this.failures > 0 && this.degradedAdmissions > 0) {
+      this.drainProbe();
       return;
     }
     const batch = this.pending.splice(0, MAX_BATCH);
@@ -461,11 +467,18 @@ export class EndpointLane {
     const backoff = jitter(Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
     this.breakerUntil = now + backoff;
     if (policy !== 'closed') this.degrade();
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.armProbe(backoff);
+  }
+
+  /** One call to see whether Redis is back, when the circuit's backoff ends. */
+  private armProbe(delay: number): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
       this.flush(true);
-    }, backoff);
+    }, Math.max(0, delay));
   }
 
   /** Redis is away and the policy is not 'closed': serve waiters without it. */
@@ -507,20 +520,47 @@ export class EndpointLane {
     return true;
   }
 
+  /**
+   * The probe after an outage in which this process admitted without Redis: drain the bucket
+   * first (the fleet spent tokens Redis never saw, and a restarted Redis starts full), so recovery
+   * begins without a burst; only then do the waiting callers go to Redis.
+   */
+  private drainProbe(): void {
+    const s = this.settings;
+    this.inFlight++;
+    this.calls++;
+    run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, 0, '']).then(
+      () => {
+        this.inFlight--;
+        this.recovered();
+        this.scheduleFlush();
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.onFailure([], err);
+      },
+    );
+  }
+
   /** Redis answers again after an outage. */
   private recovered(): void {
     this.settings.logger.warn({ failures: this.failures, admittedWithoutRedis: this.degradedAdmissions }, 'Redis reachable again');
     this.failures = 0;
     this.breakerUntil = 0;
     this.local = undefined;
-    if (this.degradedAdmissions > 0) {
-      // the fleet spent tokens Redis never saw: drain the bucket so recovery starts without a burst
-      this.degradedAdmissions = 0;
-      const s = this.settings;
-      this.calls++;
-      run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, 0, '']).catch((err: unknown) =>
-        this.settings.logger.warn({ err }, 'could not drain the bucket after the outage'),
-      );
+    this.degradedAdmissions = 0;
+    // a restarted or failed-over Redis may have lost the queue: tickets out go in again (their old
+    // entries, if they survived, are given back)
+    const requeue = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket);
+    if (requeue.length > 0) {
+      this.cancel(requeue.map((w) => ({ kind: 't' as const, ref: w.ticket!.member, req: w.req })));
+      for (const w of requeue) {
+        this.tickets.delete(w.ticket!.seq);
+        delete w.ticket;
+        w.phase = 'pending';
+        this.pending.push(w);
+      }
+      this.scheduleFlush();
     }
   }
 
@@ -535,6 +575,7 @@ export class EndpointLane {
     }
     this.closed = true;
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.probeTimer);
     this.pending = [];
     if (items.length > 0) await this.cancel(items);
     // calls on their way: wait briefly so their results can be given back

@@ -134,8 +134,8 @@ export class Throttler {
   private readonly global: { ratePerMs: number; burst: number } | undefined;
   private readonly defaultPriority: string;
   private extraCalls = 0;
-  /** Live processes of the namespace at the last heartbeat, and when that was (policy 'local'). */
-  private fleet: { size: number; at: number } | undefined;
+  /** Live-process counts of the namespace from recent heartbeats (policy 'local'). */
+  private fleet: { size: number; at: number }[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly events = new EventHub();
   private closing: Promise<void> | undefined;
@@ -168,6 +168,15 @@ export class Throttler {
     this.redis = conn.redis;
     this.owned = conn.owned;
     defineScripts(this.redis);
+    if (this.owned) {
+      // without a listener ioredis prints every reconnect error; the lanes log outages once per 5 s
+      let lastLog = 0;
+      this.redis.on('error', (err: Error) => {
+        if (Date.now() - lastLog < 5_000) return;
+        lastLog = Date.now();
+        this.log.warn({ err: { message: err.message } }, 'Redis connection error');
+      });
+    }
     if (this.config.failurePolicy === 'local') void this.heartbeat();
   }
 
@@ -175,19 +184,29 @@ export class Throttler {
   private async heartbeat(): Promise<void> {
     try {
       const size = await run<number>(this.redis, 'heartbeat', [this.keys.live()], [this.owner, this.config.leaseMs]);
-      this.fleet = { size: Math.max(1, Number(size)), at: Date.now() };
+      const now = Date.now();
+      this.fleet = [...this.fleet.filter((f) => now - f.at <= this.config.leaseMs), { size: Math.max(1, Number(size)), at: now }];
     } catch {
       // the lease simply runs out; acquire logs the outage
     }
     if (this.closing) return;
-    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), this.config.leaseMs / 3);
+    // often: a process that joined since is only counted in others' shares after their next beat
+    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), Math.min(1_000, this.config.leaseMs / 3));
     this.heartbeatTimer.unref();
   }
 
-  /** Doorman-style leased share: rate / live processes, valid for leaseMs after the last heartbeat. */
+  /**
+   * Doorman-style leased share: rate / live processes, valid for leaseMs after the last heartbeat.
+   * The count is the largest seen within a lease: a process that joins shrinks everyone's share at
+   * their next beat, but a count that drops (a process died, or a restarted Redis has not heard
+   * from everyone yet) only grows the share once the lease has passed.
+   */
   private localShare(ratePerMs: number, burst: number): { ratePerMs: number; burst: number } | undefined {
-    if (!this.fleet || Date.now() - this.fleet.at > this.config.leaseMs) return undefined;
-    return { ratePerMs: ratePerMs / this.fleet.size, burst: Math.max(1, burst / this.fleet.size) };
+    const now = Date.now();
+    const recent = this.fleet.filter((f) => now - f.at <= this.config.leaseMs);
+    if (recent.length === 0) return undefined;
+    const size = Math.max(...recent.map((f) => f.size));
+    return { ratePerMs: ratePerMs / size, burst: Math.max(1, burst / size) };
   }
 
   /** Subscribes to every decision that matters (admissions, refusals, penalties, config changes, Redis calls). Returns the unsubscribe function. */
@@ -466,7 +485,7 @@ export class Throttler {
     this.closing ??= (async () => {
       clearTimeout(this.heartbeatTimer);
       await Promise.all([...this.lanes.values()].map((l) => l.close()));
-      if (this.fleet) await this.redis.zrem(this.keys.live(), this.owner).catch(() => undefined);
+      if (this.fleet.length) await this.redis.zrem(this.keys.live(), this.owner).catch(() => undefined);
       await this.redis.del(this.keys.owner(this.owner)).catch(() => undefined);
       if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();

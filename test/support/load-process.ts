@@ -21,11 +21,17 @@ export interface LoadSpec {
   durationMs: number;
   /** Keep only admissions, not per-admission records (for long benchmarks). */
   summaryOnly?: boolean;
+  failurePolicy?: 'closed' | 'local' | 'open';
+  leaseMs?: number;
+  /** Per-acquire maxWaitMs (errors are counted, not fatal). */
+  maxWaitMs?: number;
 }
 
 export interface LoadResult {
-  admissions: { slot: number; at: number; lateMs: number; queued: boolean }[];
+  admissions: { slot: number; at: number; lateMs: number; queued: boolean; degraded?: 'local' | 'open' }[];
   count: number;
+  /** Rejections by error name (e.g. RedisUnavailableError during an outage). */
+  errors: Record<string, number>;
   calls: number;
   lateMs: number[];
 }
@@ -37,12 +43,15 @@ const throttler = createThrottler({
   endpoints: { [spec.endpoint]: { rate: spec.rate, burst: spec.burst } },
   priorities: { high: 3, normal: 2, low: 1 },
   ...(spec.horizonMs === undefined ? {} : { horizonMs: spec.horizonMs }),
+  ...(spec.failurePolicy === undefined ? {} : { failurePolicy: spec.failurePolicy }),
+  ...(spec.leaseMs === undefined ? {} : { leaseMs: spec.leaseMs }),
   logger: pino({ level: 'warn' }, pino.destination(2)),
 });
 
 const admissions: LoadResult['admissions'] = [];
 const lateMs: number[] = [];
 let count = 0;
+const errors: Record<string, number> = {};
 // tell the parent we are up, then wait for the common start time on stdin
 await throttler.inspect(spec.endpoint);
 process.stdout.write('ready\n');
@@ -52,14 +61,24 @@ await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
 await Promise.all(
   Array.from({ length: spec.callers }, async () => {
     while (Date.now() < stopAt) {
-      const a = await throttler.acquire(spec.endpoint, { priority: spec.priority, tenant: spec.tenant });
+      let a;
+      try {
+        a = await throttler.acquire(spec.endpoint, { priority: spec.priority, tenant: spec.tenant, maxWaitMs: spec.maxWaitMs });
+      } catch (err) {
+        const name = (err as Error).name;
+        errors[name] = (errors[name] ?? 0) + 1;
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
       count++;
       lateMs.push(a.lateMs);
-      if (!spec.summaryOnly) admissions.push({ slot: a.slot, at: performance.timeOrigin + performance.now(), lateMs: a.lateMs, queued: a.queued });
+      if (!spec.summaryOnly) {
+        admissions.push({ slot: a.slot, at: performance.timeOrigin + performance.now(), lateMs: a.lateMs, queued: a.queued, ...(a.degraded ? { degraded: a.degraded } : {}) });
+      }
     }
   }),
 );
 const calls = throttler.calls;
-await throttler.close();
-process.stdout.write(`${JSON.stringify({ admissions, count, calls, lateMs: spec.summaryOnly ? [] : lateMs } satisfies LoadResult)}\n`);
+await Promise.race([throttler.close(), new Promise((r) => setTimeout(r, 3_000))]);
+process.stdout.write(`${JSON.stringify({ admissions, count, errors, calls, lateMs: spec.summaryOnly ? [] : lateMs } satisfies LoadResult)}\n`);
 process.exit(0);

@@ -8,11 +8,12 @@ const LOAD = fileURLToPath(new URL('./load-process.ts', import.meta.url));
  * Runs load processes (real OS processes); once every one is ready, they all start at the same
  * moment (`startAt`, returned) so slow process start-up on a busy machine cannot eat the run.
  */
-export async function runLoadProcesses(specs: LoadSpec[]): Promise<{ startAt: number; results: LoadResult[] }> {
+export async function runLoadProcesses(specs: LoadSpec[], onStart?: (startAt: number) => void): Promise<{ startAt: number; results: LoadResult[] }> {
   const started = specs.map((spec) => startLoadProcess(spec));
   await Promise.all(started.map((s) => s.ready));
   const startAt = Date.now() + 200;
   for (const s of started) s.start(startAt);
+  onStart?.(startAt);
   return { startAt, results: await Promise.all(started.map((s) => s.done)) };
 }
 
