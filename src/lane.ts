@@ -101,6 +101,8 @@ const MAX_BATCH = 256;
 const MIN_WAKE_MS = 10;
 /** How long a call already on its way may overrun a caller's deadline before Redis is judged unavailable. */
 const REPLY_GRACE_MS = 1_000;
+/** After an outage in policy 'local': how long Redis holds the bucket empty while the fleet reconnects. */
+const RECOVERY_GRACE_MS = 500;
 
 function toNum(s: unknown): number {
   if (s === 'inf') return Infinity;
@@ -464,7 +466,10 @@ export class EndpointLane {
     for (const w of retry) w.phase = 'pending';
     this.pending.unshift(...retry);
     for (const w of batch) if (w.phase === 'done') this.waiters.delete(w.id);
-    const backoff = jitter(Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
+    // closed: back off up to 2 s; local/open keep admitting meanwhile, so probe often to hand
+    // control back to Redis soon after it returns
+    const cap = policy === 'closed' ? 2_000 : 300;
+    const backoff = jitter(Math.min(cap, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
     this.breakerUntil = now + backoff;
     if (policy !== 'closed') this.degrade();
     clearTimeout(this.probeTimer);
@@ -521,15 +526,16 @@ export class EndpointLane {
   }
 
   /**
-   * The probe after an outage in which this process admitted without Redis: drain the bucket
-   * first (the fleet spent tokens Redis never saw, and a restarted Redis starts full), so recovery
+   * The probe after an outage in which this process admitted without Redis: hold the bucket empty
+   * for a short grace first (the fleet spent tokens Redis never saw, a restarted Redis starts full,
+   * and processes that have not reconnected yet still spend their local shares), so recovery
    * begins without a burst; only then do the waiting callers go to Redis.
    */
   private drainProbe(): void {
     const s = this.settings;
     this.inFlight++;
     this.calls++;
-    run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, 0, '']).then(
+    run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, RECOVERY_GRACE_MS, '', 'recover']).then(
       () => {
         this.inFlight--;
         this.recovered();

@@ -72,7 +72,9 @@ describe('Redis killed mid-run', () => {
         const span = (Math.max(...mine) - Math.min(...mine)) / 1000;
         expect(mine.length).toBeLessThanOrEqual((rate / 4) * span + 2.5 + 2);
       }
-      expect(maxInWindow(all.map((a) => a.at), 1000)).toBeLessThanOrEqual(rate + 10 + 2);
+      // the whole fleet, by reserved slot, in any 1 s window: rate + burst, including the hand-over
+      // back to Redis (a grace holds Redis empty while the last processes still use their shares)
+      expect(maxInWindow(all.map((a) => a.slot), 1000)).toBeLessThanOrEqual(rate + 10 + 3);
       // recovery: no burst in the first second after Redis is back
       const after = all.filter((a) => !a.degraded && a.at >= window.up).map((a) => a.at);
       expect(after.length).toBeGreaterThan(0);

@@ -18,6 +18,10 @@ const DEFAULTS: RedisOptions = {
   // the lane retries on its own terms (failure policy); a command must not hang for minutes inside ioredis
   maxRetriesPerRequest: 2,
   enableAutoPipelining: false,
+  // reconnect soon after Redis returns (jittered, so a fleet does not reconnect in one instant):
+  // with failure policy 'local', every moment some processes are back and others are not, the
+  // fleet admits a little over the rate
+  retryStrategy: (times: number) => Math.min(times * 50, 300) + Math.floor(Math.random() * 100),
 };
 
 /** Connects to Redis from what the user gave; a given instance is used as is and left open on close. */
