@@ -98,6 +98,8 @@ interface Waiter {
 }
 
 const MAX_BATCH = 256;
+/** Admissions after waiting at least this long are logged (info): where throughput went, at 3 a.m. */
+const LONG_WAIT_MS = 10_000;
 const MIN_WAKE_MS = 10;
 /** How long a call already on its way may overrun a caller's deadline before Redis is judged unavailable. */
 const REPLY_GRACE_MS = 1_000;
@@ -168,12 +170,6 @@ export class EndpointLane {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush(false));
-  }
-
-  private activeTickets(): number {
-    let n = 0;
-    for (const w of this.tickets.values()) if (w.phase === 'queued') n++;
-    return n;
   }
 
   private flush(claim: boolean): void {
@@ -318,12 +314,16 @@ export class EndpointLane {
     const now = nowMs();
     this.settle(w);
     const lateMs = Math.max(0, now + this.offset - (w.slot ?? 0));
+    const waitedMs = now - w.startedAt;
+    if (waitedMs >= LONG_WAIT_MS) {
+      this.settings.logger.info({ tenant: w.req.tenant, priority: w.req.priority, waitedMs: Math.round(waitedMs) }, 'admitted after a long wait');
+    }
     if (this.settings.events.active) {
-      this.settings.events.emit({ type: 'admitted', endpoint: this.settings.endpoint, tenant: w.req.tenant, priority: w.req.priority, waitedMs: now - w.startedAt, queued: w.queued, lateMs });
+      this.settings.events.emit({ type: 'admitted', endpoint: this.settings.endpoint, tenant: w.req.tenant, priority: w.req.priority, waitedMs, queued: w.queued, lateMs });
     }
     w.resolve({
       endpoint: this.settings.endpoint,
-      waitedMs: now - w.startedAt,
+      waitedMs,
       queued: w.queued,
       lateMs,
       slot: w.slot ?? 0,
