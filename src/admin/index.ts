@@ -1,0 +1,6 @@
+/** The admin surface: HTTP server (API, /metrics, dashboard) and the views it serves. */
+export { createAdminServer } from './server.js';
+export type { AdminServer, AdminServerOptions } from './server.js';
+export type { FleetView, ResultsCounter } from './fleet.js';
+export type { HistorySample } from './history.js';
+export type { Role, Credentials } from './auth.js';

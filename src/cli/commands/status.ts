@@ -1,0 +1,186 @@
+/**
+ * `sluice status`: the dashboard's picture as a plain-text table (or JSON), once or refreshed in
+ * place with `--watch`. Reads Redis directly, so it works with no admin server running.
+ */
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfigFile } from '../../config/load.js';
+import { createThrottler } from '../../throttler.js';
+import { readEndpointViews, type EndpointView } from '../../metrics/endpoint-view.js';
+import { readFleet, type FleetView } from '../../admin/fleet.js';
+import { createQueues, type SluiceQueues } from '../../../jobs/queues.js';
+import { ResultsStore } from '../../results/store.js';
+
+export interface StatusOptions {
+  /** Config file. Default: SLUICE_CONFIG, then config/default.yml. */
+  config?: string;
+  /** Refresh in place every `intervalMs` until interrupted. */
+  watch?: boolean;
+  /** Print JSON instead of the table. */
+  json?: boolean;
+  /** Redis URL. Default: REDIS_URL, then redis://127.0.0.1:6379. */
+  redis?: string;
+  /** Refresh interval of `--watch`. Default 2 000 ms. */
+  intervalMs?: number;
+  /** Where to write. Default process.stdout. */
+  out?: NodeJS.WritableStream;
+}
+
+// ---------- pure rendering ----------
+
+function num(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** `50/min` or `2.5/s`: the unit a person reads without converting. */
+export function formatRatePerSec(perSec: number): string {
+  if (perSec >= 1) return `${+perSec.toFixed(2)}/s`;
+  return `${+(perSec * 60).toFixed(2)}/min`;
+}
+
+function formatMs(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms)}ms`;
+}
+
+function formatIn(until: number, now: number): string {
+  const s = Math.max(0, Math.ceil((until - now) / 1000));
+  return s >= 120 ? `${Math.ceil(s / 60)}m` : `${s}s`;
+}
+
+/** Effective value, and the configured one in parentheses when an override changed it. */
+function withConfigured(effective: string, configured: string): string {
+  return effective === configured ? effective : `${effective} (${configured})`;
+}
+
+function stateOf(v: EndpointView, now: number): string {
+  const s: string[] = [];
+  if (v.paused) s.push(v.paused.until === null ? 'paused' : `paused ${formatIn(v.paused.until, now)}`);
+  if (v.pausedUntil !== null) s.push(`penalized ${formatIn(v.pausedUntil, now)}`);
+  if (v.dryRun) s.push(`dry-run (${num(v.counters.wouldWait)} would wait)`);
+  if (v.shadow) s.push(`shadow ${formatRatePerSec(v.shadow.ratePerSec)} (${num(v.shadow.wouldWait)} would wait)`);
+  if (v.temporaryUntil !== null) s.push(`temporary ${formatIn(v.temporaryUntil, now)}`);
+  if (v.bypass.length) s.push(`bypass ${v.bypass.join(',')}`);
+  return s.join(', ') || 'ok';
+}
+
+type Align = 'l' | 'r';
+
+/** Aligns rows under a header; numbers right, text left. */
+function table(header: string[], align: Align[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The status table: one row per endpoint (rates and bursts show the configured value in
+ * parentheses when an override is in force), then the queued tickets by class, then the fleet.
+ * Pure: same input, same text (`now` only formats remaining times).
+ */
+export function renderStatusTable(statuses: readonly EndpointView[], options: { fleet?: FleetView | null; now?: number } = {}): string {
+  const now = options.now ?? Date.now();
+  const rows = statuses.map((v) => [
+    v.endpoint,
+    withConfigured(formatRatePerSec(v.effective.ratePerSec), formatRatePerSec(v.configured.ratePerSec)),
+    withConfigured(num(v.effective.burst), num(v.configured.burst)),
+    num(v.tokens, 1),
+    `${num(v.queued)}/${num(v.effective.maxQueue)}`,
+    num(v.counters.admitted),
+    num(v.waits.waited),
+    formatMs(v.waits.p50Ms),
+    formatMs(v.waits.p95Ms),
+    num(v.counters.timeouts + v.counters.queueFull),
+    num(v.counters.penalties),
+    stateOf(v, now),
+  ]);
+  const parts = [
+    table(
+      ['ENDPOINT', 'RATE', 'BURST', 'TOKENS', 'QUEUED', 'ADMITTED', 'WAITED', 'P50', 'P95', 'REFUSED', 'PENALTIES', 'STATE'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      rows,
+    ),
+  ];
+  const classes = statuses.flatMap((v) => v.queuedByClass.map((c) => [v.endpoint, c.tenant, c.priority, num(c.queued)]));
+  if (classes.length) parts.push(table(['QUEUED BY CLASS', 'TENANT', 'PRIORITY', 'TICKETS'], ['l', 'l', 'l', 'r'], classes));
+  const fleet = options.fleet;
+  if (fleet) {
+    const j = fleet.jobs;
+    const results = fleet.results ? `  profiles ${num(fleet.results.profiles)}  domains ${num(fleet.results.domains)}` : '';
+    parts.push(`FLEET  workers ${num(fleet.workersOnline)}  jobs waiting ${num(j.waiting + j.prioritized)}  active ${num(j.active)}  delayed ${num(j.delayed)}  completed ${num(j.completed)}  failed ${num(j.failed)}${results}`);
+  }
+  const windowMs = Math.max(0, ...statuses.map((v) => v.waits.windowMs));
+  parts.push(`WAITED/P50/P95 over the last ${Math.round((windowMs || 60_000) / 1000)} s, fleet-wide; (x) = configured value under an override`);
+  return `${parts.join('\n\n')}\n`;
+}
+
+// ---------- the command ----------
+
+/** Prints the status once, or keeps refreshing it with `watch` until SIGINT/SIGTERM. */
+export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
+  const out = opts.out ?? process.stdout;
+  const file = loadConfigFile(opts.config);
+  const url = opts.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // logs go to stderr: stdout is the table (or the JSON a script reads)
+  const logger = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true });
+  redis.on('error', () => undefined); // reported by the failing command, once, below
+  const throttler = createThrottler({ ...file.throttle, namespace: file.namespace, redis, logger });
+  const results = new ResultsStore(redis, file.namespace);
+  let queueConn: Redis | undefined;
+  let queues: SluiceQueues | undefined;
+
+  const render = async () => {
+    const [views, fleet] = await Promise.all([readEndpointViews(throttler), queues ? readFleet([queues.discovery, queues.harvesting], results).catch(() => null) : null]);
+    if (opts.json) return `${JSON.stringify({ namespace: file.namespace, at: Date.now(), endpoints: views, fleet }, null, 2)}\n`;
+    return renderStatusTable(views, { fleet });
+  };
+
+  try {
+    await redis.connect().catch((err: Error) => {
+      throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${err.message}`, { cause: err });
+    });
+    // only now: BullMQ prints connection errors of its own, and the one above says it better
+    queueConn = new Redis(url, { maxRetriesPerRequest: 2 });
+    queueConn.on('error', () => undefined);
+    queues = createQueues({ connection: queueConn, namespace: file.namespace });
+    if (!opts.watch) {
+      out.write(await render());
+      return;
+    }
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+    try {
+      while (true) {
+        const text = await render().catch((err: Error) => `error: ${err.message}\n`);
+        // home + clear screen: redraws in place instead of scrolling
+        out.write(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  namespace ${file.namespace}  (Ctrl-C to quit)\n\n${text}`);
+        const timer = new Promise<'tick'>((r) => setTimeout(() => r('tick'), opts.intervalMs ?? 2_000).unref());
+        if ((await Promise.race([timer, stopped.then(() => 'stop' as const)])) === 'stop') break;
+      }
+    } finally {
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+    }
+  } finally {
+    await queues?.close().catch(() => undefined);
+    await throttler.close();
+    redis.disconnect();
+    queueConn?.disconnect();
+  }
+}
+
+/** A Redis URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unreadable URL)';
+  }
+}
