@@ -68,7 +68,7 @@ for i = 0, n - 1 do
   local id, cost, maxWait = ARGV[o], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
   local tenant, priority = ARGV[o + 3], ARGV[o + 4]
   local weight = settings.weights[priority] or tonumber(ARGV[o + 5])
-  local tenantRate, tenantBurst = tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7]))
   local list = chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   local w = math.max(waitAll(list, cost), settings.pauseWait)
@@ -114,7 +114,7 @@ for i = 0, n - 1 do
       ep.s = ep.s + 1
       local deadline = -1
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
-      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, ARGV[o + 6], ARGV[o + 7])
+      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, tenantRate and tostring(tenantRate), tenantBurst and tostring(tenantBurst))
       redis.call('ZADD', qKey, tag, member)
       redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight)
       redis.call('HINCRBY', cKey, classField('n', tenant, priority), 1)

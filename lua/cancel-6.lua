@@ -27,7 +27,8 @@ local n = tonumber(ARGV[8])
 for i = 0, n - 1 do
   local o = 9 + i * 6
   local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
-  local tenant, tenantRate, tenantBurst = ARGV[o + 3], tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  local tenant = ARGV[o + 3]
+  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]))
   local result = 0
   local slot = nil
   if kind == 't' then

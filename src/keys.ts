@@ -80,6 +80,10 @@ export class Keys {
   tenant(tenant: string): string {
     return `${this.tenantPrefix()}${tenant}`;
   }
+  /** Operators' runtime tenant budgets: tenant -> 'rate,burst' (hash). */
+  tenantConfig(): string {
+    return `${this.prefix}tcfg`;
+  }
   /** Counters and recent history of one endpoint, read by status and metrics (hash). */
   stats(endpoint: string): string {
     return `${this.prefix}s:${endpoint}`;

@@ -130,7 +130,7 @@ export class Throttler {
   private readonly log: Logger;
   private readonly lanes = new Map<string, EndpointLane>();
   private readonly endpointSettings = new Map<string, ResolvedEndpoint>();
-  private readonly tenantBudgets = new Map<string, { ratePerMs: number; burst: number }>();
+  private readonly configuredTenantBudgets = new Map<string, { ratePerMs: number; burst: number }>();
   private readonly global: { ratePerMs: number; burst: number } | undefined;
   private readonly defaultPriority: string;
   private extraCalls = 0;
@@ -156,7 +156,7 @@ export class Throttler {
     }
     for (const [tenant, b] of Object.entries(this.config.tenants)) {
       const rate = b.rate as Rate;
-      this.tenantBudgets.set(tenant, { ratePerMs: tokensPerMs(rate), burst: b.burst ?? defaultBurst(rate) });
+      this.configuredTenantBudgets.set(tenant, { ratePerMs: tokensPerMs(rate), burst: b.burst ?? defaultBurst(rate) });
     }
     if (this.config.global) {
       const rate = this.config.global.rate as Rate;
@@ -283,7 +283,7 @@ export class Throttler {
       tenant,
       priority,
       weight,
-      tenantBudget: this.tenantBudgets.get(tenant),
+      tenantBudget: this.configuredTenantBudgets.get(tenant),
       signal: options.signal,
     });
   }
@@ -421,6 +421,47 @@ export class Throttler {
     if (ttlMs !== undefined && !(ttlMs > 0 && Number.isFinite(ttlMs))) throw new InvalidConfigError(`ttlMs must be a positive number of ms, received ${String(ttlMs)}`);
     const until = ttlMs === undefined ? 'inf' : String((await this.redisNow()) + ttlMs);
     await this.change(endpoint, options.actor, `bypass for ${tenant}${ttlMs ? ` for ${ttlMs} ms` : ''}`, { [field]: until });
+  }
+
+  /**
+   * Sets a tenant's budget over all endpoints at runtime (null: back to the config file's), for
+   * the whole fleet on its next acquire. Kept in Redis for 30 days after the last change.
+   */
+  async setTenantBudget(tenant: string, budget: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    assertName('tenant', tenant);
+    const key = this.keys.tenantConfig();
+    const before = await this.redis.hget(key, tenant);
+    let after: string | null = null;
+    if (budget !== null) {
+      const parsed = RateInput.safeParse(budget.rate);
+      if (!parsed.success) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": ${describeIssues(parsed.error, budget.rate)}`);
+      const rate = parsed.data as Rate;
+      const burst = budget.burst ?? defaultBurst(rate);
+      if (!(burst > 0 && Number.isFinite(burst))) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": burst must be a positive number, received ${String(budget.burst)}`);
+      after = `${tokensPerMs(rate)},${burst}`;
+    }
+    const tx = this.redis.multi();
+    if (after === null) tx.hdel(key, tenant);
+    else tx.hset(key, tenant, after).pexpire(key, OVERRIDE_TTL_MS);
+    const entry: AuditEntry = {
+      at: Date.now(), actor: options.actor ?? 'unknown', endpoint: '*', change: after === null ? `tenant budget reset for ${tenant}` : `tenant budget for ${tenant}`,
+      before: before === null ? {} : { [`tenant:${tenant}`]: before }, after: after === null ? {} : { [`tenant:${tenant}`]: after },
+    };
+    tx.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
+    await tx.exec();
+    this.log.info({ tenant, actor: entry.actor, before, after }, 'tenant budget changed');
+    this.events.emit({ type: 'config-changed', endpoint: '*', actor: entry.actor, change: entry.change, before: entry.before, after: entry.after });
+  }
+
+  /** Tenant budgets in force: the config file's, with operators' runtime changes on top (per second). */
+  async tenantBudgets(): Promise<Record<string, { ratePerSec: number; burst: number; source: 'config' | 'runtime' }>> {
+    const out: Record<string, { ratePerSec: number; burst: number; source: 'config' | 'runtime' }> = {};
+    for (const [tenant, b] of this.configuredTenantBudgets) out[tenant] = { ratePerSec: b.ratePerMs * 1000, burst: b.burst, source: 'config' };
+    for (const [tenant, v] of Object.entries(await this.redis.hgetall(this.keys.tenantConfig()))) {
+      const [rate, burst] = v.split(',').map(Number);
+      out[tenant] = { ratePerSec: rate! * 1000, burst: burst!, source: 'runtime' };
+    }
+    return out;
   }
 
   /** The newest operator changes first. */

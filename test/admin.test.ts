@@ -530,3 +530,34 @@ function writeConfig(namespace: string): string {
   );
   return file;
 }
+
+describe('tenant budgets at runtime', () => {
+  afterEach(cleanup);
+
+  it('PUT /api/tenants/:name sets a budget the whole fleet follows; DELETE goes back to the config', async () => {
+    const throttler = throttlerForTest();
+    const app = createAdminServer({ throttler, token: 'admin-secret', readToken: 'read-secret', logger: silent });
+    try {
+      const bad = await app.inject({ method: 'PUT', url: '/api/tenants/acme', headers: ADMIN, payload: { rate: 'lots' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.body).toMatch(/rate/);
+      const denied = await app.inject({ method: 'PUT', url: '/api/tenants/acme', headers: READ, payload: { rate: '1/min', burst: 2 } });
+      expect(denied.statusCode).toBe(403);
+      const put = await app.inject({ method: 'PUT', url: '/api/tenants/acme', headers: { ...ADMIN, 'x-sluice-actor': 'ops' }, payload: { rate: '1/min', burst: 2 } });
+      expect(put.statusCode).toBe(200);
+      expect(put.json().tenants.acme).toMatchObject({ burst: 2, source: 'runtime' });
+      // acme is now held to 2 across endpoints; another tenant is not
+      const results = await Promise.all(Array.from({ length: 4 }, (_, i) => throttler.tryAcquire(i % 2 ? 'api.search' : 'api.profile', { tenant: 'acme' })));
+      expect(results.filter(Boolean)).toHaveLength(2);
+      expect(await throttler.tryAcquire('api.search', { tenant: 'globex' })).toBe(true);
+      const audit = await app.inject({ method: 'GET', url: '/api/audit', headers: READ });
+      expect(audit.json().entries[0]).toMatchObject({ endpoint: '*', change: 'tenant budget for acme', actor: 'ops (admin-token)' });
+      const del = await app.inject({ method: 'DELETE', url: '/api/tenants/acme', headers: ADMIN });
+      expect(del.statusCode).toBe(200);
+      expect(del.json().tenants.acme).toBeUndefined();
+      expect(await throttler.tryAcquire('api.search', { tenant: 'acme' })).toBe(true);
+    } finally {
+      await app.close();
+    }
+  });
+});

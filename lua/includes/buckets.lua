@@ -82,6 +82,24 @@ local function flushBuckets(extraTtl)
   end
 end
 
+-- An operator's runtime budget for a tenant (hash '<prefix>tcfg', tenant -> 'rate,burst', rate in
+-- tokens/ms) wins over the configured one; read once per tenant per script run.
+local tenantOverrides = {}
+local function tenantBudget(prefix, tenant, rate, burst)
+  local o = tenantOverrides[tenant]
+  if o == nil then
+    o = false
+    local v = redis.call('HGET', prefix .. 'tcfg', tenant)
+    if v then
+      local r, b = string.match(v, '^([^,]+),([^,]+)$')
+      if tonumber(r) and tonumber(b) then o = { tonumber(r), tonumber(b) } end
+    end
+    tenantOverrides[tenant] = o
+  end
+  if o then return o[1], o[2] end
+  return rate, burst
+end
+
 -- The buckets a request is charged to: its endpoint, the namespace cap, its tenant's budget.
 local function chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
   local list = { ep }

@@ -9,6 +9,7 @@ import type { History } from './history.js';
 import type { FleetView } from './fleet.js';
 import {
   ActorHeader, AuditQuery, BadRequest, BypassBody, BypassDeleteBody, DryRunBody, endpointPatchSchema, HistoryQuery, parseOr400, PauseBody, ShadowBody,
+  TenantBudgetBody,
 } from './schemas.js';
 import { Name } from '../config/schema.js';
 import { UnknownEndpointError } from '../errors/index.js';
@@ -62,6 +63,8 @@ export function registerReadRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.get('/api/fleet', async () => ctx.readFleet());
 
+  app.get('/api/tenants', async () => ({ tenants: await throttler.tenantBudgets() }));
+
   app.get('/api/audit', async (request) => {
     const q = parseOr400(AuditQuery, request.query, 'query');
     return { entries: await throttler.auditLog(q.limit) };
@@ -112,6 +115,17 @@ export function registerWriteRoutes(app: FastifyInstance, ctx: RouteContext): vo
   change('DELETE', '/bypass', async (endpoint, body, actor) => {
     const { tenant } = parseOr400(BypassDeleteBody, body);
     await throttler.setBypass(endpoint, tenant, null, { actor });
+  });
+  app.put('/api/tenants/:name', async (request) => {
+    const tenant = parseOr400(Name, (request.params as { name?: unknown }).name, 'params.name');
+    const budget = parseOr400(TenantBudgetBody, request.body);
+    await throttler.setTenantBudget(tenant, budget, { actor: actorOf(ctx, request) });
+    return { ok: true, tenants: await throttler.tenantBudgets() };
+  });
+  app.delete('/api/tenants/:name', async (request) => {
+    const tenant = parseOr400(Name, (request.params as { name?: unknown }).name, 'params.name');
+    await throttler.setTenantBudget(tenant, null, { actor: actorOf(ctx, request) });
+    return { ok: true, tenants: await throttler.tenantBudgets() };
   });
   change('DELETE', '/bypass/:tenant', async (endpoint, _body, actor, request) => {
     const tenant = parseOr400(Name, (request.params as { tenant?: unknown }).tenant, 'params.tenant');

@@ -49,6 +49,8 @@ export const PauseBody = z.object({ durationMs: Ttl.optional(), reason: z.string
 export const DryRunBody = z.object({ enabled: z.boolean() }).strict();
 export const ShadowBody = z.union([z.null(), z.object({ rate: BoundedRate, burst: Burst.optional() }).strict()]);
 export const BypassBody = z.object({ tenant: Name, ttlMs: Ttl.optional() }).strict();
+/** A tenant's budget over all endpoints: `{"rate": "30/min", "burst": 30}`. */
+export const TenantBudgetBody = z.object({ rate: BoundedRate, burst: Burst.optional() }).strict();
 export const BypassDeleteBody = z.object({ tenant: Name }).strict();
 export const AuditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 /** `since`: only samples taken after this time (ms), so the dashboard fetches what is new. */
