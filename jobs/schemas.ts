@@ -188,7 +188,12 @@ export function showValue(value: unknown): string {
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    try {
+      text = String(value);
+    } catch {
+      // a null-prototype object with a BigInt inside: neither JSON nor String can show it
+      text = Object.prototype.toString.call(value);
+    }
   }
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

@@ -12,7 +12,8 @@ import { InvalidNameError } from './errors/index.js';
 const NAME = /^[^\s{}|\u0000-\u001f\u007f]{1,128}$/u;
 
 export function assertName(kind: string, value: unknown): string {
-  if (typeof value !== 'string' || !NAME.test(value)) {
+  // a lone surrogate reaches Redis as U+FFFD: two distinct names would share their keys
+  if (typeof value !== 'string' || !NAME.test(value) || !value.isWellFormed()) {
     const shown = typeof value === 'string' ? JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value) : String(value);
     throw new InvalidNameError(
       `${kind} name ${shown} is not valid: use 1-128 characters without spaces, braces or '|'`,

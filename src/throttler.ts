@@ -264,7 +264,7 @@ export class Throttler {
   async acquire(endpoint: string, options: AcquireOptions = {}): Promise<Admission> {
     const lane = this.lane(endpoint);
     const priority = options.priority ?? this.defaultPriority;
-    const weight = this.config.priorities[priority];
+    const weight = Object.hasOwn(this.config.priorities, priority) ? this.config.priorities[priority] : undefined;
     if (weight === undefined) {
       throw new InvalidNameError(`unknown priority "${priority}": use one of ${Object.keys(this.config.priorities).join(', ')}`);
     }
@@ -361,7 +361,7 @@ export class Throttler {
     if (p.burst !== undefined) fields.burst = String(p.burst);
     if (p.maxQueue !== undefined) fields.maxQueue = String(p.maxQueue);
     for (const [priority, w] of Object.entries(p.weights ?? {})) {
-      if (!(priority in this.config.priorities)) throw new InvalidConfigError(`invalid override for "${endpoint}": unknown priority "${priority}"`);
+      if (!Object.hasOwn(this.config.priorities, priority)) throw new InvalidConfigError(`invalid override for "${endpoint}": unknown priority "${priority}"`);
       fields[`w:${priority}`] = String(w);
     }
     if (Object.keys(fields).length === 0) return;

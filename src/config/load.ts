@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidConfigError } from '../errors/index.js';
-import { describeIssues, Name, ThrottlerConfig } from './schema.js';
+import { checkDefaultPriority, describeIssues, Name, ThrottlerConfig } from './schema.js';
 
 /** The project's default config file. */
 export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yml');
@@ -32,5 +32,6 @@ export function loadConfigFile(path = process.env.SLUICE_CONFIG ?? DEFAULT_CONFI
   }
   const parsed = SluiceFile.safeParse(raw);
   if (!parsed.success) throw new InvalidConfigError(`invalid config ${full}: ${describeIssues(parsed.error, raw)}`);
+  checkDefaultPriority(parsed.data.throttle, `invalid config ${full}: throttle`);
   return { ...parsed.data, path: full };
 }

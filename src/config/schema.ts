@@ -1,15 +1,20 @@
 import { z } from 'zod';
 import { InvalidConfigError } from '../errors/index.js';
-import { parseDurationMs, parseRate, type Rate } from './units.js';
+import { MAX_TOKENS, MIN_INTERVAL_MS, parseDurationMs, parseRate, type Rate } from './units.js';
 
 /** Names that end up in Redis keys and script members: no braces, no `|`, no blanks. */
 export const Name = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[^\s{}|\u0000-\u001f\u007f]+$/u, 'use 1-128 characters without spaces, braces or "|"');
+  .regex(/^[^\s{}|\u0000-\u001f\u007f]+$/u, 'use 1-128 characters without spaces, braces or "|"')
+  // a lone surrogate reaches Redis as U+FFFD: two distinct names would share their keys
+  .refine((s) => s.isWellFormed(), 'must be well-formed unicode (no lone surrogates)');
 
-const RateObject = z.object({ tokens: z.number().nonnegative(), intervalMs: z.number().positive() });
+const RateObject = z.object({
+  tokens: z.number().nonnegative().max(MAX_TOKENS),
+  intervalMs: z.number().min(MIN_INTERVAL_MS).max(366 * 86_400_000),
+});
 
 /** `"50/min"`, `"10/s"`, `"3/10s"` or `{ tokens, intervalMs }`. */
 export const RateInput = z
@@ -105,6 +110,17 @@ export const ThrottlerConfig = z.object({
 export type ThrottlerConfigInput = z.input<typeof ThrottlerConfig>;
 export type ThrottlerConfig = z.output<typeof ThrottlerConfig>;
 
+/** A received value for a message: JSON cut short, and never a throw (BigInt, cycles). */
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value);
+  } catch {
+    text = typeof value === 'object' ? '[object]' : String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 /** Formats zod issues as `field: message (received value)` lines a person can act on. */
 export function describeIssues(error: z.ZodError, input: unknown): string {
   return error.issues
@@ -112,7 +128,7 @@ export function describeIssues(error: z.ZodError, input: unknown): string {
       const path = issue.path.join('.') || '(root)';
       let value: unknown = input;
       for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
-      const shown = value === undefined ? '' : ` (received ${JSON.stringify(value)?.slice(0, 80)})`;
+      const shown = value === undefined ? '' : ` (received ${show(value)})`;
       return `${path}: ${issue.message}${shown}`;
     })
     .join('; ');
@@ -122,9 +138,13 @@ export function describeIssues(error: z.ZodError, input: unknown): string {
 export function parseThrottlerConfig(input: unknown): ThrottlerConfig {
   const result = ThrottlerConfig.safeParse(input);
   if (!result.success) throw new InvalidConfigError(`invalid throttler config: ${describeIssues(result.error, input)}`);
-  const config = result.data;
-  if (config.defaultPriority !== undefined && !(config.defaultPriority in config.priorities)) {
-    throw new InvalidConfigError(`invalid throttler config: defaultPriority "${config.defaultPriority}" is not one of the priorities (${Object.keys(config.priorities).join(', ')})`);
+  checkDefaultPriority(result.data, 'invalid throttler config');
+  return result.data;
+}
+
+/** What the schema alone cannot say: the default priority must be one of the priorities. */
+export function checkDefaultPriority(config: { defaultPriority?: string | undefined; priorities: Record<string, number> }, context: string): void {
+  if (config.defaultPriority !== undefined && !Object.hasOwn(config.priorities, config.defaultPriority)) {
+    throw new InvalidConfigError(`${context}: defaultPriority "${config.defaultPriority}" is not one of the priorities (${Object.keys(config.priorities).join(', ')})`);
   }
-  return config;
 }

@@ -18,7 +18,8 @@ export function parseDurationMs(input: string | number): number | undefined {
   if (!match) return undefined;
   const unit = (match[2] ?? 'ms').toLowerCase();
   const factor = UNIT_MS[unit];
-  return factor === undefined ? undefined : Number(match[1]) * factor;
+  const ms = factor === undefined ? undefined : Number(match[1]) * factor;
+  return ms !== undefined && Number.isFinite(ms) ? ms : undefined;
 }
 
 /** A rate as tokens per interval. */
@@ -34,7 +35,19 @@ export function parseRate(input: string): Rate | undefined {
   const unit = UNIT_MS[match[3]!.toLowerCase()];
   if (unit === undefined) return undefined;
   const count = match[2] === undefined ? 1 : Number(match[2]);
-  return { tokens: Number(match[1]), intervalMs: count * unit };
+  return checkRate({ tokens: Number(match[1]), intervalMs: count * unit });
+}
+
+/** Largest tokens per interval and shortest interval Sluice accepts: beyond them a rate is a typo. */
+export const MAX_TOKENS = 1e9;
+export const MIN_INTERVAL_MS = 1;
+
+/** A rate whose numbers are finite and sane, or undefined: `"1/0s"` would be Infinity tokens/ms. */
+export function checkRate(rate: Rate): Rate | undefined {
+  const { tokens, intervalMs } = rate;
+  if (!(Number.isFinite(tokens) && tokens >= 0 && tokens <= MAX_TOKENS)) return undefined;
+  if (!(Number.isFinite(intervalMs) && intervalMs >= MIN_INTERVAL_MS && intervalMs <= 366 * 86_400_000)) return undefined;
+  return rate;
 }
 
 export function tokensPerMs(rate: Rate): number {
