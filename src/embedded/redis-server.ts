@@ -64,8 +64,12 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
     { stdio: 'ignore', detached: false },
   );
   let exited = false;
+  // a private server must not outlive its owner, even one that ends with process.exit()
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   child.once('exit', () => {
     exited = true;
+    process.removeListener('exit', killOnExit);
   });
   await waitForPort(port, 10_000);
   return {
