@@ -96,11 +96,12 @@ for i = 0, n - 1 do
     ep.to = ep.to + 1
     push(id, -1, num(w))
   else
-    local f = classField('f', tenant, priority)
-    local last = tonumber(redis.call('HGET', cKey, f)) or 0
+    local f, nField = classField('f', tenant, priority), classField('n', tenant, priority)
+    local cls = redis.call('HMGET', cKey, f, nField)
+    local last, queuedInClass = tonumber(cls[1]) or 0, tonumber(cls[2]) or 0
     local tag = math.max(ep.v, last)
     local busyWeight = ep.bw
-    if redis.call('HEXISTS', cKey, classField('n', tenant, priority)) == 0 then busyWeight = busyWeight + weight end
+    if queuedInClass <= 0 then busyWeight = busyWeight + weight end
     -- work ahead of this tag: every busy class is served (tag - V) * its weight, but never more than is queued
     local ahead = math.min((tag - ep.v) * busyWeight, ep.qc)
     local eta = math.max(waitForAmount(ep, ahead + cost), w)
@@ -116,8 +117,7 @@ for i = 0, n - 1 do
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
       local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, tenantRate and tostring(tenantRate), tenantBurst and tostring(tenantBurst))
       redis.call('ZADD', qKey, tag, member)
-      redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight)
-      redis.call('HINCRBY', cKey, classField('n', tenant, priority), 1)
+      redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight, nField, queuedInClass + 1)
       ep.bw = busyWeight
       ep.n = ep.n + 1
       ep.qc = ep.qc + cost
@@ -128,6 +128,7 @@ for i = 0, n - 1 do
   end
 end
 if enqueued then promote(queue) end
+expireMailboxes()
 
 saveEndpoint(ep, keyTtl)
 if ep.n > 0 then

@@ -7,10 +7,11 @@ local MAX_TTL = 7 * 24 * 3600 * 1000
 
 -- rate/burst given: they are the configured values (they win over what the hash remembers);
 -- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
-local function loadBucket(key, rate, burst)
+-- `v` (optional): the hash's t, ts, r, b already read by the caller
+local function loadBucket(key, rate, burst, v)
   local b = buckets[key]
   if b then return b end
-  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b')
+  v = v or redis.call('HMGET', key, 't', 'ts', 'r', 'b')
   local r = rate or tonumber(v[3])
   local cap = burst or tonumber(v[4])
   if r == nil or cap == nil then return nil end
@@ -73,10 +74,15 @@ local function bucketTtl(b)
   return math.min(MAX_TTL, math.ceil((b.b - math.min(b.t, 0)) / b.r) + 1000)
 end
 
-local function flushBuckets(extraTtl)
+-- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET
+local function flushBuckets(extraTtl, extraKey, extra)
   for key, b in pairs(buckets) do
     if b.dirty then
-      redis.call('HSET', key, 't', num(b.t), 'ts', num(b.ts), 'r', tostring(b.r), 'b', tostring(b.b))
+      local args = { 't', num(b.t), 'ts', num(b.ts), 'r', tostring(b.r), 'b', tostring(b.b) }
+      if key == extraKey then
+        for i = 1, #extra do args[#args + 1] = extra[i] end
+      end
+      redis.call('HSET', key, unpack(args))
       redis.call('PEXPIRE', key, bucketTtl(b) + extraTtl)
     end
   end

@@ -37,15 +37,16 @@ end
 local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la' }
 -- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.
 local function loadEndpoint(key, settings, adaptive)
-  local v = redis.call('HMGET', key, unpack(EP_FIELDS))
+  -- one read for the bucket and the queue's state
+  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', unpack(EP_FIELDS))
   local fields = {}
-  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i]) or 0 end
+  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i + 4]) or 0 end
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
     if fields.er <= 0 then fields.er = settings.rate end
     fields.er = math.min(fields.er, settings.rate)
   end
-  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst)
+  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4] })
   for f, x in pairs(fields) do ep[f] = x end
   return ep
 end
@@ -56,9 +57,8 @@ local function saveEndpoint(ep, extraTtl)
     args[#args + 1] = EP_FIELDS[i]
     args[#args + 1] = num(ep[EP_FIELDS[i]])
   end
-  redis.call('HSET', ep.key, unpack(args))
   ep.dirty = true
-  flushBuckets(extraTtl)
+  flushBuckets(extraTtl, ep.key, args)
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have

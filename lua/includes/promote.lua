@@ -6,10 +6,27 @@
 local WINDOW = 16
 local MAX_SCAN = 256
 
+-- posts to a mailbox; each mailbox touched gets its expiry once, at the end (expireMailboxes)
+local mailed = {}
 local function mail(q, towner, seq, value)
   local key = q.mailboxPrefix .. towner
   redis.call('HSET', key, seq, value)
-  redis.call('PEXPIRE', key, q.mailTtl)
+  mailed[key] = q.mailTtl
+end
+local function expireMailboxes()
+  for key, ttl in pairs(mailed) do redis.call('PEXPIRE', key, ttl) end
+end
+
+-- whether a ticket's owner still holds its lease; asked once per owner per script run
+local alive = {}
+local function ownerAlive(q, towner)
+  if towner == q.owner then return true end
+  local a = alive[towner]
+  if a == nil then
+    a = redis.call('EXISTS', q.prefix .. 'o:' .. towner) == 1
+    alive[towner] = a
+  end
+  return a
 end
 
 local function promote(q)
@@ -24,7 +41,7 @@ local function promote(q)
       local t = parseTicket(member)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.prefix, t.tenant, t.tenantRate, t.tenantBurst)
       local w = math.max(waitAll(list, t.cost), q.settings.pauseWait)
-      if t.owner ~= q.owner and redis.call('EXISTS', q.prefix .. 'o:' .. t.owner) == 0 then
+      if not ownerAlive(q, t.owner) then
         removeTicket(ep, q.qKey, q.cKey, member, t)
         ep.dr = ep.dr + 1
       elseif t.deadline >= 0 and now + w > t.deadline then
