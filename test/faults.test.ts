@@ -76,7 +76,7 @@ describe('Redis killed mid-run', () => {
       // back to Redis (a grace holds Redis empty while the last processes still use their shares)
       expect(maxInWindow(all.map((a) => a.slot), 1000)).toBeLessThanOrEqual(rate + 10 + 3);
       // recovery: no burst in the first second after Redis is back
-      const after = all.filter((a) => !a.degraded && a.at >= window.up).map((a) => a.at);
+      const after = all.filter((a) => !a.degraded && a.slot >= window.up).map((a) => a.slot);
       expect(after.length).toBeGreaterThan(0);
       expect(maxInWindow(after, 1000)).toBeLessThanOrEqual(rate + 2);
     } finally {
