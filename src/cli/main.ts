@@ -1,0 +1,183 @@
+/**
+ * The `sluice` command line (bin/sluice.js, `npm run sluice`, `npm run demo`).
+ *
+ *   sluice [--config <path>] [--redis <url>] <command>
+ *     worker discovery|harvesting [--concurrency N]
+ *     enqueue discovery [--hashtag X] [--keyword K] [--creator C] [--video V] [--file seeds.txt]
+ *                       [--tenant T] [--priority P] [--max-profiles N]
+ *     enqueue harvesting --handle H [--tenant T] [--priority P]
+ *     export --format csv|jsonl [--out file]
+ *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]
+ *     admin [--port N] [--host H] [--token T]
+ *     status [--watch] [--json]
+ *
+ * `--config`: else SLUICE_CONFIG, else config/default.yml (the demo: config/demo.yml).
+ * `--redis`: else REDIS_URL (the demo: else a private redis-server).
+ * Exit codes: 0 ok, 2 bad input (usage, config, seeds), 1 anything else; errors are one line on
+ * stderr, never a stack trace.
+ */
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { JobKind } from '../../jobs/schemas.js';
+import { parseDurationMs } from '../config/units.js';
+import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from '../errors/index.js';
+
+// Commands are imported when they run: a command (or a usage error) does not pay for loading
+// Playwright, BullMQ, fastify and the simulator it does not use.
+
+interface GlobalOptions {
+  config?: string;
+  redis?: string;
+}
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1`);
+    return n;
+  };
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0');
+  return n;
+}
+
+function duration(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('write a duration like 60s, 90 s or 2min');
+  return ms;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Global options, with the environment as fallback where the command does not read it itself. */
+function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals<GlobalOptions>();
+  return { ...(o.config ? { config: o.config } : {}), ...(o.redis ? { redis: o.redis } : {}) };
+}
+
+/** Builds the program (exported for tests; does not parse). */
+export function buildProgram(): Command {
+  const program = new Command('sluice')
+    .description('Sluice: a distributed fair-queueing throttler and the TikTok harvesting fleet around it')
+    .option('--config <path>', 'config file (default: SLUICE_CONFIG, else config/default.yml; the demo: config/demo.yml)')
+    .option('--redis <url>', 'Redis URL (default: REDIS_URL)')
+    .exitOverride();
+
+  program
+    .command('worker')
+    .description('run a worker process until SIGTERM/SIGINT (active jobs finish first)')
+    .addArgument(new Argument('<kind>', 'which queue').choices(['discovery', 'harvesting']))
+    .option('--concurrency <n>', 'jobs at once, one browser context each (default: fleet.concurrency, 2)', positiveInt('--concurrency'))
+    .action(async (kind: JobKind, o: { concurrency?: number }, cmd: Command) => {
+      const { workerCommand } = await import('./commands/worker.js');
+      await workerCommand(kind, { ...globals(cmd), ...o });
+    });
+
+  const enqueue = program.command('enqueue').description('put seeds or handles on the queues (deduplicated)');
+  enqueue
+    .command('discovery')
+    .description('enqueue discovery seeds (repeat the options; or --file with one seed per line)')
+    .option('--hashtag <tag>', 'a hashtag, with or without #', collect)
+    .option('--keyword <text>', 'search keywords', collect)
+    .option('--creator <handle>', 'a creator handle, with or without @', collect)
+    .option('--video <id-or-url>', 'a video id or tiktok.com video URL', collect)
+    .option('--file <path>', 'a seeds file: #tag, @creator, keyword:text, video:id, one per line')
+    .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
+    .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .option('--max-profiles <n>', 'stop each job after this many profiles', positiveInt('--max-profiles'))
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const { enqueueDiscoveryCommand } = await import('./commands/enqueue.js');
+      await enqueueDiscoveryCommand({ ...globals(cmd), ...o });
+    });
+  enqueue
+    .command('harvesting')
+    .description('enqueue profiles to harvest')
+    .option('--handle <handle>', 'a profile handle (repeatable)', collect)
+    .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
+    .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const { enqueueHarvestingCommand } = await import('./commands/enqueue.js');
+      await enqueueHarvestingCommand({ ...globals(cmd), ...o });
+    });
+
+  program
+    .command('export')
+    .description('write every (domain, profile) pair harvested')
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).makeOptionMandatory())
+    .option('--out <file>', 'write to this file (default: stdout)')
+    .action(async (o: { format: 'csv' | 'jsonl'; out?: string }, cmd: Command) => {
+      const { exportCommand } = await import('./commands/export.js');
+      await exportCommand({ ...globals(cmd), ...o });
+    });
+
+  program
+    .command('demo')
+    .description('run the fleet against the TikTok simulator and summarize (no setup needed)')
+    .option('--json', 'print the summary as one JSON line on stdout')
+    .option('--duration <duration>', 'stop after this long and summarize, e.g. 60s', duration)
+    .option('--sim-limit-factor <f>', "scale the simulator's hidden limits, e.g. 0.5", positiveNumber)
+    .option('--no-throttle', 'skip acquire: show what happens without the throttle')
+    .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean }, cmd: Command) => {
+      const { demoCommand } = await import('./commands/demo.js');
+      await demoCommand({
+        ...globals(cmd),
+        json: o.json === true,
+        throttle: o.throttle,
+        ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
+        ...(o.simLimitFactor !== undefined ? { simLimitFactor: o.simLimitFactor } : {}),
+      });
+    });
+
+  program
+    .command('admin')
+    .description('run the admin server: JSON API, Prometheus /metrics and the live dashboard')
+    .option('--port <port>', 'port (default: SLUICE_ADMIN_PORT or 8787)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
+      return n;
+    })
+    .option('--host <host>', 'address to bind (default 127.0.0.1; anything else needs a token)')
+    .option('--token <token>', 'admin bearer token (default: SLUICE_ADMIN_TOKEN; prefer the variable: arguments show in ps)')
+    .action(async (o: { port?: number; host?: string; token?: string }, cmd: Command) => {
+      const { adminCommand } = await import('./commands/admin.js');
+      await adminCommand({ ...globals(cmd), ...o });
+    });
+
+  program
+    .command('status')
+    .description('show every endpoint (rates, tokens, queues, pauses) and the fleet')
+    .option('--watch', 'refresh in place every 2 s')
+    .option('--json', 'print JSON')
+    .action(async (o: { watch?: boolean; json?: boolean }, cmd: Command) => {
+      const { statusCommand } = await import('./commands/status.js');
+      await statusCommand({ ...globals(cmd), ...o });
+    });
+
+  return program;
+}
+
+/** Bad input: the user can fix it by changing the command or the config. */
+function isBadInput(err: unknown): boolean {
+  return err instanceof InvalidConfigError || err instanceof InvalidPayloadError || err instanceof InvalidNameError || err instanceof CommanderError;
+}
+
+/** Parses and runs; sets `process.exitCode` (2 bad input, 1 other errors). Long-running commands (worker, admin) keep the process alive. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its message (help, version, usage errors)
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`sluice: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exitCode = isBadInput(err) ? 2 : 1;
+  }
+}
+
+await main();

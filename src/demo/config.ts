@@ -1,0 +1,62 @@
+/**
+ * The `demo:` section of a config file (config/demo.yml): how many worker processes, which seeds,
+ * and the simulator's graph and hidden limits.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { parseSeedLine } from '../../jobs/seeds.js';
+import type { Seed } from '../../jobs/schemas.js';
+import { describeIssues, DurationInput, Name } from '../config/schema.js';
+import { InvalidConfigError, InvalidPayloadError } from '../errors/index.js';
+import { readConfigSection } from '../fleet/settings.js';
+import { SIM_KEYS } from '../simulator/index.js';
+
+/** config/demo.yml of this checkout. */
+export const DEMO_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'demo.yml');
+
+const Limit = z.object({ ratePerSec: z.number().nonnegative(), burst: z.number().min(1) }).strict();
+
+export const DemoSection = z
+  .object({
+    /** Worker processes per queue. Default 2 and 2. */
+    workers: z
+      .object({ discovery: z.number().int().min(1).max(8).default(2), harvesting: z.number().int().min(1).max(8).default(2) })
+      .strict()
+      .default({ discovery: 2, harvesting: 2 }),
+    /** Tenant and priority of the demo's jobs. */
+    tenant: Name.default('demo'),
+    priority: Name.default('normal'),
+    /** Seeds in the seeds-file syntax: `#tag`, `@creator`, `keyword:text`, `video:id`. */
+    seeds: z.array(z.string()).min(1),
+    simulator: z
+      .object({
+        graph: z.object({ seed: z.union([z.string(), z.number()]), creators: z.number().int().min(1).max(10_000).optional() }).strict(),
+        /** Hidden limits per simulator key (search, hashtag, creator, video, profile). */
+        limits: z.partialRecord(z.enum(SIM_KEYS), Limit).default({}),
+      })
+      .strict(),
+    /** Longest run; the demo stops early and summarizes what it has. Default 2 min. */
+    durationMs: DurationInput.default(120_000),
+  })
+  .strict();
+export type DemoSection = z.output<typeof DemoSection>;
+
+/** Reads and validates the `demo:` section, and parses its seeds. */
+export function loadDemoSection(path: string): DemoSection & { parsedSeeds: Seed[] } {
+  const raw = readConfigSection(path, 'demo');
+  if (raw === undefined) throw new InvalidConfigError(`config ${path} has no demo: section (see config/demo.yml)`);
+  const parsed = DemoSection.safeParse(raw);
+  if (!parsed.success) throw new InvalidConfigError(`invalid demo config in ${path}: ${describeIssues(parsed.error, raw)}`);
+  const parsedSeeds: Seed[] = [];
+  for (const line of parsed.data.seeds) {
+    try {
+      const seed = parseSeedLine(line);
+      if (seed) parsedSeeds.push(seed);
+    } catch (err) {
+      if (err instanceof InvalidPayloadError) throw new InvalidConfigError(`invalid demo seed ${JSON.stringify(line)} in ${path}: ${err.message}`);
+      throw err;
+    }
+  }
+  return { ...parsed.data, parsedSeeds };
+}

@@ -1,0 +1,153 @@
+/**
+ * The demo's closing numbers: jobs, results against the simulator's ground truth, what the
+ * simulator saw (requests, violations of its hidden limits), and per endpoint the rate the fleet
+ * achieved against the rate the throttle was configured with.
+ */
+import type { SimStats, Limits } from '../simulator/index.js';
+import { endpointKey, TIKTOK_ENDPOINTS, type TikTokEndpoint } from '../tiktok/index.js';
+import type { JobTally, Snapshot } from './progress.js';
+
+export interface EndpointSummary {
+  /** The throttle's configured rate (requests/s). */
+  configuredPerSec: number;
+  /** The simulator's hidden limit after --sim-limit-factor (requests/s); null when unlimited. */
+  simulatorLimitPerSec: number | null;
+  /** Admissions counted by the throttle, fleet-wide. */
+  admitted: number;
+  /** Requests the simulator received. */
+  requests: number;
+  /** Requests the simulator refused past its hidden limit. */
+  violations: number;
+  /** Requests per second over the endpoint's active span (first to last request). */
+  achievedPerSec: number;
+  /** Most requests/s seen in one sampling interval (about 1 s); includes the burst. */
+  peakPerSec: number;
+}
+
+export interface DemoSummary {
+  namespace: string;
+  throttle: boolean;
+  simLimitFactor: number;
+  elapsedMs: number;
+  /** True when --duration (or a signal) ended the run before every job finished. */
+  stoppedEarly: boolean;
+  jobsCompleted: number;
+  jobsFailed: number;
+  jobsPending: number;
+  jobs: { discovery: JobTally; harvesting: JobTally };
+  profiles: number;
+  domains: number;
+  /** Harvested domains against `graph.groundTruth(seeds)`. */
+  groundTruth: { creators: number; domains: number; exact: boolean; missing: string[]; extra: string[] };
+  simulatorRequests: number;
+  simulatorViolations: number;
+  /** Requests to paths no endpoint covers: none should reach TikTok (the gate aborts them). */
+  simulatorUnclassified: number;
+  endpoints: Record<TikTokEndpoint, EndpointSummary>;
+  /** Where the worker processes' logs are. */
+  logDir: string;
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function peakPerSec(series: Snapshot[], endpoint: TikTokEndpoint): number {
+  const key = endpointKey(endpoint);
+  let peak = 0;
+  for (let i = 1; i < series.length; i++) {
+    const a = series[i - 1]!;
+    const b = series[i]!;
+    const dt = (b.at - a.at) / 1000;
+    if (dt > 0.2) peak = Math.max(peak, (b.sim.endpoints[key].requests - a.sim.endpoints[key].requests) / dt);
+  }
+  return round(peak);
+}
+
+function achievedPerSec(sim: SimStats, endpoint: TikTokEndpoint): number {
+  const k = sim.endpoints[endpointKey(endpoint)];
+  if (k.requests < 2 || k.firstAt === null || k.lastAt === null || k.lastAt <= k.firstAt) return 0;
+  return round(k.requests / ((k.lastAt - k.firstAt) / 1000));
+}
+
+export interface SummaryInput {
+  namespace: string;
+  throttle: boolean;
+  simLimitFactor: number;
+  startedAt: number;
+  stoppedEarly: boolean;
+  final: Snapshot;
+  series: Snapshot[];
+  configuredPerSec: Record<TikTokEndpoint, number>;
+  simLimits: Limits;
+  harvestedDomains: string[];
+  truth: { creators: string[]; domains: string[] };
+  logDir: string;
+}
+
+export function buildSummary(i: SummaryInput): DemoSummary {
+  const { final } = i;
+  const harvested = new Set(i.harvestedDomains);
+  const truth = new Set(i.truth.domains);
+  const endpoints = Object.fromEntries(
+    TIKTOK_ENDPOINTS.map((e) => {
+      const k = final.sim.endpoints[endpointKey(e)];
+      const limit = i.simLimits[endpointKey(e)];
+      const summary: EndpointSummary = {
+        configuredPerSec: round(i.configuredPerSec[e]),
+        simulatorLimitPerSec: limit ? round(limit.ratePerSec) : null,
+        admitted: final.admitted[e],
+        requests: k.requests,
+        violations: k.violations,
+        achievedPerSec: achievedPerSec(final.sim, e),
+        peakPerSec: peakPerSec(i.series, e),
+      };
+      return [e, summary];
+    }),
+  ) as Record<TikTokEndpoint, EndpointSummary>;
+  const { discovery, harvesting } = final.jobs;
+  return {
+    namespace: i.namespace,
+    throttle: i.throttle,
+    simLimitFactor: i.simLimitFactor,
+    elapsedMs: final.at - i.startedAt,
+    stoppedEarly: i.stoppedEarly,
+    jobsCompleted: discovery.completed + harvesting.completed,
+    jobsFailed: discovery.failed + harvesting.failed,
+    jobsPending: discovery.pending + harvesting.pending,
+    jobs: final.jobs,
+    profiles: final.profiles,
+    domains: final.domains,
+    groundTruth: {
+      creators: i.truth.creators.length,
+      domains: truth.size,
+      exact: harvested.size === truth.size && [...truth].every((d) => harvested.has(d)),
+      missing: [...truth].filter((d) => !harvested.has(d)).sort(),
+      extra: [...harvested].filter((d) => !truth.has(d)).sort(),
+    },
+    simulatorRequests: final.sim.total,
+    simulatorViolations: final.sim.violations,
+    simulatorUnclassified: final.sim.unclassified,
+    endpoints,
+    logDir: i.logDir,
+  };
+}
+
+/** The summary as a few lines for a person. */
+export function formatSummary(s: DemoSummary): string {
+  const gt = s.groundTruth;
+  const lines = [
+    `Sluice demo ${s.stoppedEarly ? 'stopped early' : 'finished'} in ${(s.elapsedMs / 1000).toFixed(1)} s (throttle ${s.throttle ? 'on' : 'OFF'}, simulator limits x${s.simLimitFactor}, namespace ${s.namespace})`,
+    `  jobs       ${s.jobsCompleted} done, ${s.jobsFailed} failed, ${s.jobsPending} not finished` +
+      `  (discovery ${s.jobs.discovery.completed}/${s.jobs.discovery.failed}, harvesting ${s.jobs.harvesting.completed}/${s.jobs.harvesting.failed} done/failed)`,
+    `  harvested  ${s.profiles} profiles, ${s.domains} domains; ground truth ${gt.domains} domains of ${gt.creators} creators: ` +
+      (gt.exact ? 'exact match' : `${gt.missing.length} missing, ${gt.extra.length} extra`),
+    `  simulator  ${s.simulatorRequests} requests, ${s.simulatorViolations} limit violations, ${s.simulatorUnclassified} to unknown paths`,
+    '  endpoint         configured/s  sim limit/s  admitted  requests  violations  achieved/s  peak/s',
+  ];
+  for (const [name, e] of Object.entries(s.endpoints)) {
+    lines.push(
+      `  ${name.padEnd(16)} ${String(e.configuredPerSec).padStart(12)}  ${String(e.simulatorLimitPerSec ?? '-').padStart(11)}  ${String(e.admitted).padStart(8)}  ${String(e.requests).padStart(8)}  ${String(e.violations).padStart(10)}  ${String(e.achievedPerSec).padStart(10)}  ${String(e.peakPerSec).padStart(6)}`,
+    );
+  }
+  lines.push(`  worker logs ${s.logDir}`);
+  return lines.join('\n');
+}

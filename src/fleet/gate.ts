@@ -1,0 +1,267 @@
+/**
+ * The one place where a browser's requests to TikTok meet the throttle.
+ *
+ * A gate is installed on a Playwright BrowserContext (one context per job) with
+ * `context.route(...)` for every URL of TikTok. Every request a page makes there,
+ * navigations and the API calls of the page's own scripts alike, goes through:
+ *
+ * 1. `endpointForUrl(url)`: which throttle endpoint it belongs to;
+ * 2. `throttler.acquire(endpoint, { priority, tenant, maxWaitMs, signal })` with the job's class;
+ * 3. the request itself (`route.fetch`), then `classifyResponse` on what came back;
+ * 4. on a refusal (429, captcha, WAF, empty body): `throttler.penalize(endpoint, retryAfterMs)`,
+ *    which pauses that endpoint for the whole fleet, and the job is marked for deferral;
+ * 5. `route.fulfill` with the response, so the page sees exactly what TikTok sent.
+ *
+ * Decisions:
+ * - "TikTok" is every host of the base URL's registrable domain (see {@link tiktokHosts}).
+ * - Requests to TikTok that map to no endpoint (the simulator's `/`, favicon, captcha
+ *   images; on tiktok.com the feed, comments, analytics...) are ABORTED, not passed through: the
+ *   extraction never needs them, and an unthrottled request to TikTok is exactly what this layer
+ *   exists to prevent. Requests to other domains (CDNs, static assets) are not routed at all: they
+ *   are not TikTok's rate-limited web endpoints.
+ * - Once a job is marked for deferral, every further request of its context is aborted without
+ *   taking a token: the job is going back to the queue, what it would fetch now is wasted.
+ * - When the job ends, the context closes and the gate aborts its pending acquires (the throttler
+ *   refunds them): a page's own API call that the job did not need costs nothing if it had not
+ *   been admitted yet.
+ * - Redirects are not followed by `route.fetch` (`maxRedirects: 0`): the browser follows them,
+ *   so each hop is a request of its own that goes through the gate again.
+ * - Chromium's favicon request escapes interception; pages get an empty icon so it is never
+ *   made (see {@link withoutFavicon}).
+ */
+import type { BrowserContext, Route } from 'playwright';
+import { getDomain } from 'tldts';
+import {
+  AbortError,
+  QueueFullError,
+  ThrottlerClosedError,
+  ThrottleTimeoutError,
+  type Throttler,
+} from '../index.js';
+import type { Logger } from '../logger.js';
+import { classifyResponse, endpointForUrl, type Classification, type TikTokEndpoint } from '../tiktok/index.js';
+import { deferralDelayMs, JobDeferral } from './deferral.js';
+
+/** Response kinds that mean "slow down": the endpoint is penalized fleet-wide. */
+export const PUSHBACK_KINDS: ReadonlySet<Classification['kind']> = new Set(['rate-limited', 'captcha', 'empty', 'waf']);
+
+/** One request that went to TikTok and what came back. */
+export interface Exchange {
+  url: string;
+  endpoint: TikTokEndpoint;
+  /** Playwright's resource type: `document` for navigations, `fetch`/`xhr` for API calls. */
+  resourceType: string;
+  status: number;
+  body: string;
+  classification: Classification;
+}
+
+export interface GateOptions {
+  /** The fleet's throttler; `null` disables the throttle (demo `--no-throttle` only: requests go out unchecked). */
+  throttler: Throttler | null;
+  /** TikTok's base URL (or the simulator's): requests to its origin are gated. */
+  baseUrl: string;
+  /** The job's priority class. */
+  priority: string;
+  /** The job's tenant. */
+  tenant: string;
+  /** Longest wait for a token; beyond it the job is deferred (the throttler refuses up front). */
+  maxWaitMs: number;
+  /** Pause used when a refusal carries no Retry-After. */
+  defaultPenaltyMs: number;
+  /** Timeout of one HTTP exchange once admitted. */
+  requestTimeoutMs: number;
+  logger?: Logger;
+  /** Called for every completed exchange (observers, tests). */
+  onExchange?: (exchange: Exchange) => void;
+}
+
+/** Counts of what one gate did, for logs and tests. */
+export interface GateCounters {
+  /** Requests that got a token (or went out unchecked with the throttle disabled). */
+  admitted: number;
+  /** Requests actually sent to TikTok. */
+  sent: number;
+  /** Requests aborted because they map to no endpoint. */
+  unmapped: number;
+  /** Requests aborted because the throttle refused them or the job was already deferred. */
+  refused: number;
+  /** Refusals from TikTok that penalized the endpoint. */
+  pushbacks: number;
+}
+
+interface Tracked {
+  url: string;
+  resourceType: string;
+  done: Promise<Exchange | undefined>;
+}
+
+/**
+ * Which requests are TikTok's: the base URL's origin, and for a named site every host of its
+ * registrable domain (`www.tiktok.com` → `*.tiktok.com`: TikTok also serves API calls from
+ * `m.`, `us.`, `webcast.` hosts). CDN domains (tiktokcdn.com, ...) are not TikTok's rate-limited
+ * web endpoints and are left alone. An IP or `localhost` base (the simulator) is matched by origin.
+ */
+export function tiktokHosts(baseUrl: string): (url: URL) => boolean {
+  const base = new URL(baseUrl);
+  const domain = getDomain(base.hostname);
+  if (!domain) return (url) => url.origin === base.origin;
+  return (url) => (url.protocol === 'https:' || url.protocol === 'http:') && (url.hostname === domain || url.hostname.endsWith(`.${domain}`));
+}
+
+/**
+ * Chromium fetches `/favicon.ico` from the browser process, outside Playwright's request
+ * interception (measured: it reaches the server without passing the route), so a page that
+ * declares no icon would send one unthrottled request to TikTok. An empty `data:` icon declared
+ * in the page (the browser sees it, the extraction never reads it) stops that request.
+ */
+export function withoutFavicon(html: string): string {
+  const icon = '<link rel="icon" href="data:,">';
+  const head = /<head\b[^>]*>/i.exec(html);
+  return head ? `${html.slice(0, head.index + head[0].length)}${icon}${html.slice(head.index + head[0].length)}` : `${icon}${html}`;
+}
+
+/** Headers the body we pass on no longer matches (it is already decoded and measured anew). */
+const DROP_HEADERS = new Set(['content-encoding', 'content-length', 'transfer-encoding']);
+
+/** Gates one BrowserContext (one job). Create with {@link RequestGate.attach}. */
+export class RequestGate {
+  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, refused: 0, pushbacks: 0 };
+  /** Exchanges completed so far, in the order they finished. */
+  readonly exchanges: Exchange[] = [];
+  private readonly tracked: Tracked[] = [];
+  private readonly abort = new AbortController();
+  private readonly isTikTok: (url: URL) => boolean;
+  private stop: Error | undefined;
+
+  private constructor(private readonly options: GateOptions) {
+    this.isTikTok = tiktokHosts(options.baseUrl);
+  }
+
+  /** Installs a gate on `context`; every request to TikTok goes through it from now on. */
+  static async attach(context: BrowserContext, options: GateOptions): Promise<RequestGate> {
+    const gate = new RequestGate(options);
+    await context.route(
+      (url) => gate.isTikTok(url),
+      (route) => gate.handle(route),
+    );
+    return gate;
+  }
+
+  /** Why the job must stop (a deferral, or a failure such as Redis being unreachable), if it must. */
+  get stopReason(): Error | undefined {
+    return this.stop;
+  }
+
+  /** Throws the reason the job must stop, if there is one. Call after every page operation. */
+  check(): void {
+    if (this.stop) throw this.stop;
+  }
+
+  /**
+   * The first request (sent or still waiting for its token) whose URL matches, e.g. the API call
+   * a page's own script made. Resolves to its exchange, or undefined if it never completed.
+   */
+  find(match: (url: URL) => boolean): Promise<Exchange | undefined> | undefined {
+    return this.tracked.find((t) => match(new URL(t.url)))?.done;
+  }
+
+  /** Aborts the acquires still waiting: the throttler gives their places back. */
+  close(): void {
+    this.abort.abort(new AbortError('job finished: request no longer needed'));
+  }
+
+  private halt(reason: Error): void {
+    // the first reason wins: a later one is usually a consequence of it
+    this.stop ??= reason;
+  }
+
+  private handle(route: Route): Promise<void> {
+    const request = route.request();
+    const url = request.url();
+    const tracked: Tracked = { url, resourceType: request.resourceType(), done: Promise.resolve(undefined) };
+    tracked.done = this.pass(route, url, tracked.resourceType).catch((err: unknown) => {
+      this.options.logger?.debug({ err, url }, 'gated request failed');
+      return undefined;
+    });
+    this.tracked.push(tracked);
+    return tracked.done.then(() => undefined);
+  }
+
+  private async pass(route: Route, url: string, resourceType: string): Promise<Exchange | undefined> {
+    const endpoint = endpointForUrl(url, this.options.baseUrl);
+    if (endpoint === undefined) {
+      this.counters.unmapped += 1;
+      await route.abort('blockedbyclient').catch(() => undefined);
+      return undefined;
+    }
+    const t0 = Date.now();
+    if (this.stop || !(await this.admit(endpoint))) {
+      this.counters.refused += 1;
+      await route.abort('blockedbyclient').catch(() => undefined);
+      return undefined;
+    }
+    this.counters.sent += 1;
+    const t1 = Date.now();
+    const response = await route.fetch({ maxRedirects: 0, timeout: this.options.requestTimeoutMs });
+    const body = await response.text();
+    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
+    const headers = response.headers();
+    const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
+    const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
+    if (PUSHBACK_KINDS.has(classification.kind)) await this.pushback(endpoint, classification);
+    this.exchanges.push(exchange);
+    this.options.onExchange?.(exchange);
+    const passOn = Object.fromEntries(Object.entries(headers).filter(([k]) => !DROP_HEADERS.has(k.toLowerCase())));
+    const html = resourceType === 'document' && /html/i.test(headers['content-type'] ?? '');
+    await route.fulfill({ status: response.status(), headers: passOn, body: html ? withoutFavicon(body) : body }).catch(() => undefined);
+    return exchange;
+  }
+
+  /** Takes a token for one request. False when the job must not send it (deferral or failure recorded). */
+  private async admit(endpoint: TikTokEndpoint): Promise<boolean> {
+    const { throttler } = this.options;
+    if (throttler === null) {
+      this.counters.admitted += 1;
+      return true;
+    }
+    try {
+      await throttler.acquire(endpoint, {
+        priority: this.options.priority,
+        tenant: this.options.tenant,
+        maxWaitMs: this.options.maxWaitMs,
+        signal: this.abort.signal,
+      });
+      this.counters.admitted += 1;
+      return true;
+    } catch (err) {
+      if (err instanceof ThrottleTimeoutError) {
+        // expectedWaitMs is absent when a queued ticket's deadline passed: it was at least maxWaitMs
+        const wait = err.expectedWaitMs ?? this.options.maxWaitMs;
+        this.halt(new JobDeferral(endpoint, 'wait', deferralDelayMs(wait), `expected wait ${Math.round(wait)} ms is beyond maxWaitMs ${this.options.maxWaitMs}`));
+      } else if (err instanceof QueueFullError) {
+        // no estimate: come back after roughly one max wait, when the queue has moved
+        this.halt(new JobDeferral(endpoint, 'queue-full', deferralDelayMs(this.options.maxWaitMs), `fair queue full (${err.maxQueue} tickets)`));
+      } else if (!(err instanceof AbortError || err instanceof ThrottlerClosedError)) {
+        // Redis unreachable, unknown endpoint...: a failure, not a denial; the job's attempt fails
+        this.halt(err as Error);
+      }
+      return false;
+    }
+  }
+
+  /** TikTok pushed back: pause the endpoint fleet-wide and defer the job past the pause. */
+  private async pushback(endpoint: TikTokEndpoint, c: Classification): Promise<void> {
+    this.counters.pushbacks += 1;
+    // Retry-After is already in whole ms, rounded up; without it a fixed default pause
+    const retryAfterMs = Math.ceil(c.retryAfterMs ?? this.options.defaultPenaltyMs);
+    const reason = `${c.kind} (${c.reason})`;
+    if (this.options.throttler !== null) {
+      await this.options.throttler.penalize(endpoint, { retryAfterMs, reason }).catch((err: unknown) => {
+        this.options.logger?.warn({ err, endpoint }, 'penalize failed');
+      });
+    }
+    this.options.logger?.warn({ endpoint, retryAfterMs, reason }, 'TikTok pushed back');
+    this.halt(new JobDeferral(endpoint, 'penalized', deferralDelayMs(retryAfterMs), `TikTok answered ${reason}, endpoint paused ${retryAfterMs} ms`));
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A worker process, assembled: config, one Chromium, one throttler, one BullMQ worker, and the
+ * graceful shutdown. `workers/discovery.ts`, `workers/harvesting.ts` and `sluice worker` all
+ * start here.
+ *
+ * Where each setting comes from (first wins):
+ * - config file: the `configPath` option, SLUICE_CONFIG, config/default.yml;
+ * - Redis: the `redis` option, REDIS_URL, redis://127.0.0.1:6379;
+ * - TikTok base URL: SLUICE_TIKTOK_BASE_URL, the file's `tiktokBaseUrl` (so the same code runs
+ *   against tiktok.com or the simulator);
+ * - namespace: the `namespace` option, SLUICE_NAMESPACE, the file's `namespace`;
+ * - concurrency: the `concurrency` option, SLUICE_CONCURRENCY, the file's `fleet.concurrency`;
+ * - SLUICE_THROTTLE=off disables the throttle (the demo's `--no-throttle`, to show what the
+ *   throttle prevents). Never in production: it is logged as an error.
+ */
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { createQueues, type SluiceQueues } from '../../jobs/queues.js';
+import type { JobKind } from '../../jobs/schemas.js';
+import { loadConfigFile } from '../config/load.js';
+import { InvalidConfigError } from '../errors/index.js';
+import { rootLogger, type Logger } from '../logger.js';
+import { ResultsStore } from '../results/store.js';
+import { startWaitReporter } from '../metrics/reporter.js';
+import { createThrottler } from '../throttler.js';
+import { launchBrowser } from './browser.js';
+import { createFleetWorker } from './runner.js';
+import { loadFleetSettings, parseFleetSettings, type FleetSettings } from './settings.js';
+import { onShutdown } from './shutdown.js';
+
+export interface WorkerProcessOptions {
+  kind: JobKind;
+  configPath?: string;
+  redis?: string;
+  namespace?: string;
+  concurrency?: number;
+  logger?: Logger;
+  /** Install SIGTERM/SIGINT handlers that close and exit. Default true. */
+  handleSignals?: boolean;
+}
+
+export interface RunningWorker {
+  name: string;
+  namespace: string;
+  baseUrl: string;
+  settings: FleetSettings;
+  /** Lets active jobs finish, then closes the worker, the browser, the throttler and Redis. */
+  close(): Promise<void>;
+}
+
+function concurrencyFrom(option: number | undefined, settings: FleetSettings): FleetSettings {
+  const raw = option ?? (process.env.SLUICE_CONCURRENCY ? Number(process.env.SLUICE_CONCURRENCY) : undefined);
+  if (raw === undefined) return settings;
+  return parseFleetSettings({ ...settings, follow: settings.follow, concurrency: raw });
+}
+
+/** Starts a worker process's parts; resolves once the worker is fetching jobs. */
+export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
+  const config = loadConfigFile(options.configPath);
+  const settings = concurrencyFrom(options.concurrency, loadFleetSettings(config.path));
+  const namespace = options.namespace ?? process.env.SLUICE_NAMESPACE ?? config.namespace;
+  const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? config.tiktokBaseUrl;
+  try {
+    new URL(baseUrl);
+  } catch {
+    throw new InvalidConfigError(`SLUICE_TIKTOK_BASE_URL is not a URL (received ${JSON.stringify(baseUrl)})`);
+  }
+  const redisUrl = options.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const throttle = process.env.SLUICE_THROTTLE !== 'off';
+  const name = `${options.kind}-${hostname()}-${process.pid}`;
+  const log = (options.logger ?? rootLogger()).child({ component: 'fleet', queue: options.kind, worker: name });
+
+  const throttler = createThrottler({ ...config.throttle, namespace, redis: redisUrl, logger: log });
+  // what this process admitted, per endpoint: logged when it stops (the demo sums these)
+  const admitted: Record<string, number> = {};
+  throttler.onEvent((e) => {
+    if (e.type === 'admitted') admitted[e.endpoint] = (admitted[e.endpoint] ?? 0) + 1;
+  });
+  // fleet-wide wait percentiles for the admin server and `sluice status`
+  const waits = startWaitReporter(throttler, { logger: log });
+  const browser = await launchBrowser();
+  // BullMQ's blocking connection must never give up on a command
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  let queues: SluiceQueues | undefined;
+  let store: ResultsStore | undefined;
+  if (options.kind === 'discovery') queues = createQueues({ connection, namespace });
+  else store = new ResultsStore(connection, namespace);
+
+  if (!throttle) log.error('THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to TikTok unchecked');
+  const worker = createFleetWorker({
+    kind: options.kind,
+    connection,
+    namespace,
+    browser,
+    throttler: throttle ? throttler : null,
+    priorities: Object.keys(throttler.config.priorities),
+    baseUrl,
+    settings,
+    ...(queues ? { queues } : {}),
+    ...(store ? { store } : {}),
+    logger: log,
+    name,
+  });
+  await worker.waitUntilReady();
+  log.info({ namespace, baseUrl, concurrency: settings.concurrency, throttle }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  browser.on('disconnected', () => {
+    if (closing) return;
+    // without its browser this process can only fail jobs: exit, and let the supervisor restart
+    // it; its active jobs are handed on by the stalled-job check
+    log.fatal('Chromium disconnected: exiting');
+    process.exit(1);
+  });
+  const close = () =>
+    (closing ??= (async () => {
+      await worker.close();
+      await waits.stop().catch(() => undefined);
+      await browser.close().catch(() => undefined);
+      await throttler.close().catch(() => undefined);
+      await queues?.close().catch(() => undefined);
+      await connection.quit().catch(() => connection.disconnect());
+      log.info({ admitted }, 'worker stopped');
+    })());
+  if (options.handleSignals ?? true) {
+    onShutdown(close, { logger: log });
+    // a stray rejection (a page closing under a late callback) must not take the jobs of this
+    // process down with it: log it loudly and keep going
+    process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+  }
+  return { name, namespace, baseUrl, settings, close };
+}
+
+/**
+ * Entry point of `workers/*.ts`: starts the worker and keeps the process alive until a signal.
+ * A failure to start is one line on stderr and exit code 2 (bad config) or 1 (anything else).
+ */
+export function runWorkerMain(kind: JobKind): void {
+  startWorkerProcess({ kind }).catch((err: unknown) => {
+    process.stderr.write(`sluice worker ${kind}: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(err instanceof InvalidConfigError ? 2 : 1);
+  });
+}

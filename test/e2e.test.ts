@@ -1,0 +1,64 @@
+/**
+ * End to end: the demo orchestrator (real Redis, four worker processes with real Chromium, the
+ * simulator with hidden limits) harvests exactly the ground truth of its seeds without one limit
+ * violation while throttled; the same run with the throttle disabled trips the limits.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDemoSection, DEMO_CONFIG_PATH } from '../src/demo/config.js';
+import { runDemo } from '../src/demo/orchestrator.js';
+import { ResultsStore } from '../src/results/store.js';
+import { createGraph } from '../src/simulator/index.js';
+import { redisUrl } from './support/helpers.js';
+
+const redis = new Redis(redisUrl());
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** What the demo's seeds must reach, computed here from the graph alone. */
+function expectedDomains(): string[] {
+  const demo = loadDemoSection(DEMO_CONFIG_PATH);
+  const seeds = { hashtags: [] as string[], keywords: [] as string[], handles: [] as string[], videos: [] as string[] };
+  for (const s of demo.parsedSeeds) {
+    if (s.kind === 'hashtag') seeds.hashtags.push(s.value);
+    else if (s.kind === 'keyword') seeds.keywords.push(s.value);
+    else if (s.kind === 'creator') seeds.handles.push(s.value);
+    else seeds.videos.push(s.value);
+  }
+  return createGraph(demo.simulator.graph).groundTruth(seeds).domains;
+}
+
+describe('demo run', () => {
+  it('throttled: harvests exactly the ground-truth domains with zero simulator limit violations', async () => {
+    const lines: string[] = [];
+    // the config's 2 min cap is for people; a busy CI machine may need longer
+    const summary = await runDemo({ redis: redisUrl(), durationMs: 240_000, onProgress: (l) => lines.push(l) });
+    expect(summary.stoppedEarly, lines.slice(-3).join('\n')).toBe(false);
+    expect(summary.jobsPending).toBe(0);
+    expect(summary.simulatorViolations).toBe(0);
+    expect(summary.simulatorRequests).toBeGreaterThan(0);
+    expect(summary.simulatorUnclassified).toBe(0);
+
+    const harvested: string[] = [];
+    for await (const d of new ResultsStore(redis, summary.namespace).domains()) harvested.push(d.domain);
+    const expected = expectedDomains();
+    expect(expected.length).toBeGreaterThan(10);
+    expect(harvested.sort()).toEqual(expected);
+    expect(summary.groundTruth).toMatchObject({ exact: true, missing: [], extra: [] });
+
+    // the throttle saw every request the simulator saw (admission counters are fleet-wide)
+    for (const e of Object.values(summary.endpoints)) {
+      expect(e.violations).toBe(0);
+      expect(e.admitted).toBeGreaterThanOrEqual(e.requests);
+    }
+    expect(lines.length).toBeGreaterThan(0);
+  }, 330_000);
+
+  it('unthrottled: the same run trips the simulator limits', async () => {
+    // as long as the whole run if need be, but it may stop at the first violation
+    const summary = await runDemo({ redis: redisUrl(), throttle: false, stopWhen: (s) => s.sim.violations > 0, onProgress: () => undefined });
+    expect(summary.throttle).toBe(false);
+    expect(summary.simulatorViolations, JSON.stringify(summary.endpoints)).toBeGreaterThan(0);
+  }, 300_000);
+});

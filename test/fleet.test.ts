@@ -1,0 +1,374 @@
+/**
+ * The fleet's discovery and harvesting logic in real Chromium against the simulator, behind a
+ * real throttler and real BullMQ workers: what is found, what is recorded, that every request
+ * went through acquire, and how jobs go back to the queue (without spending an attempt) when the
+ * throttle's wait is long or TikTok pushes back.
+ */
+import { Job, type Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Browser } from 'playwright';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createQueues, type SluiceQueues } from '../jobs/queues.js';
+import { launchBrowser } from '../src/fleet/browser.js';
+import { ContextPool } from '../src/fleet/pool.js';
+import { discover, type FoundBatch } from '../src/fleet/discovery.js';
+import { tiktokHosts, type Exchange } from '../src/fleet/gate.js';
+import { harvest } from '../src/fleet/harvesting.js';
+import { createFleetWorker } from '../src/fleet/runner.js';
+import { Session } from '../src/fleet/session.js';
+import { parseFleetSettings, type FleetSettingsInput } from '../src/fleet/settings.js';
+import { ResultsStore } from '../src/results/store.js';
+import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { tiktokUrls } from '../src/tiktok/index.js';
+import type { ThrottleEvent, Throttler } from '../src/index.js';
+import { cleanup, makeThrottler, redisUrl, testNamespace } from './support/helpers.js';
+
+const ENDPOINTS = ['tiktok.search', 'tiktok.hashtag', 'tiktok.creator', 'tiktok.video', 'tiktok.profile'];
+const silent = pino({ level: 'silent' });
+
+let browser: Browser;
+let sim: Simulator;
+let pool: ContextPool;
+
+beforeAll(async () => {
+  [browser, sim] = await Promise.all([launchBrowser(), startSimulator({ graph: { seed: 'fleet', creators: 16 } })]);
+  pool = new ContextPool(browser, 2);
+});
+
+afterAll(async () => {
+  await pool?.close();
+  await browser?.close();
+  await sim?.close();
+});
+
+interface Rig {
+  namespace: string;
+  throttler: Throttler;
+  events: ThrottleEvent[];
+  exchanges: Exchange[];
+  connection: Redis;
+  queues: SluiceQueues;
+  store: ResultsStore;
+  workers: Worker[];
+}
+
+const rigs: Rig[] = [];
+
+afterEach(async () => {
+  for (const rig of rigs.splice(0)) {
+    await Promise.all(rig.workers.map((w) => w.close()));
+    await rig.store.clear();
+    await rig.queues.discovery.obliterate({ force: true }).catch(() => undefined);
+    await rig.queues.harvesting.obliterate({ force: true }).catch(() => undefined);
+    await rig.queues.close();
+    await rig.connection.quit();
+  }
+  await cleanup();
+  sim.setLimits({ limits: { profile: null, creator: null, hashtag: null, search: null, video: null }, refill: true });
+});
+
+function rig(rates: Partial<Record<string, string>> = {}, burst = 50): Rig {
+  const namespace = testNamespace('fleet');
+  const endpoints = Object.fromEntries(ENDPOINTS.map((e) => [e, { rate: rates[e] ?? '100/s', burst: rates[e] ? 1 : burst }]));
+  const throttler = makeThrottler({ namespace, endpoints });
+  const events: ThrottleEvent[] = [];
+  throttler.onEvent((e) => {
+    if (e.type !== 'redis-call') events.push(e);
+  });
+  const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const r: Rig = {
+    namespace,
+    throttler,
+    events,
+    exchanges: [],
+    connection,
+    queues: createQueues({ connection, namespace }),
+    store: new ResultsStore(connection, namespace),
+    workers: [],
+  };
+  rigs.push(r);
+  return r;
+}
+
+function settings(extra: FleetSettingsInput = {}) {
+  return parseFleetSettings({ maxWaitMs: 5_000, defaultPenaltyMs: 1_500, requestRetries: 1, ...extra });
+}
+
+function session(r: Rig, extra: { maxWaitMs?: number } = {}): Promise<Session> {
+  return Session.open(pool, {
+    throttler: r.throttler,
+    baseUrl: sim.url,
+    priority: 'normal',
+    tenant: 'acme',
+    maxWaitMs: extra.maxWaitMs ?? 5_000,
+    defaultPenaltyMs: 1_500,
+    requestTimeoutMs: 10_000,
+    requestRetries: 1,
+    onExchange: (e) => r.exchanges.push(e),
+  });
+}
+
+function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsInput = {}): Worker {
+  const w = createFleetWorker({
+    kind,
+    connection: r.connection,
+    namespace: r.namespace,
+    browser,
+    throttler: r.throttler,
+    priorities: Object.keys(r.throttler.config.priorities),
+    baseUrl: sim.url,
+    settings: settings(extra),
+    queues: r.queues,
+    store: r.store,
+    logger: silent,
+    onExchange: (e) => r.exchanges.push(e),
+  });
+  r.workers.push(w);
+  return w;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+async function stateOf(queue: SluiceQueues['harvesting'] | SluiceQueues['discovery'], id: string): Promise<{ state: string; job: Job }> {
+  const job = (await Job.fromId(queue, id)) as Job;
+  return { state: await job.getState(), job };
+}
+
+const sorted = (xs: Iterable<string>) => [...xs].sort();
+
+/**
+ * Keeps one simulator key's hidden bucket empty (a request every 50 ms from outside the fleet)
+ * until stopped, so the fleet's next request there is refused however late it comes.
+ */
+function drain(path: string): () => Promise<void> {
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      await fetch(`${sim.url}${path}`).then((r) => r.text()).catch(() => undefined);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
+  return async () => {
+    on = false;
+    await loop;
+  };
+}
+const admitted = (r: Rig) => r.events.filter((e) => e.type === 'admitted').length;
+
+describe('what the gate treats as TikTok', () => {
+  it('every host of the base URL\'s domain, not its CDNs; the simulator by origin', () => {
+    const tiktok = tiktokHosts('https://www.tiktok.com');
+    for (const url of ['https://www.tiktok.com/@x', 'https://m.tiktok.com/api/user/detail/', 'https://tiktok.com/tag/a']) expect(tiktok(new URL(url)), url).toBe(true);
+    for (const url of ['https://p16-sign.tiktokcdn.com/a.jpeg', 'https://nottiktok.com/x', 'https://www.tiktok.com.evil.io/x']) expect(tiktok(new URL(url)), url).toBe(false);
+    const local = tiktokHosts('http://127.0.0.1:4010');
+    expect(local(new URL('http://127.0.0.1:4010/@x'))).toBe(true);
+    expect(local(new URL('http://127.0.0.1:4011/@x'))).toBe(false);
+  });
+});
+
+describe('harvesting logic', () => {
+  it('records every bio domain of public and private profiles; a missing account is final', async () => {
+    const r = rig();
+    const before = sim.stats().total;
+    const g = sim.graph;
+    const publicOne = g.creators.find((c) => !c.private && c.domains.length >= 2)!;
+    const privateOne = g.creators.find((c) => c.private)!;
+    const urls = tiktokUrls({ baseUrl: sim.url });
+    const sessions: Session[] = [];
+    for (const creator of [publicOne, privateOne]) {
+      const s = await session(r);
+      sessions.push(s);
+      try {
+        const result = await harvest({ handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 'test' } }, { session: s, urls, store: r.store });
+        expect(sorted(result.domains)).toEqual(sorted(creator.domains));
+      } finally {
+        s.close();
+      }
+      expect(sorted((await r.store.profile(creator.handle))!.domains)).toEqual(sorted(creator.domains));
+    }
+    const s = await session(r);
+    sessions.push(s);
+    await expect(harvest({ handle: g.missingHandles[0]!, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 'test' } }, { session: s, urls, store: r.store })).rejects.toMatchObject({ name: 'UnrecoverableError' });
+    s.close();
+
+    // every request the simulator saw went through acquire; nothing unmapped reached it (Chromium
+    // asks for /favicon.ico outside the route a moment after a page loads: give it time to)
+    await new Promise((res) => setTimeout(res, 2_000));
+    const stats = sim.stats();
+    const sent = sessions.reduce((n, x) => n + x.gate.counters.sent, 0);
+    // the 3 pages, plus the pages' own API calls admitted before the job closed its context
+    expect(stats.total - before).toBeGreaterThanOrEqual(3);
+    expect(sent).toBeGreaterThanOrEqual(3);
+    const detail = JSON.stringify({ sim: stats.total - before, sent, admitted: admitted(r), exchanges: r.exchanges.map((e) => `${e.resourceType} ${e.url}`) });
+    expect(stats.total - before, detail).toBeLessThanOrEqual(admitted(r));
+    expect(sent, detail).toBeLessThanOrEqual(admitted(r));
+    expect(stats.unclassified).toBe(0);
+    for (const e of r.events.filter((x) => x.type === 'admitted')) expect(e).toMatchObject({ tenant: 'acme', priority: 'normal' });
+  });
+});
+
+describe('discovery logic', () => {
+  const run = async (r: Rig, seed: { kind: 'hashtag' | 'keyword' | 'creator' | 'video'; value: string }) => {
+    const found = new Set<string>();
+    const s = await session(r);
+    try {
+      const result = await discover({ seed, tenant: 'acme', priority: 'normal' } as never, {
+        session: s,
+        urls: tiktokUrls({ baseUrl: sim.url }),
+        sink: async (b: FoundBatch) => b.handles.forEach((h) => found.add(h)),
+        defaultMaxProfiles: 1000,
+        followMentions: true,
+      });
+      return { result, found };
+    } finally {
+      s.close();
+    }
+  };
+  const fromVideos = (ids: readonly string[]) => {
+    const out = new Set<string>();
+    for (const id of ids) {
+      const v = sim.graph.video(id)!;
+      out.add(v.author);
+      v.mentions.forEach((m) => out.add(m));
+    }
+    return out;
+  };
+
+  it('hashtag, keyword, creator and video seeds lead to the authors, users and mentions they show', async () => {
+    const r = rig();
+    const g = sim.graph;
+    const tag = [...g.hashtags].sort((a, b) => b.videoIds.length - a.videoIds.length)[0]!;
+    const hashtag = await run(r, { kind: 'hashtag', value: tag.name });
+    expect(sorted(hashtag.found)).toEqual(sorted(fromVideos(tag.videoIds)));
+
+    const keyword = g.keywords[0]!;
+    const byKeyword = await run(r, { kind: 'keyword', value: keyword });
+    const expected = fromVideos(g.searchVideos(keyword).map((v) => v.id));
+    g.searchUsers(keyword).forEach((c) => expected.add(c.handle));
+    expect(sorted(byKeyword.found)).toEqual(sorted(expected));
+
+    const creator = g.creators.find((c) => !c.private && c.videoIds.length >= 2)!;
+    const byCreator = await run(r, { kind: 'creator', value: creator.handle });
+    expect(sorted(byCreator.found)).toEqual(sorted(fromVideos(creator.videoIds).add(creator.handle)));
+
+    const video = g.videos.find((v) => v.mentions.length > 0 && !g.creator(v.author)!.private)!;
+    const byVideo = await run(r, { kind: 'video', value: video.id });
+    expect(sorted(byVideo.found)).toEqual(sorted(fromVideos([video.id])));
+
+    const privateCreator = g.creators.find((c) => c.private)!;
+    const byPrivate = await run(r, { kind: 'creator', value: privateCreator.handle });
+    expect(byPrivate.result.outcome).toBe('private');
+    expect([...byPrivate.found]).toEqual([privateCreator.handle]);
+  });
+
+  it('a discovery job enqueues a harvesting job per handle found, with its tenant, priority and seed as source', async () => {
+    const r = rig();
+    worker(r, 'discovery');
+    const tag = sim.graph.hashtags[0]!;
+    const job = await r.queues.discovery.add('discovery', { seed: { kind: 'hashtag', value: tag.name }, tenant: 'acme', priority: 'high' });
+    await until('discovery job done', async () => (await job.getState()) === 'completed');
+    const harvests = await r.queues.harvesting.getJobs(['waiting', 'prioritized', 'delayed']);
+    expect(sorted(harvests.map((j) => j.data.handle as string))).toEqual(sorted(fromVideos(tag.videoIds)));
+    for (const h of harvests) expect(h.data).toMatchObject({ tenant: 'acme', priority: 'high', source: { kind: 'hashtag', value: tag.name } });
+  });
+});
+
+describe('jobs behind the throttle', () => {
+  it('a long expected wait sends the job back to the queue without spending an attempt; other endpoints keep going', async () => {
+    const r = rig({ 'tiktok.profile': '1/min' });
+    await r.throttler.acquire('tiktok.profile'); // the only token: the next profile request waits about a minute
+    const before = sim.stats().endpoints;
+    worker(r, 'discovery', { maxWaitMs: 1_000 });
+    const creator = sim.graph.creators.find((c) => !c.private)!;
+    const blocked = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
+    const other = await r.queues.discovery.add('discovery', { seed: { kind: 'hashtag', value: sim.graph.hashtags[0]!.name }, tenant: 'acme', priority: 'normal' });
+    await until('hashtag job done', async () => (await other.getState()) === 'completed');
+    const { state, job } = await until('creator job delayed', async () => {
+      const s = await stateOf(r.queues.discovery, blocked.id!);
+      return s.state === 'delayed' ? s : undefined;
+    });
+    expect(state).toBe('delayed');
+    expect(job.attemptsMade).toBe(0);
+    // delayed by about the throttle's expected wait (a minute for one token), not a fixed backoff
+    expect(job.delay).toBeGreaterThan(30_000);
+    expect(sim.stats().endpoints.profile.requests).toBe(before.profile.requests);
+    const timeouts = r.events.filter((e) => e.type === 'refused' && e.reason === 'timeout');
+    expect(timeouts.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a captcha page penalizes the endpoint fleet-wide and the job is retried after the pause', async () => {
+    const r = rig();
+    worker(r, 'harvesting');
+    sim.setLimits({ limits: { profile: { ratePerSec: 0.5, burst: 1 } }, refill: true });
+    const stopDraining = drain('/api/user/detail/?uniqueId=x');
+    const creator = sim.graph.creators.find((c) => !c.private)!;
+    const job = await r.queues.harvesting.add('harvesting', { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' } });
+    const deferred = await until('job deferred', async () => {
+      const s = await stateOf(r.queues.harvesting, job.id!);
+      return s.state === 'delayed' ? s.job : undefined;
+    }).finally(stopDraining);
+    expect(deferred.attemptsMade).toBe(0);
+    // (read from the throttler's events: inspect's counters live in the bucket hash, which expires
+    // soon after the pause on an idle endpoint)
+    const penalty = r.events.find((e) => e.type === 'penalized');
+    expect(penalty).toMatchObject({ endpoint: 'tiktok.profile', retryAfterMs: 1_500 });
+    expect(sim.stats().endpoints.profile.refusals.captcha).toBeGreaterThanOrEqual(1);
+
+    const done = await until('job completed', async () => {
+      const s = await stateOf(r.queues.harvesting, job.id!);
+      return s.state === 'completed' ? s.job : undefined;
+    });
+    expect(done.attemptsMade).toBe(1); // the finishing attempt only: the deferral spent none
+    expect(sorted((await r.store.profile(creator.handle))!.domains)).toEqual(sorted(creator.domains));
+  });
+
+  it('an API 429 penalizes with its Retry-After (in ms, rounded up) and the job completes later', async () => {
+    const r = rig();
+    worker(r, 'discovery');
+    sim.setLimits({ limits: { creator: { ratePerSec: 0.5, burst: 1 } }, refill: true });
+    const stopDraining = drain('/api/post/item_list/?secUid=x');
+    const creator = sim.graph.creators.find((c) => !c.private && c.videoIds.length > 0)!;
+    const job = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
+    await until('job deferred', async () => (await stateOf(r.queues.discovery, job.id!)).state === 'delayed').finally(stopDraining);
+    const done = await until('job completed', async () => {
+      const s = await stateOf(r.queues.discovery, job.id!);
+      return s.state === 'completed' ? s.job : undefined;
+    });
+    expect(done.attemptsMade).toBe(1);
+    const penalty = r.events.find((e) => e.type === 'penalized') as { retryAfterMs: number; reason: string };
+    const refused = r.exchanges.find((e) => e.status === 429)!;
+    // Retry-After is whole seconds: the pause is exactly that many ms
+    expect(refused.classification.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+    expect(penalty).toMatchObject({ endpoint: 'tiktok.creator', retryAfterMs: refused.classification.retryAfterMs });
+    expect(penalty.reason).toMatch(/rate-limited/);
+    expect(sim.stats().endpoints.creator.refusals.http429).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an invalid payload fails as unrecoverable and the worker keeps running', async () => {
+    const r = rig();
+    worker(r, 'harvesting');
+    const bad = await r.queues.harvesting.add('harvesting', { handle: 'not a handle!', tenant: 'acme', priority: 'normal' } as never, { attempts: 5 });
+    const unknownPriority = await r.queues.harvesting.add('harvesting', { handle: 'abc', tenant: 'acme', priority: 'urgent', source: { kind: 'manual', value: 't' } }, { attempts: 5 });
+    const creator = sim.graph.creators.find((c) => !c.private)!;
+    const good = await r.queues.harvesting.add('harvesting', { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' } });
+    for (const id of [bad.id!, unknownPriority.id!]) {
+      const { job } = await until('job failed', async () => {
+        const s = await stateOf(r.queues.harvesting, id);
+        return s.state === 'failed' ? s : undefined;
+      });
+      expect(job.attemptsMade).toBe(1); // no retry of the 5 allowed
+      expect(job.failedReason).toMatch(/invalid harvesting job/);
+    }
+    await until('good job completed', async () => (await good.getState()) === 'completed');
+    expect(r.workers[0]!.isRunning()).toBe(true);
+  });
+});
