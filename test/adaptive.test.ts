@@ -92,8 +92,9 @@ describe('adaptive rate (AIMD)', () => {
       const adaptive = await drive(true, 8_000);
       const fixed = await drive(false, 4_000);
       // hidden limit 20/s, configured 40/s: in its second half, adaptive runs near the hidden limit
-      expect(adaptive.rateLate).toBeGreaterThan(14);
-      expect(adaptive.rateLate).toBeLessThan(26);
+      // (a sawtooth around it: probing above, cut below), well under the static fleet's 40/s
+      expect(adaptive.rateLate).toBeGreaterThan(12);
+      expect(adaptive.rateLate).toBeLessThan(30);
       expect(fixed.rateLate).toBeCloseTo(40);
       // the static fleet violates about half its requests in its second half; adaptive only a few
       expect(fixed.violationsLate).toBeGreaterThan(20);

@@ -33,11 +33,11 @@ describe('Redis killed mid-run', () => {
         (startAt) => (killed = outage(server, startAt, 1_500, 2_000)),
       );
       const window = await killed!;
-      const starts = results.flatMap((r) => r.admissions.map((a) => a.at));
+      const slots = results.flatMap((r) => r.admissions.map((a) => a.slot));
       expect(results.every((r) => r.count > 0)).toBe(true);
-      // slots reserved before the kill may still go (at most a horizon later); then nothing until Redis is back
-      expect(countBetween(starts, window.down + 300, window.up)).toBe(0);
-      expect(countBetween(starts, window.up, window.up + 3_000)).toBeGreaterThan(0);
+      // slots reserved before the kill lie at most a horizon after it; none was reserved while Redis was away
+      expect(countBetween(slots, window.down + 200, window.up)).toBe(0);
+      expect(countBetween(slots, window.up, window.up + 3_000)).toBeGreaterThan(0);
       expect(results.flatMap((r) => r.admissions).some((a) => a.degraded)).toBe(false);
     } finally {
       await server.current.stop();

@@ -188,6 +188,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         return [e, rate ? (rate.tokens / rate.intervalMs) * 1000 : 0];
       }),
     ) as Record<TikTokEndpoint, number>;
+    const effectivePerSec = Object.fromEntries(
+      await Promise.all(TIKTOK_ENDPOINTS.map(async (e) => [e, await throttler.inspect(e).then((s) => s.effective.ratePerSec, () => null)] as const)),
+    ) as Record<TikTokEndpoint, number | null>;
+    const adaptiveEndpoints = TIKTOK_ENDPOINTS.filter((e) => Boolean(throttler.config.endpoints[e]?.adaptive));
     return buildSummary({
       namespace,
       throttle,
@@ -197,6 +201,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       final,
       series,
       configuredPerSec,
+      effectivePerSec,
+      adaptiveEndpoints,
       simLimits: sim.limits(),
       harvestedDomains,
       truth: sim.graph.groundTruth(seedsForTruth(demo.parsedSeeds)),

@@ -22,6 +22,8 @@ export interface EndpointSummary {
   achievedPerSec: number;
   /** Most requests/s seen in one sampling interval (about 1 s); includes the burst. */
   peakPerSec: number;
+  /** The throttle's effective rate at the end (requests/s): below the configured one when adaptive mode cut it. */
+  effectivePerSec: number | null;
 }
 
 export interface DemoSummary {
@@ -44,6 +46,8 @@ export interface DemoSummary {
   /** Requests to paths no endpoint covers: none should reach TikTok (the gate aborts them). */
   simulatorUnclassified: number;
   endpoints: Record<TikTokEndpoint, EndpointSummary>;
+  /** Endpoints in adaptive mode: the effective rate they ended at, beside the simulator's hidden limit. */
+  adaptive: Partial<Record<TikTokEndpoint, { effectivePerSec: number | null; configuredPerSec: number; simulatorLimitPerSec: number | null }>>;
   /** Where the worker processes' logs are. */
   logDir: string;
 }
@@ -77,6 +81,10 @@ export interface SummaryInput {
   final: Snapshot;
   series: Snapshot[];
   configuredPerSec: Record<TikTokEndpoint, number>;
+  /** Effective rates at the end, read from Redis (adaptive mode lowers them); null when unknown. */
+  effectivePerSec: Record<TikTokEndpoint, number | null>;
+  /** Endpoints in adaptive mode. */
+  adaptiveEndpoints: TikTokEndpoint[];
   simLimits: Limits;
   harvestedDomains: string[];
   truth: { creators: string[]; domains: string[] };
@@ -94,6 +102,7 @@ export function buildSummary(i: SummaryInput): DemoSummary {
       const summary: EndpointSummary = {
         configuredPerSec: round(i.configuredPerSec[e]),
         simulatorLimitPerSec: limit ? round(limit.ratePerSec) : null,
+        effectivePerSec: i.effectivePerSec[e] === null ? null : round(i.effectivePerSec[e]!),
         admitted: final.admitted[e],
         requests: k.requests,
         violations: k.violations,
@@ -126,6 +135,9 @@ export function buildSummary(i: SummaryInput): DemoSummary {
     simulatorRequests: final.sim.total,
     simulatorViolations: final.sim.violations,
     simulatorUnclassified: final.sim.unclassified,
+    adaptive: Object.fromEntries(
+      i.adaptiveEndpoints.map((e) => [e, { effectivePerSec: endpoints[e].effectivePerSec, configuredPerSec: endpoints[e].configuredPerSec, simulatorLimitPerSec: endpoints[e].simulatorLimitPerSec }]),
+    ),
     endpoints,
     logDir: i.logDir,
   };
