@@ -64,7 +64,8 @@ describe('Redis killed mid-run', () => {
       // every process admitted on its own lease, and the fleet stayed at or below the cap: each
       // process admits rate / 4 from an empty local bucket while its circuit is open
       expect(results.every((r) => r.admissions.some((a) => a.degraded === 'local'))).toBe(true);
-      expect(local.length).toBeGreaterThan(0.5 * rate * (outageMs / 1000));
+      // liveness: the shares were used (a starved machine admits less; the bounds below are the safety)
+      expect(local.length).toBeGreaterThan(0.25 * rate * (outageMs / 1000));
       for (const r of results) {
         // each process: its share (rate / 4) over its own time without Redis, from an empty local
         // bucket whose burst is 10 / 4; counted by grant times, which a loaded machine delays unevenly

@@ -139,8 +139,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 async function stateOf(queue: SluiceQueues['harvesting'] | SluiceQueues['discovery'], id: string): Promise<{ state: string; job: Job }> {
+  // state first: a job read before it moves on would show the new state with the old fields
+  const state = await queue.getJobState(id);
   const job = (await Job.fromId(queue, id)) as Job;
-  return { state: await job.getState(), job };
+  return { state, job };
 }
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
