@@ -153,6 +153,8 @@ async function commandStats(): Promise<{ all: number; scripts: number }> {
 const STUCK_AFTER_MS = 30_000;
 
 interface Outcome {
+  /** The machine's 1-minute load average when the peer's run ended (other work shares the cores). */
+  load: number;
   /** Callers still waiting STUCK_AFTER_MS after the end, and in how many processes. */
   stuck: { callers: number; processes: number };
   startAt: number;
@@ -187,6 +189,7 @@ async function runScenario(peer: Peer, specs: Omit<ChildSpec, 'redis' | 'key'>[]
   clearTimeout(giveUp);
   const stats = await commandStats();
   const cpuSec = (await redisCpu()) - cpu0;
+  const load = loadavg()[0]!;
   for (const c of children) c.send('close');
   const results = await Promise.all(
     children.map((c) => {
@@ -211,6 +214,7 @@ async function runScenario(peer: Peer, specs: Omit<ChildSpec, 'redis' | 'key'>[]
   const errors = results.flatMap((r) => Object.entries(r.errors));
   if (errors.length) console.error(`  ${peer.name}: errors ${JSON.stringify(errors)}`);
   return {
+    load,
     stuck,
     startAt,
     results,
@@ -292,6 +296,7 @@ async function saturation(): Promise<void> {
     rows.push({
       peer,
       figures: {
+        load: o.load,
         utilization: countBetween(all, o.startAt, o.startAt + T) / ((rate * T) / 1000),
         worst: maxInWindow(all, 1000),
         clientPerAdm: o.clientCommands / o.admissions,
@@ -314,6 +319,7 @@ async function saturation(): Promise<void> {
       { head: 'Redis commands / admission (incl. inside scripts)', value: (r) => r.serverPerAdm!, show: (v) => f(v, 1), ratio: true },
       { head: 'Redis CPU ms / admission', value: (r) => r.cpuPerAdm!, show: (v) => f(v, 3), ratio: true },
       { head: 'admissions', value: (r) => r.admissions!, show: (v) => f(v, 0) },
+      { head: 'load avg', value: (r) => r.load!, show: (v) => f(v, 1) },
     ]) + (notes.length ? `\n\n${notes.join(' ')} The difference is the local timers: on a busy machine a timer fires late, and callers whose slots were spread out go together.` : ''),
   );
 }
@@ -335,6 +341,7 @@ async function throughput(): Promise<void> {
     rows.push({
       peer,
       figures: {
+        load: o.load,
         perSec,
         ofCeiling: perSec / ceiling,
         clientPerAdm: o.clientCommands / o.admissions,
@@ -350,6 +357,7 @@ async function throughput(): Promise<void> {
       { head: 'of the EVALSHA ceiling', value: (r) => r.ofCeiling!, show: (v) => pct(v, 0) },
       { head: 'client commands / admission', value: (r) => r.clientPerAdm!, show: (v) => f(v, 3), ratio: true },
       { head: 'Redis CPU ms / admission', value: (r) => r.cpuPerAdm!, show: (v) => f(v, 4), ratio: true },
+      { head: 'load avg', value: (r) => r.load!, show: (v) => f(v, 1) },
     ]),
   );
 }
@@ -381,6 +389,7 @@ async function fairness(layout: 'split' | 'mixed'): Promise<void> {
     rows.push({
       peer,
       figures: {
+        load: o.load,
         share: l > 0 ? h / l : Infinity,
         lowFraction: l / (h + l),
         both: (h + l) / ((rate * (to - from)) / 1000),
@@ -401,6 +410,7 @@ async function fairness(layout: 'split' | 'mixed'): Promise<void> {
       { head: 'low class share of admissions', value: (r) => r.lowFraction!, show: (v) => pct(v), ratio: true },
       { head: 'utilization, both classes', value: (r) => r.both!, show: (v) => pct(v), ratio: true },
       { head: 'utilization, low alone (work conservation)', value: (r) => r.lowAlone!, show: (v) => pct(v), ratio: true },
+      { head: 'load avg', value: (r) => r.load!, show: (v) => f(v, 1) },
     ]),
   );
 }
@@ -429,6 +439,7 @@ async function lateness(): Promise<void> {
     rows.push({
       peer,
       figures: {
+        load: o.load,
         utilization: countBetween(all, o.startAt, o.startAt + T) / ((rate * T) / 1000),
         p1: percentile(gaps, 0.01),
         p50: percentile(gaps, 0.5),
@@ -451,6 +462,7 @@ async function lateness(): Promise<void> {
       { head: 'p99 of abs(gap - 200 ms)', value: (r) => r.late99!, show: (v) => f(v, 1), ratio: true },
       { head: 'worst 1 s window (limit 10)', value: (r) => r.worst!, show: (v) => f(v, 0), ratio: true },
       { head: 'worst 1 s window, steady', value: (r) => r.worstSteady!, show: (v) => f(v, 0), ratio: true },
+      { head: 'load avg', value: (r) => r.load!, show: (v) => f(v, 1) },
     ]) + (notes.length ? `\n\n${notes.join(' ')}` : ''),
   );
 }
@@ -465,8 +477,10 @@ const CAVEATS = `## How each peer was configured, and caveats
 - **rate-limiter-flexible 11.4**: \`RateLimiterRedis({ storeClient: new Redis(url, { enableOfflineQueue: false }), points: rate, duration: 1 })\` behind \`RateLimiterQueue(limiter, { maxQueueSize: 100000 })\`, \`removeTokens(1)\` per request (its docs' queueing setup). Its limiter is a fixed window of whole seconds: **the burst cannot be set**, and a window boundary lets up to 2 x rate through within one second. No priorities or weights.
 - **naive Lua bucket** (\`bench/peers/naive-token-bucket.lua\`): the widely copied two-key script (tokens and timestamp keys, the caller's clock, \`SETEX\`), answering allowed or a retry-after in ms; the caller sleeps retry-after plus a uniform jitter of up to the same again, and retries. Called through ioredis \`defineCommand\` (EVALSHA). The caller's clock is the script's published design; on one machine the clocks agree, but calls that arrive out of the order in which they read the clock can refill twice.
 - **Counting.** "Client commands" are counted in each process by wrapping ioredis's \`sendCommand\` from the start to the stop of the callers (every connection: pub/sub, heartbeats, frees, retries). "Script calls" are EVAL/EVALSHA in Redis's INFO commandstats. "Redis commands" are INFO commandstats' total, which **also counts the commands a script runs inside Redis**, so a peer with a bigger script scores worse there even at one round trip; Redis CPU (INFO cpu, sys + user of the whole redis-server over the run) is the fairer measure of server cost. The benchmark's own INFO and CONFIG commands are left out.
+- **Fixed windows and short measures.** rate-limiter-flexible admits a whole window's points at once, then nothing until the window ends and its queue's timer fires: over a few seconds its utilization moves in steps of one window (4 windows in a 4.5 s measure read 88.9 %), and its gaps are near 0 ms or near a second.
+- **Stuck callers.** A process whose callers are still waiting 30 s after the run's end is cut off there and reported under its table as an incident (what it admitted until then is counted).
 - **Fairness.** The target 3.0 is Sluice's weights; bottleneck's priorities are strict (not weighted) and hold only within one process, so in the split layout they cannot act at all and in the mixed layout they can only starve the low class; rate-limiter-flexible and the naive bucket have nothing to configure, and the classes compete by numbers and luck.
-- **One machine.** Every process, Redis and the parent share the same cores (see "Machine"): at saturation CPU is contended, which hurts peers that spend more client or Redis CPU per admission, as it would on a busy worker host. Absolute figures drift from machine to machine and run to run; compare the ratios of one run.
+- **One machine, shared.** Every process, Redis and the parent share the same cores (see "Machine"), and other work ran on the machine at the same time: the "load avg" column is the 1-minute load average at the end of each peer's run. Under heavy load the event loops stall, timers fire late and round trips stretch; peers that need several round trips per admission (bottleneck: register, run, free, plus pub/sub wake-ups) suffer most, and runs on this machine have shown bottleneck's utilization anywhere between 22 % and 100 % in the same scenario. Absolute figures drift from machine to machine and run to run; compare the ratios of one run, and read a collapse next to a high load with care.
 - Times are wall-clock (\`performance.timeOrigin + performance.now()\`) taken in each process when the caller is let go; on one machine they are comparable across processes.
 `;
 
