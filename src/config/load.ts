@@ -18,18 +18,23 @@ export const SluiceFile = z.object({
 });
 export type SluiceFile = z.output<typeof SluiceFile>;
 
+/** Reads and parses a YAML file; InvalidConfigError names the file when it cannot. */
+export function readYamlFile(path: string): unknown {
+  const full = resolve(path);
+  try {
+    return parseYaml(readFileSync(full, 'utf8'));
+  } catch (err) {
+    throw new InvalidConfigError(`cannot read config ${full}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Reads the config file (SLUICE_CONFIG, else config/default.yml), validates it once, and returns
  * it with the throttler's input ready to pass to createThrottler.
  */
 export function loadConfigFile(path = process.env.SLUICE_CONFIG ?? DEFAULT_CONFIG_PATH): SluiceFile & { path: string } {
   const full = resolve(path);
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(full, 'utf8'));
-  } catch (err) {
-    throw new InvalidConfigError(`cannot read config ${full}: ${(err as Error).message}`, { cause: err });
-  }
+  const raw = readYamlFile(full);
   const parsed = SluiceFile.safeParse(raw);
   if (!parsed.success) throw new InvalidConfigError(`invalid config ${full}: ${describeIssues(parsed.error, raw)}`);
   checkDefaultPriority(parsed.data.throttle, `invalid config ${full}: throttle`);

@@ -3,25 +3,16 @@
  * one-line message instead of retrying forever, as ioredis would by default.
  */
 import { Redis } from 'ioredis';
+import { redactUrl } from '../redis/connection.js';
 
 /** Redis could not be reached: the message names the URL (password hidden). */
 export class RedisConnectError extends Error {
   constructor(url: string, cause: unknown) {
-    super(`cannot reach Redis at ${hidePassword(url)}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    super(`cannot reach Redis at ${redactUrl(url)}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'RedisConnectError';
   }
 }
 
-/** A Redis URL without its password, for messages. */
-export function hidePassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unreadable URL)';
-  }
-}
 
 /** Connects (a few tries, then RedisConnectError). The caller quits it. */
 export async function connectRedis(url: string): Promise<Redis> {

@@ -4,10 +4,9 @@
  * as the throttle (`config/default.yml`, `config/demo.yml`); `loadConfigFile` ignores that
  * section, so it is read here, from the same file, once, at the boundary.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { resolve } from 'node:path';
+import { readYamlFile } from '../config/load.js';
 import { describeIssues, DurationInput } from '../config/schema.js';
 import { InvalidConfigError } from '../errors/index.js';
 
@@ -59,13 +58,7 @@ export function parseFleetSettings(input: unknown): FleetSettings {
 
 /** Reads a top-level section of a YAML config file (undefined when absent). */
 export function readConfigSection(path: string, section: string): unknown {
-  const full = resolve(path);
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(full, 'utf8'));
-  } catch (err) {
-    throw new InvalidConfigError(`cannot read config ${full}: ${(err as Error).message}`, { cause: err });
-  }
+  const raw = readYamlFile(path);
   return raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[section] : undefined;
 }
 

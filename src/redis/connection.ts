@@ -40,3 +40,14 @@ export function connect(input: RedisInput | undefined, options: RedisOptions = {
   const url = input ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   return { redis: new Redis(url, { ...DEFAULTS, ...options }), owned: true };
 }
+
+/** A Redis URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unreadable URL)';
+  }
+}

@@ -3,6 +3,7 @@
  * place with `--watch`. Reads Redis directly, so it works with no admin server running.
  */
 import { Redis } from 'ioredis';
+import { redactUrl } from '../../redis/connection.js';
 import { pino } from 'pino';
 import { loadConfigFile } from '../../config/load.js';
 import { createThrottler } from '../../throttler.js';
@@ -174,13 +175,4 @@ export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
   }
 }
 
-/** A Redis URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unreadable URL)';
-  }
-}
+export { redactUrl };
