@@ -1,4 +1,4 @@
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,10 +31,18 @@ export function redisServerAvailable(): boolean {
   }
 }
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once `port` accepts connections; rejects at the deadline, or at once if `child` (the
+ * server being waited for) has exited. `output` adds the server's last words to the message.
+ */
+export function waitForPort(port: number, timeoutMs: number, child?: ChildProcess, output: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
+      if (child && (child.exitCode !== null || child.signalCode !== null)) {
+        reject(new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output().slice(-1000)}`));
+        return;
+      }
       const socket = createConnection({ port, host: '127.0.0.1' });
       socket.once('connect', () => {
         socket.end();
@@ -42,7 +50,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on port ${port} within ${timeoutMs} ms`));
+        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on port ${port} within ${timeoutMs} ms ${output().slice(-1000)}`.trim()));
         else setTimeout(attempt, 25);
       });
     };
@@ -71,7 +79,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
     exited = true;
     process.removeListener('exit', killOnExit);
   });
-  await waitForPort(port, 10_000);
+  await waitForPort(port, 10_000, child);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,

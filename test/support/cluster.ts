@@ -5,11 +5,11 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/embedded/free-port.js';
+import { waitForPort } from '../../src/embedded/redis-server.js';
 
 export interface ClusterNode {
   host: string;
@@ -56,28 +56,6 @@ export function assertClusterTools(): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function waitForPort(port: number, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output().slice(-1000)}`));
-        return;
-      }
-      const socket = createConnection({ port, host: '127.0.0.1' });
-      socket.once('connect', () => {
-        socket.end();
-        resolve();
-      });
-      socket.once('error', () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on port ${port} within ${timeoutMs} ms: ${output().slice(-1000)}`));
-        else setTimeout(attempt, 25);
-      });
-    };
-    attempt();
-  });
-}
 
 interface Started {
   node: ClusterNode;
@@ -111,7 +89,7 @@ async function startNode(dir: string): Promise<Started> {
     child.stdout?.on('data', (d: Buffer) => (output = (output + String(d)).slice(-4000)));
     child.stderr?.on('data', (d: Buffer) => (output = (output + String(d)).slice(-4000)));
     try {
-      await waitForPort(port, child, () => output, 10_000);
+      await waitForPort(port, 10_000, child, () => output);
       return { node: { host: '127.0.0.1', port, busPort, pid: child.pid ?? -1 }, child };
     } catch (err) {
       lastError = err;
