@@ -206,8 +206,9 @@ describe('demo --json', () => {
     const summary = JSON.parse(lines[0]!) as Record<string, unknown>;
     for (const key of ['jobsCompleted', 'jobsFailed', 'domains', 'simulatorRequests', 'simulatorViolations', 'endpoints']) expect(summary).toHaveProperty(key);
     const profile = (summary.endpoints as Record<string, Record<string, unknown>>)['tiktok.profile']!;
-    expect(profile).toMatchObject({ configuredPerSec: 2, simulatorLimitPerSec: 2.5 });
+    expect(profile).toMatchObject({ configuredPerSec: 1, simulatorLimitPerSec: 1.25 });
     expect(profile).toHaveProperty('achievedPerSec');
+    expect(profile).toHaveProperty('simulatorMinTokens');
     expect(run.stderr).toMatch(/\[\s*\d+\.\ds\] discovery \d+ done/);
   }, 180_000);
 });

@@ -225,6 +225,9 @@ describe('hidden limits', () => {
     expect(overHttp).toEqual(s.stats());
     expect(overHttp).toMatchObject({ total: 3, unclassified: 1, violations: 1 });
     expect(overHttp.endpoints.search).toMatchObject({ requests: 2, served: 1, violations: 1 });
+    // the margin: a full bucket of 1 at the first request, empty at the refused second
+    expect(overHttp.endpoints.search.minTokens).toBe(0);
+    expect(overHttp.endpoints.video.minTokens).toBeNull();
     // A bucket that never refills advertises a long, finite wait.
     const refused = await get(urls.searchUserApi({ keyword: 'shop' }));
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(3600);
@@ -293,7 +296,7 @@ describe('hidden limits', () => {
     expect(() => new HiddenLimits({ nope: { ratePerSec: 1, burst: 1 } } as never)).toThrow(/unknown endpoint key/);
     const limits = new HiddenLimits({ creator: { ratePerSec: 10, burst: 1 } }, 1, clock.now);
     expect(limits.take('creator').allowed).toBe(true);
-    for (let i = 0; i < 5; i++) expect(limits.take('creator')).toEqual({ allowed: false, retryAfterMs: 100 });
+    for (let i = 0; i < 5; i++) expect(limits.take('creator')).toEqual({ allowed: false, tokens: 0, retryAfterMs: 100 });
     clock.advance(100);
     expect(limits.take('creator').allowed).toBe(true);
     expect(limits.take('search').allowed).toBe(true);

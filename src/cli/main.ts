@@ -121,7 +121,8 @@ export function buildProgram(): Command {
     .option('--duration <duration>', 'stop after this long and summarize, e.g. 60s', duration)
     .option('--sim-limit-factor <f>', "scale the simulator's hidden limits, e.g. 0.5", positiveNumber)
     .option('--no-throttle', 'skip acquire: show what happens without the throttle')
-    .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean }, cmd: Command) => {
+    .option('--concurrency <n>', "jobs at once in each worker process (default: the config's fleet.concurrency)", positiveInt('--concurrency'))
+    .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean; concurrency?: number }, cmd: Command) => {
       const { demoCommand } = await import('./commands/demo.js');
       await demoCommand({
         ...globals(cmd),
@@ -129,6 +130,7 @@ export function buildProgram(): Command {
         throttle: o.throttle,
         ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
         ...(o.simLimitFactor !== undefined ? { simLimitFactor: o.simLimitFactor } : {}),
+        ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       });
     });
 

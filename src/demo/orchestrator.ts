@@ -41,6 +41,8 @@ export interface DemoOptions {
   simLimitFactor?: number;
   /** False: workers skip acquire (to show what the throttle prevents). Default true. */
   throttle?: boolean;
+  /** Jobs at once in each worker process. Default: the config's `fleet.concurrency`. */
+  concurrency?: number;
   /** Receives a progress line about once a second. Default: stderr. */
   onProgress?: (line: string) => void;
   /** Ends the run early (the summary is still taken). */
@@ -126,7 +128,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const throttler = createThrottler({ ...config.throttle, namespace, redis: throttleRedis, logger: pino({ level: 'silent' }) });
     cleanups.push(() => throttler.close());
 
-    const env = { configPath: config.path, redisUrl, namespace, baseUrl: sim.url, throttle };
+    const env = {
+      configPath: config.path,
+      redisUrl,
+      namespace,
+      baseUrl: sim.url,
+      throttle,
+      ...(options.concurrency !== undefined ? { extra: { SLUICE_CONCURRENCY: String(options.concurrency) } } : {}),
+    };
     for (const kind of ['discovery', 'harvesting'] as const) {
       for (let i = 1; i <= demo.workers[kind]; i++) {
         workers.push(spawnWorker(kind, `${kind}-${i}`, env, join(logDir, `${kind}-${i}.log`)));

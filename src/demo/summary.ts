@@ -18,6 +18,11 @@ export interface EndpointSummary {
   requests: number;
   /** Requests the simulator refused past its hidden limit. */
   violations: number;
+  /**
+   * The fewest tokens the simulator's hidden bucket held when a request came (null: unlimited or
+   * unused). Under 1 means a violation; a throttled run's margin to the hidden limit is this minus 1.
+   */
+  simulatorMinTokens: number | null;
   /** Requests per second over the endpoint's active span (first to last request). */
   achievedPerSec: number;
   /** Most requests/s seen in one sampling interval (about 1 s); includes the burst. */
@@ -106,6 +111,7 @@ export function buildSummary(i: SummaryInput): DemoSummary {
         admitted: final.admitted[e],
         requests: k.requests,
         violations: k.violations,
+        simulatorMinTokens: k.minTokens === null ? null : round(k.minTokens),
         achievedPerSec: achievedPerSec(final.sim, e),
         peakPerSec: peakPerSec(i.series, e),
       };
@@ -153,11 +159,11 @@ export function formatSummary(s: DemoSummary): string {
     `  harvested  ${s.profiles} profiles, ${s.domains} domains; ground truth ${gt.domains} domains of ${gt.creators} creators: ` +
       (gt.exact ? 'exact match' : `${gt.missing.length} missing, ${gt.extra.length} extra`),
     `  simulator  ${s.simulatorRequests} requests, ${s.simulatorViolations} limit violations, ${s.simulatorUnclassified} to unknown paths`,
-    '  endpoint         configured/s  sim limit/s  admitted  requests  violations  achieved/s  peak/s',
+    '  endpoint         configured/s  sim limit/s  admitted  requests  violations  min tokens  achieved/s  peak/s',
   ];
   for (const [name, e] of Object.entries(s.endpoints)) {
     lines.push(
-      `  ${name.padEnd(16)} ${String(e.configuredPerSec).padStart(12)}  ${String(e.simulatorLimitPerSec ?? '-').padStart(11)}  ${String(e.admitted).padStart(8)}  ${String(e.requests).padStart(8)}  ${String(e.violations).padStart(10)}  ${String(e.achievedPerSec).padStart(10)}  ${String(e.peakPerSec).padStart(6)}`,
+      `  ${name.padEnd(16)} ${String(e.configuredPerSec).padStart(12)}  ${String(e.simulatorLimitPerSec ?? '-').padStart(11)}  ${String(e.admitted).padStart(8)}  ${String(e.requests).padStart(8)}  ${String(e.violations).padStart(10)}  ${String(e.simulatorMinTokens ?? '-').padStart(10)}  ${String(e.achievedPerSec).padStart(10)}  ${String(e.peakPerSec).padStart(6)}`,
     );
   }
   lines.push(`  worker logs ${s.logDir}`);

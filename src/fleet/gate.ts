@@ -36,6 +36,7 @@ import {
   QueueFullError,
   ThrottlerClosedError,
   ThrottleTimeoutError,
+  type Admission,
   type Throttler,
 } from '../index.js';
 import type { Logger } from '../logger.js';
@@ -196,7 +197,8 @@ export class RequestGate {
       return undefined;
     }
     const t0 = Date.now();
-    if (this.stop || !(await this.admit(endpoint))) {
+    const admission = this.stop ? false : await this.admit(endpoint);
+    if (this.stop || admission === false) {
       this.counters.refused += 1;
       await route.abort('blockedbyclient').catch(() => undefined);
       return undefined;
@@ -205,7 +207,7 @@ export class RequestGate {
     const t1 = Date.now();
     const response = await route.fetch({ maxRedirects: 0, timeout: this.options.requestTimeoutMs });
     const body = await response.text();
-    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
+    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission === true ? undefined : admission.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
     const headers = response.headers();
     const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
     const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
@@ -218,22 +220,25 @@ export class RequestGate {
     return exchange;
   }
 
-  /** Takes a token for one request. False when the job must not send it (deferral or failure recorded). */
-  private async admit(endpoint: TikTokEndpoint): Promise<boolean> {
+  /**
+   * Takes a token for one request: the admission (true without a throttler). False when the job
+   * must not send it (deferral or failure recorded).
+   */
+  private async admit(endpoint: TikTokEndpoint): Promise<Admission | true | false> {
     const { throttler } = this.options;
     if (throttler === null) {
       this.counters.admitted += 1;
       return true;
     }
     try {
-      await throttler.acquire(endpoint, {
+      const admission = await throttler.acquire(endpoint, {
         priority: this.options.priority,
         tenant: this.options.tenant,
         maxWaitMs: this.options.maxWaitMs,
         signal: this.abort.signal,
       });
       this.counters.admitted += 1;
-      return true;
+      return admission;
     } catch (err) {
       if (err instanceof ThrottleTimeoutError) {
         // expectedWaitMs is absent when a queued ticket's deadline passed: it was at least maxWaitMs

@@ -30,7 +30,8 @@ interface Bucket {
   at: number;
 }
 
-export type TakeResult = { allowed: true } | { allowed: false; retryAfterMs: number };
+/** `tokens`: what the bucket held when the request came (before taking); Infinity when unlimited. */
+export type TakeResult = { allowed: true; tokens: number } | { allowed: false; tokens: number; retryAfterMs: number };
 
 /** Longest Retry-After we advertise when a bucket never refills. */
 const MAX_RETRY_MS = 3_600_000;
@@ -118,14 +119,15 @@ export class HiddenLimits {
    */
   take(key: SimKey): TakeResult {
     const bucket = this.refillTo(key, this.clock());
-    if (!bucket) return { allowed: true };
+    if (!bucket) return { allowed: true, tokens: Infinity };
+    const tokens = bucket.tokens;
     // Epsilon: float refill can land a hair under 1 at the exact instant a token is due.
-    if (bucket.tokens >= 1 - 1e-9) {
+    if (tokens >= 1 - 1e-9) {
       bucket.tokens -= 1;
-      return { allowed: true };
+      return { allowed: true, tokens };
     }
     const rate = this.effective()[key]?.ratePerSec ?? 0;
     const waitMs = rate > 0 ? Math.ceil(((1 - bucket.tokens) / rate) * 1000) : MAX_RETRY_MS;
-    return { allowed: false, retryAfterMs: Math.min(MAX_RETRY_MS, Math.max(1, waitMs)) };
+    return { allowed: false, tokens, retryAfterMs: Math.min(MAX_RETRY_MS, Math.max(1, waitMs)) };
   }
 }

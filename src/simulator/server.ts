@@ -122,6 +122,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (req.method !== 'GET' && !head) return send(res, json({ statusCode: 405, statusMsg: 'method not allowed' }, 405), head);
 
     const verdict = limits.take(found.key);
+    stats.tokens(found.key, verdict.tokens);
     if (!verdict.allowed) {
       const kind = found.kind === 'api' ? refusals.api : refusals.page;
       stats.violation(found.key, kind);

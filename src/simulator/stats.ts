@@ -14,6 +14,11 @@ export interface KeyStats {
   served: number;
   /** Past the hidden limit: answered with a refusal. */
   violations: number;
+  /**
+   * The fewest tokens the hidden bucket held when a request came (before it took one), null before
+   * any limited request. Under 1 is a violation; a throttled fleet's margin is this minus 1.
+   */
+  minTokens: number | null;
   /** Violations by the refusal sent. */
   refusals: Record<Refusal, number>;
   /** Page navigations vs JSON API calls among `requests`. */
@@ -41,6 +46,7 @@ function emptyKey(): KeyStats {
     requests: 0,
     served: 0,
     violations: 0,
+    minTokens: null,
     refusals: { http429: 0, captcha: 0, verify: 0, empty: 0, waf: 0 },
     pages: 0,
     api: 0,
@@ -79,6 +85,13 @@ export class StatsRecorder {
     k[kind === 'page' ? 'pages' : 'api'] += 1;
     k.firstAt ??= nowMs;
     k.lastAt = nowMs;
+  }
+
+  /** Notes how many tokens the hidden bucket held when a limited request came. */
+  tokens(key: SimKey, tokens: number): void {
+    if (!Number.isFinite(tokens)) return;
+    const k = this.stats.endpoints[key];
+    k.minTokens = k.minTokens === null ? tokens : Math.min(k.minTokens, tokens);
   }
 
   /** Counts a request answered with data. */

@@ -1,5 +1,5 @@
 /**
- * `sluice demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]`: the whole
+ * `sluice demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle] [--concurrency N]`: the whole
  * fleet against the TikTok simulator (src/demo/orchestrator.ts). Progress on stderr, the summary
  * on stdout: a table, or with --json one JSON line. Ctrl-C stops early and still summarizes.
  * Uses config/demo.yml unless --config names another file (SLUICE_CONFIG is for real fleets and
@@ -15,6 +15,8 @@ export interface DemoCommandOptions {
   simLimitFactor?: number;
   /** False disables the throttle (`--no-throttle`). */
   throttle?: boolean;
+  /** Jobs at once per worker process. */
+  concurrency?: number;
   config?: string;
   redis?: string;
 }
@@ -30,6 +32,7 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<DemoSummary
     if (opts.redis) options.redis = opts.redis;
     if (opts.durationMs !== undefined) options.durationMs = opts.durationMs;
     if (opts.simLimitFactor !== undefined) options.simLimitFactor = opts.simLimitFactor;
+    if (opts.concurrency !== undefined) options.concurrency = opts.concurrency;
     const summary = await runDemo(options);
     process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return summary;
