@@ -4,16 +4,22 @@
  * Security: every `/api` route and `/metrics` needs a bearer token when one is configured
  * (`readToken` may only read); without a token the server refuses any non-loopback host. The
  * dashboard page itself holds no data (it fetches the API with the token the operator gives it),
- * so it is served without credentials.
+ * so it is served without credentials. `/api/inngest` (when an Inngest app is mounted) is the one
+ * `/api` path without the bearer token: the Inngest server cannot send it, and signs its requests
+ * instead, which the SDK verifies in cloud mode; so on a non-loopback address the app must be in
+ * cloud mode (INNGEST_SIGNING_KEY set, INNGEST_DEV unset).
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Inngest, InngestFunction } from 'inngest';
+import { inngestHandler } from '../inngest/example-harvest.js';
+import { InvalidConfigError } from '../errors/index.js';
 import type { Throttler } from '../throttler.js';
 import { rootLogger, type Logger } from '../logger.js';
 import { createMetrics, type SluiceMetrics } from '../metrics/registry.js';
 import { readEndpointViews } from '../metrics/endpoint-view.js';
 import { queueList, type QueuesInput } from '../metrics/job-queues.js';
 import { dashboardHtml } from '../dashboard/page.js';
-import { assertSafeBinding, authenticate, browserAttackReason, type Role } from './auth.js';
+import { assertSafeBinding, authenticate, browserAttackReason, isLoopback, type Role } from './auth.js';
 import { toErrorReply } from './errors.js';
 import { readFleet, type ResultsCounter } from './fleet.js';
 import { History } from './history.js';
@@ -43,7 +49,19 @@ export interface AdminServerOptions {
   historySpanMs?: number;
   /** Serve /metrics without credentials (when Prometheus cannot send a bearer token). Default false. */
   publicMetrics?: boolean;
+  /**
+   * Inngest functions to serve at `/api/inngest` (GET, PUT, POST), e.g. `createHarvestApp()`'s
+   * result. Not behind the bearer token (Inngest signs its requests); see the module comment.
+   */
+  inngest?: { client: Inngest; functions: readonly InngestFunction.Like[] };
 }
+
+/** Where the Inngest functions are served. */
+export const INNGEST_PATH = '/api/inngest';
+
+/** Inngest's calls carry the run's state (event, step outputs): larger than the API's small bodies. */
+const INNGEST_BODY_LIMIT = 4 * 1024 * 1024;
+
 
 /** The fastify instance, plus the pieces the CLI and tests use. `close()` also stops the sampler. */
 export type AdminServer = FastifyInstance & {
@@ -67,6 +85,12 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   const port = options.port ?? 8787;
   const creds = { token: options.token || undefined, readToken: options.readToken || undefined };
   assertSafeBinding(host, creds);
+  if (options.inngest && options.inngest.client.mode === 'dev' && !isLoopback(host)) {
+    throw new InvalidConfigError(
+      `the Inngest app is in dev mode (no request signatures checked), so ${INNGEST_PATH} may only listen on loopback, not ${host}: ` +
+        'set INNGEST_SIGNING_KEY (and unset INNGEST_DEV) for cloud mode, or bind 127.0.0.1',
+    );
+  }
   const log = (options.logger ?? rootLogger()).child({ component: 'admin' });
   const queues = queueList(options.queues);
   const throttler = options.throttler;
@@ -112,7 +136,8 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
 
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0]!;
-    const guarded = path.startsWith('/api/') || path === '/api' || (path === '/metrics' && !options.publicMetrics);
+    const inngest = options.inngest !== undefined && path === INNGEST_PATH;
+    const guarded = !inngest && (path.startsWith('/api/') || path === '/api' || (path === '/metrics' && !options.publicMetrics));
     if (!guarded) return;
     const attack = browserAttackReason({ host: request.headers.host, origin: request.headers.origin }, creds.token !== undefined);
     if (attack) return reply.code(403).send({ error: 'forbidden', message: attack });
@@ -151,6 +176,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   };
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
+  if (options.inngest) {
+    app.route({ method: ['GET', 'POST', 'PUT'], url: INNGEST_PATH, bodyLimit: INNGEST_BODY_LIMIT, handler: inngestHandler(options.inngest, { servePath: INNGEST_PATH }) });
+    log.info({ path: INNGEST_PATH, mode: options.inngest.client.mode, functions: options.inngest.functions.length }, 'serving Inngest functions');
+  }
 
   if (!creds.token) log.warn({ host }, 'admin API is unauthenticated (no token): listening on loopback only');
 

@@ -144,7 +144,8 @@ export function buildProgram(): Command {
     })
     .option('--host <host>', 'address to bind (default 127.0.0.1; anything else needs a token)')
     .option('--token <token>', 'admin bearer token (default: SLUICE_ADMIN_TOKEN; prefer the variable: arguments show in ps)')
-    .action(async (o: { port?: number; host?: string; token?: string }, cmd: Command) => {
+    .option('--inngest', 'also serve the example Inngest function (harvest one profile, with Chromium) at /api/inngest')
+    .action(async (o: { port?: number; host?: string; token?: string; inngest?: boolean }, cmd: Command) => {
       const { adminCommand } = await import('./commands/admin.js');
       await adminCommand({ ...globals(cmd), ...o });
     });

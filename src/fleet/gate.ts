@@ -57,9 +57,12 @@ export interface Exchange {
   classification: Classification;
 }
 
+/** What the gate needs of a throttler: a token per request, and a fleet-wide pause on a pushback. */
+export type GateThrottler = Pick<Throttler, 'acquire' | 'penalize'>;
+
 export interface GateOptions {
   /** The fleet's throttler; `null` disables the throttle (demo `--no-throttle` only: requests go out unchecked). */
-  throttler: Throttler | null;
+  throttler: GateThrottler | null;
   /** TikTok's base URL (or the simulator's): requests to its origin are gated. */
   baseUrl: string;
   /** The job's priority class. */

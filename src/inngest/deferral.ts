@@ -19,7 +19,8 @@ export interface DeferralMarker {
   readonly expectedWaitMs: number | null;
   /** How long the run sleeps before it tries the step again: whole seconds, rounded up. */
   readonly delayMs: number;
-  readonly reason: 'wait' | 'queue-full' | 'expired';
+  /** `penalized`: the upstream pushed back (429, captcha) and the endpoint is paused. */
+  readonly reason: 'wait' | 'queue-full' | 'expired' | 'penalized';
 }
 
 export function isDeferralMarker(value: unknown): value is DeferralMarker {

@@ -85,7 +85,7 @@ export function createHarvestApp<R>(options: HarvestAppOptions<R>) {
   return { client, functions: [harvestProfile] as InngestFunction.Like[], harvestProfile };
 }
 
-export type HarvestApp = ReturnType<typeof createHarvestApp>;
+export type HarvestApp<R = unknown> = ReturnType<typeof createHarvestApp<R>>;
 
 /**
  * A fastify 5 route handler serving the functions for the Inngest server (GET introspection, PUT

@@ -27,6 +27,7 @@ export interface GateRequest {
   priority?: string | undefined;
   tenant?: string | undefined;
   cost?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Errors that a retry cannot fix (a bad name, endpoint or cost): fail the step once, not maxAttempts times. */
@@ -66,6 +67,7 @@ export async function admit(throttler: Throttler, request: GateRequest, deferral
     ...(rest.priority !== undefined ? { priority: rest.priority } : {}),
     ...(rest.tenant !== undefined ? { tenant: rest.tenant } : {}),
     ...(rest.cost !== undefined ? { cost: rest.cost } : {}),
+    ...(rest.signal !== undefined ? { signal: rest.signal } : {}),
   };
   try {
     if (deferrals >= options.maxDeferrals) {

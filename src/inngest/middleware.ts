@@ -13,6 +13,8 @@ export interface ThrottleCallOptions {
   tenant?: string;
   /** Tokens. Default: the middleware's `cost` for this run, else 1. */
   cost?: number;
+  /** Gives up the wait (the place in the queue is handed back) and rejects with AbortError. */
+  signal?: AbortSignal;
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * `sluice admin`: the admin server (API, /metrics, dashboard) for the namespace of a config
- * file, until SIGINT/SIGTERM.
+ * file, until SIGINT/SIGTERM. With `--inngest` it also serves the example Inngest function
+ * (harvest one profile, in a Chromium of its own, through the harvesting worker's code path) at
+ * `/api/inngest`.
  */
 import { Redis } from 'ioredis';
 import { loadConfigFile } from '../../config/load.js';
@@ -10,6 +12,8 @@ import { createAdminServer } from '../../admin/server.js';
 import { createQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 import { redactUrl } from './status.js';
+import { loadFleetSettings } from '../../fleet/settings.js';
+import { startInngestHarvester, type InngestHarvester } from '../../fleet/inngest-harvest.js';
 
 export interface AdminCommandOptions {
   /** Port. Default: SLUICE_ADMIN_PORT, then 8787; 0 picks a free one. */
@@ -27,6 +31,8 @@ export interface AdminCommandOptions {
   logger?: Logger;
   /** Stop on SIGINT/SIGTERM. Default true. */
   handleSignals?: boolean;
+  /** Serve the example Inngest harvest function at /api/inngest (launches Chromium). Default false. */
+  inngest?: boolean;
 }
 
 export interface RunningAdmin {
@@ -54,11 +60,13 @@ export async function adminCommand(opts: AdminCommandOptions = {}): Promise<Runn
   const results = new ResultsStore(throttler.redis, throttler.keys);
 
   let admin: ReturnType<typeof createAdminServer> | undefined;
+  let harvester: InngestHarvester | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       await admin?.close();
+      await harvester?.close();
       await queues.close().catch(() => undefined);
       await throttler.close();
       await queueConn.quit().catch(() => queueConn.disconnect());
@@ -67,7 +75,12 @@ export async function adminCommand(opts: AdminCommandOptions = {}): Promise<Runn
 
   let base: string;
   try {
+    if (opts.inngest) {
+      const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? file.tiktokBaseUrl;
+      harvester = await startInngestHarvester({ throttler, store: results, baseUrl, settings: loadFleetSettings(file.path), logger: root });
+    }
     admin = createAdminServer({
+      ...(harvester ? { inngest: harvester.app } : {}),
       throttler,
       queues,
       results,

@@ -1,0 +1,157 @@
+/**
+ * The harvesting worker's code path, for the Inngest example function (`createHarvestApp`): a
+ * session from the browser pool, its request gate, and `harvest()` with the results store, exactly
+ * as a BullMQ harvesting job runs them. What differs is who waits and how a wait ends:
+ *
+ * - the `fetch-profile` step already holds one `tiktok.profile` token (the middleware took it
+ *   before the handler), so the gate's first `tiktok.profile` request spends that one instead of
+ *   acquiring a second;
+ * - every other request acquires through `ctx.throttle` (the run's priority and tenant, a short
+ *   inline wait, a durable `step.sleep` beyond it) instead of the worker's `maxWaitMs`;
+ * - a pushback (429, captcha) still penalizes the endpoint fleet-wide, then defers the step by the
+ *   pause instead of delaying a BullMQ job; an account that does not exist fails the run once
+ *   (NonRetriableError) instead of BullMQ's UnrecoverableError.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { UnrecoverableError } from 'bullmq';
+import { NonRetriableError } from 'inngest';
+import { HarvestingJob } from '../../jobs/schemas.js';
+import { InvalidPayloadError } from '../errors/index.js';
+import type { Logger } from '../logger.js';
+import type { Admission, Throttler } from '../throttler.js';
+import { deferralDelayMs, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from '../inngest/index.js';
+import { createHarvestApp, PROFILE_ENDPOINT, type HarvestApp, type HarvestAppOptions, type HarvestContext, type HarvestProfile } from '../inngest/example-harvest.js';
+import type { ResultsStore } from '../results/store.js';
+import { tiktokUrls } from '../tiktok/index.js';
+import { JobDeferral } from './deferral.js';
+import type { GateThrottler } from './gate.js';
+import { harvest, type HarvestResult } from './harvesting.js';
+import { launchBrowser } from './browser.js';
+import { ContextPool } from './pool.js';
+import { Session } from './session.js';
+import type { FleetSettings } from './settings.js';
+
+export interface BrowserHarvestOptions {
+  /** Browser contexts (one per call). */
+  pool: ContextPool;
+  /** The throttler the middleware uses: pushbacks penalize through it. */
+  throttler: Throttler;
+  /** TikTok's base URL (or the simulator's). */
+  baseUrl: string;
+  store: Pick<ResultsStore, 'recordProfile'>;
+  /** Request timeout, retries and the pause for a refusal without Retry-After, as the workers use them. */
+  settings: Pick<FleetSettings, 'requestTimeoutMs' | 'requestRetries' | 'defaultPenaltyMs'>;
+  /** The middleware's `inlineWaitMs`, in ms. Default 5000. */
+  inlineWaitMs?: number;
+  /** Longest deferral sleep (the middleware's `maxDeferMs`), in ms. Default 10 min. */
+  maxDeferMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * The gate's view of the throttler inside one step: the prepaid `tiktok.profile` token first, then
+ * `ctx.throttle` (which defers the step on a long wait), and the real throttler for penalties.
+ */
+function stepThrottler(ctx: HarvestContext, throttler: Throttler): GateThrottler {
+  let prepaid = 1;
+  // the gate runs in Playwright's callbacks, outside the step's async context: ctx.throttle needs it
+  const inStep = AsyncLocalStorage.snapshot();
+  return {
+    acquire: async (endpoint, options = {}): Promise<Admission> => {
+      if (endpoint === PROFILE_ENDPOINT && prepaid > 0) {
+        prepaid -= 1;
+        return { endpoint, waitedMs: 0, queued: false, lateMs: 0, slot: Date.now() };
+      }
+      return inStep(() => ctx.throttle(endpoint, options.signal ? { signal: options.signal } : {}));
+    },
+    penalize: (endpoint, options) => throttler.penalize(endpoint, options),
+  };
+}
+
+/** A `HarvestProfile` for `createHarvestApp` that harvests with the worker's session and `harvest()`. */
+export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<HarvestResult> {
+  const urls = tiktokUrls({ baseUrl: options.baseUrl });
+  const defaults = options.throttler.config;
+  return async (handle, ctx) => {
+    let job: HarvestingJob;
+    try {
+      job = HarvestingJob.parse({
+        handle,
+        tenant: ctx.tenant ?? defaults.defaultTenant,
+        priority: ctx.priority ?? defaults.defaultPriority,
+        source: { kind: 'manual', value: `inngest run ${ctx.runId}` },
+      });
+    } catch (err) {
+      throw new NonRetriableError(new InvalidPayloadError(`invalid harvest event: ${(err as Error).message}`).message, { cause: err });
+    }
+    const log = options.logger?.child({ runId: ctx.runId, handle: job.handle });
+    const session = await Session.open(options.pool, {
+      throttler: stepThrottler(ctx, options.throttler),
+      baseUrl: options.baseUrl,
+      priority: job.priority,
+      tenant: job.tenant,
+      // ctx.throttle decides how long to wait; this only bounds the page's navigation timeout
+      maxWaitMs: options.inlineWaitMs ?? DEFAULT_INLINE_WAIT_MS,
+      defaultPenaltyMs: options.settings.defaultPenaltyMs,
+      requestTimeoutMs: options.settings.requestTimeoutMs,
+      requestRetries: options.settings.requestRetries,
+      ...(log ? { logger: log } : {}),
+    });
+    try {
+      const result = await harvest(job, { session, urls, store: options.store });
+      log?.info({ requests: session.gate.counters, result }, 'inngest harvest done');
+      return result;
+    } catch (err) {
+      if (err instanceof JobDeferral) {
+        // TikTok pushed back: the endpoint is paused fleet-wide; the step sleeps past the pause
+        throw new ThrottleDeferredError({
+          __sluice: 'sluice.deferred',
+          endpoint: err.endpoint,
+          // a pause, not a queue estimate
+          expectedWaitMs: null,
+          delayMs: deferralDelayMs(err.delayMs, options.maxDeferMs ?? DEFAULT_MAX_DEFER_MS),
+          reason: 'penalized',
+        });
+      }
+      if (err instanceof UnrecoverableError) throw new NonRetriableError(err.message, { cause: err });
+      throw err;
+    } finally {
+      session.close();
+    }
+  };
+}
+
+export interface InngestHarvester {
+  /** The client and the example function, for `createAdminServer({ inngest })`. */
+  app: HarvestApp<HarvestResult>;
+  /** Closes the contexts and the browser. */
+  close(): Promise<void>;
+}
+
+/**
+ * Launches a Chromium for the example Inngest function and builds it: `createHarvestApp` with
+ * {@link browserHarvest}, as many spare contexts as the fleet's `concurrency`. Throws
+ * ChromiumMissingError when there is no Chromium.
+ */
+export async function startInngestHarvester(
+  options: Omit<BrowserHarvestOptions, 'pool' | 'settings'> & { settings: FleetSettings; appId?: string; client?: HarvestAppOptions['client'] },
+): Promise<InngestHarvester> {
+  const browser = await launchBrowser();
+  const pool = new ContextPool(browser, options.settings.concurrency);
+  const harvestProfile = browserHarvest({ ...options, pool });
+  const app = createHarvestApp({
+    throttler: options.throttler,
+    harvestProfile,
+    ...(options.appId ? { appId: options.appId } : {}),
+    // the SDK logs through ours too (pino has the methods it calls)
+    ...(options.logger ? { throttle: { logger: options.logger } } : {}),
+    client: { ...(options.logger ? { logger: options.logger } : {}), ...options.client },
+  });
+  return {
+    app,
+    close: async () => {
+      await pool.close();
+      await browser.close().catch(() => undefined);
+    },
+  };
+}
