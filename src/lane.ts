@@ -331,12 +331,13 @@ export class EndpointLane {
     });
   }
 
-  private settle(w: Waiter): void {
+  /** Ends a waiter's timers and listeners; `keep` leaves it findable (see giveUp). */
+  private settle(w: Waiter, keep = false): void {
     w.phase = 'done';
     clearTimeout(w.timer);
     clearTimeout(w.deadlineTimer);
     if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
-    this.waiters.delete(w.id);
+    if (!keep) this.waiters.delete(w.id);
   }
 
   private refused(w: Waiter, reason: Extract<ThrottleEvent, { type: 'refused' }>['reason']): void {
@@ -370,13 +371,8 @@ export class EndpointLane {
         this.cancel([{ kind: 'r', ref: String(w.slot), req: w.req }]);
       }
     }
-    const keepWaiter = phase === 'sent';
-    w.phase = 'done';
-    clearTimeout(w.timer);
-    clearTimeout(w.deadlineTimer);
-    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
     // a sent waiter stays findable so its late result is given back
-    if (!keepWaiter) this.waiters.delete(w.id);
+    this.settle(w, phase === 'sent');
     const code = (err as { code?: string }).code;
     this.refused(w, code === 'ABORTED' ? 'aborted' : code === 'REDIS_UNAVAILABLE' ? 'redis-unavailable' : 'timeout');
     w.reject(err);

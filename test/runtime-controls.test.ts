@@ -80,11 +80,35 @@ describe('operator controls', () => {
     expect(s.temporaryUntil).toBeNull();
   });
 
-  it('runtime weights change the shares at once', async () => {
-    const t = makeThrottler({ endpoints: { a: { rate: '1/s', burst: 1 } } });
-    await t.configure('a', { weights: { low: 5 } });
-    expect((await t.inspect('a')).overrides['w:low']).toBe('5');
-  });
+  it('a runtime weight change moves the shares of waiting classes: 3:1, then 1:1', async () => {
+    const t = makeThrottler({ endpoints: { a: { rate: '20/s', burst: 1 } }, priorities: { high: 3, low: 1 } });
+    const slots: { priority: string; slot: number }[] = [];
+    let stop = false;
+    const loop = async (priority: string) => {
+      while (!stop) slots.push({ priority, slot: (await t.acquire('a', { priority })).slot });
+    };
+    const loops = [...Array.from({ length: 12 }, () => loop('high')), ...Array.from({ length: 12 }, () => loop('low'))];
+    await sleep(4_000);
+    const [sec, micro] = await t.redis.time();
+    const changedAt = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    await t.configure('a', { weights: { low: 3 } });
+    expect((await t.inspect('a')).overrides['w:low']).toBe('3');
+    await sleep(6_000);
+    stop = true;
+    await Promise.all(loops);
+    // counted by reserved slot (Redis time); the first second of each phase lets the queue turn over
+    const first = Math.min(...slots.map((s) => s.slot));
+    const share = (from: number, to: number) => {
+      const inside = slots.filter((s) => s.slot >= from && s.slot < to);
+      return inside.filter((s) => s.priority === 'high').length / inside.filter((s) => s.priority === 'low').length;
+    };
+    const before = share(first + 1_000, changedAt);
+    const after = share(changedAt + 2_000, changedAt + 6_000);
+    expect(before).toBeGreaterThan(2.2);
+    expect(before).toBeLessThan(4);
+    expect(after).toBeGreaterThan(0.7);
+    expect(after).toBeLessThan(1.4);
+  }, 30_000);
 
   it('audit-logs every change: who, what, before, after', async () => {
     const t = makeThrottler({ endpoints: { a: { rate: '10/s' } } });
