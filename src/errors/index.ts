@@ -14,6 +14,8 @@ export const ErrorCode = {
   RedisUnavailable: 'REDIS_UNAVAILABLE',
   Closed: 'THROTTLER_CLOSED',
   InvalidPayload: 'INVALID_PAYLOAD',
+  ThrottleDeferred: 'THROTTLE_DEFERRED',
+  ThrottleOutsideStep: 'THROTTLE_OUTSIDE_STEP',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

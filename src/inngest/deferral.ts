@@ -7,6 +7,7 @@
  * failure (`retriability()` checks `maxAttempts - 1 === attempt` before it looks at the error). A
  * step that returns, and a sleep, never touch the attempt counter. See docs/inngest.md.
  */
+import { ErrorCode, SluiceError } from '../errors/index.js';
 
 /** Tag of the value a deferred step returns in place of its output. Never reaches user code. */
 export const DEFERRAL_TAG = 'sluice.deferred';
@@ -44,22 +45,20 @@ export function deferralDelayMs(waitMs: number, maxMs: number): number {
  * catches it and returns its marker instead. Only escapes if user code inside the step catches
  * and swallows it, so it is named plainly.
  */
-export class ThrottleDeferredError extends Error {
-  readonly code = 'THROTTLE_DEFERRED';
+export class ThrottleDeferredError extends SluiceError {
+  readonly code = ErrorCode.ThrottleDeferred;
   constructor(readonly marker: DeferralMarker) {
     super(`"${marker.endpoint}": the wait is too long to hold an Inngest worker; the step is deferred by ${marker.delayMs} ms (let this error propagate out of step.run)`);
-    this.name = 'ThrottleDeferredError';
   }
 }
 
 /** `ctx.throttle()` was called outside `step.run`, where its admission would be taken again on every replay. */
-export class ThrottleOutsideStepError extends Error {
-  readonly code = 'THROTTLE_OUTSIDE_STEP';
+export class ThrottleOutsideStepError extends SluiceError {
+  readonly code = ErrorCode.ThrottleOutsideStep;
   constructor(endpoint: string) {
     super(
       `throttle("${endpoint}") was called outside step.run: code outside steps runs again on every replay, ` +
         'so each replay would take a token for a request made once. Call it first thing inside the step that makes the request.',
     );
-    this.name = 'ThrottleOutsideStepError';
   }
 }
