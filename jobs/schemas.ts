@@ -138,6 +138,21 @@ export const ManualSource = z.object({
 export const HarvestSource = z.discriminatedUnion('kind', [...Seed.options, ManualSource]);
 export type HarvestSource = z.infer<typeof HarvestSource>;
 
+/**
+ * Where a discovery job stopped reading a list, saved in the job when it is deferred or fails, so
+ * its next attempt goes on from there instead of reading (and paying tokens for) the same pages.
+ */
+export const DiscoveryResume = z.object({
+  /** Which list: a hashtag's or creator's items, a keyword's videos or its users. */
+  list: z.enum(['items', 'videos', 'users']),
+  /** The cursor (or offset) of the next page to read. */
+  cursor: z.string().min(1).max(256),
+  searchId: z.string().max(256).optional(),
+  /** Handles found by the earlier attempts: they count against maxProfiles. */
+  found: z.int().min(0),
+});
+export type DiscoveryResume = z.infer<typeof DiscoveryResume>;
+
 /** A discovery job: find profiles from one seed. */
 export const DiscoveryJob = z.object({
   seed: Seed,
@@ -151,6 +166,8 @@ export const DiscoveryJob = z.object({
     .min(1, { error: 'must be at least 1' })
     .max(MAX_PROFILES_LIMIT, { error: `must be at most ${MAX_PROFILES_LIMIT}` })
     .optional(),
+  /** Set by the worker, not by producers: where an earlier attempt stopped. */
+  resume: DiscoveryResume.optional(),
 });
 export type DiscoveryJob = z.infer<typeof DiscoveryJob>;
 export type DiscoveryJobInput = z.input<typeof DiscoveryJob>;

@@ -109,7 +109,7 @@ function session(r: Rig, extra: { maxWaitMs?: number } = {}): Promise<Session> {
   });
 }
 
-function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsInput = {}): Worker {
+function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsInput = {}, baseUrl = sim.url): Worker {
   const w = createFleetWorker({
     kind,
     connection: r.connection,
@@ -117,7 +117,7 @@ function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsIn
     browser,
     throttler: r.throttler,
     priorities: Object.keys(r.throttler.config.priorities),
-    baseUrl: sim.url,
+    baseUrl,
     settings: settings(extra),
     queues: r.queues,
     store: r.store,
@@ -354,6 +354,48 @@ describe('jobs behind the throttle', () => {
     expect(penalty.reason).toMatch(/rate-limited/);
     expect(sim.stats().endpoints.creator.refusals.http429).toBeGreaterThanOrEqual(1);
   });
+
+  it('a job deferred halfway through a list goes on from the page it reached, not from the first', async () => {
+    // a bigger graph: a hashtag with three pages of 30 items
+    const big = await startSimulator({ graph: { seed: 'resume', creators: 120 } });
+    try {
+      const tag = [...big.graph.hashtags].sort((a, b) => b.videoIds.length - a.videoIds.length)[0]!;
+      expect(tag.videoIds.length).toBeGreaterThan(60);
+      const r = rig();
+      // the hidden limit lets the page, its own first list call and page 2 through, then refuses page 3
+      big.setLimits({ limits: { hashtag: { ratePerSec: 0.1, burst: 3 } }, refill: true });
+      worker(r, 'discovery', {}, big.url);
+      const job = await r.queues.discovery.add('discovery', { seed: { kind: 'hashtag', value: tag.name }, tenant: 'acme', priority: 'normal' });
+      const deferred = await until('job deferred', async () => {
+        const s = await stateOf(r.queues.discovery, job.id!);
+        return s.state === 'delayed' ? s.job : undefined;
+      });
+      big.setLimits({ limits: { hashtag: null } });
+      expect(deferred.attemptsMade).toBe(0);
+      expect(deferred.data.resume).toMatchObject({ list: 'items', cursor: '60' });
+      expect(deferred.data.resume.found).toBeGreaterThan(0);
+      const done = await until('job completed', async () => {
+        const s = await stateOf(r.queues.discovery, job.id!);
+        return s.state === 'completed' ? s.job : undefined;
+      });
+      expect(done.attemptsMade).toBe(1);
+      const listed = (cursor: string) =>
+        r.exchanges.filter((e) => e.url.includes('/api/challenge/item_list/') && new URL(e.url).searchParams.get('cursor') === cursor).length;
+      expect(listed('30')).toBe(1); // read once: the second attempt did not pay for it again
+      expect(listed('60')).toBe(2); // refused, then read
+      // everything the hashtag leads to was found across the two attempts
+      const fromBig = new Set<string>();
+      for (const id of tag.videoIds) {
+        const v = big.graph.video(id)!;
+        fromBig.add(v.author);
+        v.mentions.forEach((m) => fromBig.add(m));
+      }
+      const harvests = await r.queues.harvesting.getJobs(['waiting', 'prioritized', 'delayed']);
+      expect(new Set(harvests.map((j) => j.data.handle as string))).toEqual(fromBig);
+    } finally {
+      await big.close();
+    }
+  }, 60_000);
 
   it('an invalid payload fails as unrecoverable and the worker keeps running', async () => {
     const r = rig();

@@ -11,12 +11,15 @@
  *
  * Found handles are video authors, listed users and (with `follow.mentions`) mentioned handles,
  * unique, at most `maxProfiles`. They are handed to the sink page by page, so what a job found is
- * kept even when the job is deferred halfway (re-enqueuing is idempotent). Outcomes:
+ * kept even when the job is deferred halfway (re-enqueuing is idempotent); and after each page the
+ * runner is told where the next one starts (`onCheckpoint`), so a deferred or failed job's next
+ * attempt opens the seed's page again (TikTok wants the visit) but goes on reading its list from
+ * there (`job.resume`) instead of paying for the same pages twice. Outcomes:
  * a missing hashtag, creator or video is final (UnrecoverableError); a private creator or video
  * has nothing to list and completes.
  */
 import { UnrecoverableError } from 'bullmq';
-import type { DiscoveryJob, Seed } from '../../jobs/schemas.js';
+import type { DiscoveryJob, DiscoveryResume, Seed } from '../../jobs/schemas.js';
 import {
   discoverFromHtml,
   extractChallenge,
@@ -47,6 +50,8 @@ export interface DiscoveryOptions {
   defaultMaxProfiles: number;
   /** Count mentioned handles as found. */
   followMentions: boolean;
+  /** Called after each list page with where the next page starts: the runner saves the last one. */
+  onCheckpoint?: (resume: DiscoveryResume) => void;
 }
 
 export interface DiscoveryResult {
@@ -69,6 +74,7 @@ class Finds {
   pages = 0;
 
   constructor(
+    /** What is left of maxProfiles after the earlier attempts. */
     private readonly maxProfiles: number,
     private readonly followMentions: boolean,
     private readonly sink: DiscoverySink,
@@ -113,12 +119,14 @@ function listOf(fetched: Fetched): ListPage {
  * (a private or missing entity answers with a statusCode and no items).
  */
 async function paginate(
-  session: Session,
-  finds: Finds,
-  first: Fetched,
+  o: DiscoveryContext,
+  list: DiscoveryResume['list'],
+  first: () => Promise<Fetched>,
   next: (cursor: string, searchId: string | undefined) => string,
 ): Promise<void> {
-  let fetched = first;
+  const { session, finds, resume } = o;
+  // an earlier attempt read this list up to `resume.cursor`: go on from there
+  let fetched = resume?.list === list ? await session.fetchApi(next(resume.cursor, resume.searchId)) : await first();
   const seen = new Set<string>();
   for (let i = 0; i < MAX_PAGES; i++) {
     if (fetched.classification.kind !== 'ok') return;
@@ -126,13 +134,22 @@ async function paginate(
     await finds.addPage(page);
     if (!page.hasMore || page.cursor === undefined || finds.full || seen.has(page.cursor)) return;
     seen.add(page.cursor);
+    o.onCheckpoint?.({ list, cursor: page.cursor, ...(page.searchId ? { searchId: page.searchId } : {}), found: o.foundBefore + finds.handles.size });
     fetched = await session.fetchApi(next(page.cursor, page.searchId));
   }
 }
 
+/** One job's options with its finds and where an earlier attempt stopped. */
+interface DiscoveryContext extends DiscoveryOptions {
+  finds: Finds;
+  resume: DiscoveryResume | undefined;
+  foundBefore: number;
+}
+
 const apiPath = (prefix: string) => (url: URL) => url.pathname.startsWith(prefix);
 
-async function discoverHashtag(name: string, o: DiscoveryOptions, finds: Finds): Promise<DiscoveryResult['outcome']> {
+async function discoverHashtag(name: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
+  const { finds } = o;
   const visit = await o.session.openPage(o.urls.hashtag(name));
   const lookup = extractChallenge(visit.body);
   const challenge = lookup?.challenge;
@@ -144,23 +161,26 @@ async function discoverHashtag(name: string, o: DiscoveryOptions, finds: Finds):
   }
   const embedded = discoverFromHtml(visit.body);
   if (embedded) await finds.add([...embedded.handles, ...embedded.mentions], embedded.hashtags);
-  const first = await o.session.pageApi(apiPath('/api/challenge/item_list'), o.urls.challengeItemListApi({ challengeID: challenge.id, cursor: 0 }));
-  await paginate(o.session, finds, first, (cursor) => o.urls.challengeItemListApi({ challengeID: challenge.id, cursor }));
+  const first = () => o.session.pageApi(apiPath('/api/challenge/item_list'), o.urls.challengeItemListApi({ challengeID: challenge.id, cursor: 0 }));
+  await paginate(o, 'items', first, (cursor) => o.urls.challengeItemListApi({ challengeID: challenge.id, cursor }));
   return 'done';
 }
 
-async function discoverKeyword(keyword: string, o: DiscoveryOptions, finds: Finds): Promise<DiscoveryResult['outcome']> {
+async function discoverKeyword(keyword: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
   await o.session.openPage(o.urls.search(keyword));
   // videos first (they bring hashtags and mentions), then the accounts search
-  const videos = await o.session.pageApi(apiPath('/api/search/general/full'), o.urls.searchGeneralApi({ keyword, offset: 0 }));
-  await paginate(o.session, finds, videos, (offset, searchId) => o.urls.searchGeneralApi({ keyword, offset, searchId }));
-  if (finds.full) return 'limit';
-  const users = await o.session.fetchApi(o.urls.searchUserApi({ keyword, cursor: 0 }));
-  await paginate(o.session, finds, users, (cursor, searchId) => o.urls.searchUserApi({ keyword, cursor, searchId }));
+  if (o.resume?.list !== 'users') {
+    const videos = () => o.session.pageApi(apiPath('/api/search/general/full'), o.urls.searchGeneralApi({ keyword, offset: 0 }));
+    await paginate(o, 'videos', videos, (offset, searchId) => o.urls.searchGeneralApi({ keyword, offset, searchId }));
+    if (o.finds.full) return 'limit';
+  }
+  const users = () => o.session.fetchApi(o.urls.searchUserApi({ keyword, cursor: 0 }));
+  await paginate(o, 'users', users, (cursor, searchId) => o.urls.searchUserApi({ keyword, cursor, searchId }));
   return 'done';
 }
 
-async function discoverCreator(handle: string, o: DiscoveryOptions, finds: Finds): Promise<DiscoveryResult['outcome']> {
+async function discoverCreator(handle: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
+  const { finds } = o;
   const visit = await o.session.openPage(o.urls.profile(handle));
   const lookup = extractUser(visit.body);
   if (visit.classification.kind === 'not-found' || (lookup && !lookup.user && lookup.statusCode === STATUS.USER_NOT_EXIST)) {
@@ -176,12 +196,13 @@ async function discoverCreator(handle: string, o: DiscoveryOptions, finds: Finds
   if (user.private || visit.classification.kind === 'private') return 'private';
   if (user.secUid === undefined) throw new TransientRequestError(`@${handle}: the profile page holds no secUid`);
   const secUid = user.secUid;
-  const first = await o.session.fetchApi(o.urls.postItemListApi({ secUid, cursor: 0 }));
-  await paginate(o.session, finds, first, (cursor) => o.urls.postItemListApi({ secUid, cursor }));
+  const first = () => o.session.fetchApi(o.urls.postItemListApi({ secUid, cursor: 0 }));
+  await paginate(o, 'items', first, (cursor) => o.urls.postItemListApi({ secUid, cursor }));
   return 'done';
 }
 
-async function discoverVideo(id: string, o: DiscoveryOptions, finds: Finds): Promise<DiscoveryResult['outcome']> {
+async function discoverVideo(id: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
+  const { finds } = o;
   const visit = await o.session.openPage(o.urls.video(id));
   if (visit.classification.kind === 'not-found') throw new UnrecoverableError(`video ${id}: not found`);
   if (visit.classification.kind === 'private') return 'private';
@@ -193,21 +214,23 @@ async function discoverVideo(id: string, o: DiscoveryOptions, finds: Finds): Pro
 
 /** Runs one discovery job: finds handles from its seed and hands them to the sink page by page. */
 export async function discover(job: DiscoveryJob, options: DiscoveryOptions): Promise<DiscoveryResult> {
-  const finds = new Finds(job.maxProfiles ?? options.defaultMaxProfiles, options.followMentions, options.sink);
+  const foundBefore = job.resume?.found ?? 0;
+  const finds = new Finds(Math.max(0, (job.maxProfiles ?? options.defaultMaxProfiles) - foundBefore), options.followMentions, options.sink);
+  const o: DiscoveryContext = { ...options, finds, resume: job.resume, foundBefore };
   const { seed } = job;
   let outcome: DiscoveryResult['outcome'];
   switch (seed.kind) {
     case 'hashtag':
-      outcome = await discoverHashtag(seed.value, options, finds);
+      outcome = await discoverHashtag(seed.value, o);
       break;
     case 'keyword':
-      outcome = await discoverKeyword(seed.value, options, finds);
+      outcome = await discoverKeyword(seed.value, o);
       break;
     case 'creator':
-      outcome = await discoverCreator(seed.value, options, finds);
+      outcome = await discoverCreator(seed.value, o);
       break;
     case 'video':
-      outcome = await discoverVideo(seed.value, options, finds);
+      outcome = await discoverVideo(seed.value, o);
       break;
   }
   if (finds.full && outcome === 'done') outcome = 'limit';

@@ -19,7 +19,7 @@ import type { Browser } from 'playwright';
 import { enqueueDiscovery, enqueueHarvesting } from '../../jobs/producers.js';
 import type { SluiceQueues } from '../../jobs/queues.js';
 import { QueueName } from '../../jobs/queues.js';
-import { parseJob, type DiscoveryJob, type HarvestingJob, type JobKind } from '../../jobs/schemas.js';
+import { parseJob, type DiscoveryJob, type DiscoveryResume, type HarvestingJob, type JobKind } from '../../jobs/schemas.js';
 import { InvalidPayloadError } from '../errors/index.js';
 import { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
@@ -123,6 +123,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       onExchange: options.onExchange,
     });
     const openedMs = Date.now() - startedAt;
+    let checkpoint: DiscoveryResume | undefined;
     try {
       let result: FleetJobResult;
       if (kind === 'discovery') {
@@ -133,6 +134,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
           sink: discoverySink(data, options, jobLog),
           defaultMaxProfiles: settings.maxProfiles,
           followMentions: settings.follow.mentions,
+          onCheckpoint: (resume) => (checkpoint = resume),
         });
       } else {
         if (!options.store) throw new Error('a harvesting worker needs a results store');
@@ -141,6 +143,11 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       jobLog.info({ ms: Date.now() - startedAt, openedMs, requests: session.gate.counters, result }, 'job done');
       return result;
     } catch (err) {
+      if (checkpoint) {
+        // the next attempt goes on reading the list from here
+        await job.updateData({ ...(job.data as DiscoveryJob), resume: checkpoint }).catch((e: unknown) => jobLog.warn({ err: e }, 'could not save where the job stopped'));
+        jobLog.info({ resume: checkpoint }, 'saved where the job stopped');
+      }
       if (err instanceof JobDeferral) {
         // back to the queue without spending an attempt; only this job waits
         await job.moveToDelayed(Date.now() + err.delayMs, token);
