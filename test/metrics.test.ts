@@ -124,6 +124,7 @@ describe('metrics registry', () => {
       expect(sample(text, 'sluice_admissions_total{endpoint="ep.a",priority="high",queued="false"}')).toBe(3);
       expect(sample(text, 'sluice_wait_seconds_count{endpoint="ep.a"}')).toBe(3);
       expect(sample(text, 'sluice_wait_seconds_bucket{le="+Inf",endpoint="ep.a"}')).toBe(3);
+      expect(sample(text, 'sluice_admission_late_seconds_count{endpoint="ep.a"}')).toBe(3);
       expect(sample(text, 'sluice_refusals_total{endpoint="ep.a",reason="timeout"}')).toBe(1);
       expect(sample(text, 'sluice_refusals_total{endpoint="ep.a",reason="queue-full"}')).toBe(1);
       expect(sample(text, 'sluice_penalties_total{endpoint="ep.b"}')).toBe(1);

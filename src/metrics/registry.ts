@@ -46,6 +46,8 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
   // ---- this process, from events ----
   const admissions = new Counter({ name: 'sluice_admissions_total', help: 'Admissions granted by this process, by endpoint, priority and whether the call went through the fair queue.', labelNames: ['endpoint', 'priority', 'queued'] as const, registers });
   const waits = new Histogram({ name: 'sluice_wait_seconds', help: 'Time callers of this process waited from acquire to admission.', labelNames: ['endpoint'] as const, buckets: WAIT_BUCKETS_MS.map((ms) => ms / 1000), registers });
+  // late callers send their requests together: a clump the upstream may count against its burst
+  const late = new Histogram({ name: 'sluice_admission_late_seconds', help: 'How long after its reserved slot a caller of this process was let go (event-loop stalls, late wake-ups).', labelNames: ['endpoint'] as const, buckets: LATENCY_BUCKETS_S, registers });
   const refusals = new Counter({ name: 'sluice_refusals_total', help: 'Acquires refused in this process, by reason (timeout, queue-full, cost-above-burst, aborted, expired, closed, redis-unavailable).', labelNames: ['endpoint', 'reason'] as const, registers });
   const penalties = new Counter({ name: 'sluice_penalties_total', help: 'Upstream push-backs (429, captcha) reported by this process.', labelNames: ['endpoint'] as const, registers });
   // the fleet read of this scrape counts among the Redis calls: wait for it before reporting them
@@ -73,6 +75,7 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
       case 'admitted':
         admissions.inc({ endpoint: event.endpoint, priority: event.priority, queued: String(event.queued) });
         waits.observe({ endpoint: event.endpoint }, event.waitedMs / 1000);
+        late.observe({ endpoint: event.endpoint }, event.lateMs / 1000);
         break;
       case 'refused':
         refusals.inc({ endpoint: event.endpoint, reason: event.reason });
