@@ -38,6 +38,7 @@ afterEach(async () => {
   harvester = undefined;
   await cleanup();
   sim.setLimits({ limits: { profile: null }, refill: true });
+  sim.failNext('profile', 0);
   sim.resetStats();
 });
 
@@ -129,6 +130,24 @@ describe('the example function harvests through the worker code path', () => {
     expect(run.ops.filter((o) => o.error !== undefined)).toEqual([]);
     expect(run.ops.filter((o) => o.op === 'StepRun' && (o.data as { reason?: string } | undefined)?.reason === 'penalized').map((o) => (o.data as { endpoint: string }).endpoint)).toEqual(sleeps.map(() => 'tiktok.profile'));
     expect(r.penalized).toEqual(['tiktok.profile']);
+  }, 60_000);
+
+  it('a retried request takes its own token through ctx.throttle, from the gate, with the run\'s class', async () => {
+    const r = await rig();
+    const creator = publicCreator();
+    // the page answers 503 once: the session retries it, as the worker does, with a new token
+    sim.failNext('profile', 1);
+    const run = await runToEnd(r.harvester.app.harvestProfile, { name: HARVEST_EVENT, data: { handle: creator.handle, priority: 'low', tenant: 'globex' } });
+    expect(run.error).toBeUndefined();
+    expect(sorted((run.result as HarvestResult).domains)).toEqual(sorted(creator.domains));
+    expect(sim.stats().endpoints.profile).toMatchObject({ requests: 2, serverErrors: 1, served: 1 });
+    // the middleware's token for the first try, ctx.throttle's (called from Playwright's route
+    // callback, outside the step's async context) for the retry; a missing step context would
+    // have refused it instead
+    expect(r.admitted).toEqual([
+      { endpoint: 'tiktok.profile', priority: 'low', tenant: 'globex' },
+      { endpoint: 'tiktok.profile', priority: 'low', tenant: 'globex' },
+    ]);
   }, 60_000);
 
   it('an account that does not exist fails the run once, as the worker fails the job for good', async () => {

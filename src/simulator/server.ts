@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { json, type SimResponse } from './api.js';
 import { createGraph, type GraphOptions, type SimGraph } from './graph.js';
-import { HiddenLimits, type Limits, type LimitsUpdate } from './limits.js';
+import { HiddenLimits, type Limits, type LimitsUpdate, type SimKey } from './limits.js';
 import { homePage } from './pages.js';
 import type { ApiRefusal, PageRefusal } from './refusals.js';
 import { refusal } from './refusals.js';
@@ -54,6 +54,11 @@ export interface Simulator {
   limits(): Limits;
   /** Changes how refusals look. */
   setRefusals(refusals: RefusalOptions): void;
+  /**
+   * The next `count` requests to `key` answer a server error (`status`, default 503) instead of
+   * data, as TikTok's edge sometimes does; they take no token. For tests of retries.
+   */
+  failNext(key: SimKey, count: number, status?: number): void;
   close(): Promise<void>;
 }
 
@@ -90,6 +95,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   let refusals: Required<RefusalOptions> = { api: 'http429', page: 'captcha', ...options.refusals };
   let origin = '';
   let requestSerial = 0;
+  const faults = new Map<SimKey, { count: number; status: number }>();
 
   const control = async (req: IncomingMessage, path: string): Promise<SimResponse> => {
     if (path === '/__sim/stats') return json(stats.snapshot() as unknown as Record<string, unknown>);
@@ -121,6 +127,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (req.method !== 'GET' && !head) return send(res, json({ statusCode: 405, statusMsg: 'method not allowed' }, 405), head);
 
+    const fault = faults.get(found.key);
+    if (fault && fault.count > 0) {
+      fault.count -= 1;
+      stats.serverError(found.key);
+      return send(res, found.kind === 'api' ? json({ statusCode: fault.status, statusMsg: 'server error' }, fault.status) : { status: fault.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<html><body>Service Unavailable</body></html>' }, head);
+    }
     const verdict = limits.take(found.key);
     stats.tokens(found.key, verdict.tokens);
     if (!verdict.allowed) {
@@ -166,6 +178,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     limits: () => limits.effective(),
     setRefusals: (next) => {
       refusals = { ...refusals, ...next };
+    },
+    failNext: (key, count, status = 503) => {
+      if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a whole number >= 0, got ${count}`);
+      faults.set(key, { count, status });
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -14,6 +14,8 @@ export interface KeyStats {
   served: number;
   /** Past the hidden limit: answered with a refusal. */
   violations: number;
+  /** Answered with a server error (`failNext`). */
+  serverErrors: number;
   /**
    * The fewest tokens the hidden bucket held when a request came (before it took one), null before
    * any limited request. Under 1 is a violation; a throttled fleet's margin is this minus 1.
@@ -46,6 +48,7 @@ function emptyKey(): KeyStats {
     requests: 0,
     served: 0,
     violations: 0,
+    serverErrors: 0,
     minTokens: null,
     refusals: { http429: 0, captcha: 0, verify: 0, empty: 0, waf: 0 },
     pages: 0,
@@ -92,6 +95,11 @@ export class StatsRecorder {
     if (!Number.isFinite(tokens)) return;
     const k = this.stats.endpoints[key];
     k.minTokens = k.minTokens === null ? tokens : Math.min(k.minTokens, tokens);
+  }
+
+  /** Counts a request answered with a server error. */
+  serverError(key: SimKey): void {
+    this.stats.endpoints[key].serverErrors += 1;
   }
 
   /** Counts a request answered with data. */
