@@ -22,7 +22,7 @@ import { ResultsStore } from '../src/results/store.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { tiktokUrls } from '../src/tiktok/index.js';
 import type { ThrottleEvent, Throttler } from '../src/index.js';
-import { cleanup, makeThrottler, redisUrl, testNamespace } from './support/helpers.js';
+import { cleanup, makeThrottler, redisUrl, testNamespace, until } from './support/helpers.js';
 
 const ENDPOINTS = ['tiktok.search', 'tiktok.hashtag', 'tiktok.creator', 'tiktok.video', 'tiktok.profile'];
 const silent = pino({ level: 'silent' });
@@ -128,15 +128,6 @@ function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsIn
   return w;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 async function stateOf(queue: SluiceQueues['harvesting'] | SluiceQueues['discovery'], id: string): Promise<{ state: string; job: Job }> {
   // state first: a job read before it moves on would show the new state with the old fields

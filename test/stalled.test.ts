@@ -17,7 +17,7 @@ import { isReady, logTail, spawnWorker, stopWorker, type WorkerProcess } from '.
 import { Keys } from '../src/keys.js';
 import { ResultsStore } from '../src/results/store.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { redisUrl, testNamespace } from './support/helpers.js';
+import { redisUrl, testNamespace, until } from './support/helpers.js';
 
 let dir: string;
 let sim: Simulator;
@@ -53,21 +53,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${workers.map((w) => `${w.label}:\n${logTail(w, 5)}`).join('\n')}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> =>
+  until(what, probe, timeoutMs, () => workers.map((w) => `${w.label}:\n${logTail(w, 5)}`).join('\n'));
 
 it('kill -9 of a worker mid-job: every job completes exactly once, no duplicate and no lost result', async () => {
   const env = { configPath: join(dir, 'config.yml'), redisUrl: redisUrl(), namespace, baseUrl: sim.url, throttle: true };
   for (const label of ['victim', 'survivor']) workers.push(spawnWorker('harvesting', label, env, join(dir, `${label}.log`)));
   const [victim, survivor] = workers as [WorkerProcess, WorkerProcess];
-  await until('both workers ready', async () => isReady(victim) && isReady(survivor), 90_000);
+  await waitFor('both workers ready', async () => isReady(victim) && isReady(survivor), 90_000);
 
   const completions = new Map<string, number>();
   events.on('completed', ({ jobId }) => completions.set(jobId, (completions.get(jobId) ?? 0) + 1));
@@ -80,16 +73,16 @@ it('kill -9 of a worker mid-job: every job completes exactly once, no duplicate 
 
   const victimName = `harvesting-${hostname()}-${victim.child.pid}`;
   const survivorName = `harvesting-${hostname()}-${survivor.child.pid}`;
-  const interrupted = await until('the victim holds an active job', async () => {
+  const interrupted = await waitFor('the victim holds an active job', async () => {
     const active = await queues.harvesting.getActive();
     return active.find((j) => j.processedBy === victimName);
   }, 60_000);
   victim.child.kill('SIGKILL');
   expect(await victim.exit).toBe('SIGKILL');
 
-  await until('every job completed', async () => (await queues.harvesting.getJobCountByTypes('completed')) === creators.length, 90_000);
+  await waitFor('every job completed', async () => (await queues.harvesting.getJobCountByTypes('completed')) === creators.length, 90_000);
   expect(await queues.harvesting.getJobCountByTypes('failed')).toBe(0);
-  await until('completion events', async () => completions.size === creators.length, 10_000);
+  await waitFor('completion events', async () => completions.size === creators.length, 10_000);
 
   // the interrupted job was handed to the survivor and completed there, once
   const handedOn = (await queues.harvesting.getJob(interrupted.id!))!;

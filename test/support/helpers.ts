@@ -59,3 +59,17 @@ export async function cleanup(): Promise<void> {
 export function newRedis(): Redis {
   return new Redis(redisUrl());
 }
+
+/**
+ * Polls `probe` every 100 ms until it returns a value (not undefined or false) and resolves with
+ * it; after `timeoutMs` rejects with "timed out waiting for <what>" plus `detail()` when given.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, detail?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
