@@ -372,7 +372,10 @@ describe('jobs behind the throttle', () => {
       expect(done.attemptsMade).toBe(1);
       const listed = (cursor: string) =>
         r.exchanges.filter((e) => e.url.includes('/api/challenge/item_list/') && new URL(e.url).searchParams.get('cursor') === cursor).length;
-      expect(listed('30')).toBe(1); // read once: the second attempt did not pay for it again
+      // the second attempt read neither page 1 (its page's own call for it was aborted, untaxed)
+      // nor page 2 again
+      expect(listed('0')).toBe(1);
+      expect(listed('30')).toBe(1);
       expect(listed('60')).toBe(2); // refused, then read
       // everything the hashtag leads to was found across the two attempts
       const fromBig = new Set<string>();

@@ -13,8 +13,9 @@
  * unique, at most `maxProfiles`. They are handed to the sink page by page, so what a job found is
  * kept even when the job is deferred halfway (re-enqueuing is idempotent); and after each page the
  * runner is told where the next one starts (`onCheckpoint`), so a deferred or failed job's next
- * attempt opens the seed's page again (TikTok wants the visit) but goes on reading its list from
- * there (`job.resume`) instead of paying for the same pages twice. Outcomes:
+ * attempt opens the seed's page again (TikTok wants the visit), aborts the page's own call for the
+ * first list page (`skipOnResume`), and goes on reading its list from there (`job.resume`) instead
+ * of paying for the same pages twice. Outcomes:
  * a missing hashtag, creator or video is final (UnrecoverableError); a private creator or video
  * has nothing to list and completes.
  */
@@ -210,6 +211,19 @@ async function discoverVideo(id: string, o: DiscoveryContext): Promise<Discovery
   if (!page || page.items.length === 0) throw new TransientRequestError(`video ${id}: the video page holds no item`);
   await finds.addPage(page);
   return 'done';
+}
+
+/**
+ * The page's own first-list call a resumed job does not need (it goes on from its saved cursor),
+ * for the gate's `skip`: the job would pay a token for a page it already read.
+ */
+export function skipOnResume(job: DiscoveryJob): ((url: URL) => boolean) | undefined {
+  const { resume, seed } = job;
+  if (!resume) return undefined;
+  const first = (path: string, param: string) => (url: URL) => url.pathname.startsWith(path) && (url.searchParams.get(param) ?? '0') === '0';
+  if (seed.kind === 'hashtag') return first('/api/challenge/item_list', 'cursor');
+  if (seed.kind === 'keyword') return first('/api/search/general/full', 'offset');
+  return undefined;
 }
 
 /** Runs one discovery job: finds handles from its seed and hands them to the sink page by page. */

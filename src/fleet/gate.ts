@@ -78,6 +78,11 @@ export interface GateOptions {
   logger?: Logger;
   /** Called for every completed exchange (observers, tests). */
   onExchange?: (exchange: Exchange) => void;
+  /**
+   * Requests the job does not need, aborted before they take a token (e.g. the page's own first
+   * list call when a discovery job goes on from a saved cursor).
+   */
+  skip?: (url: URL) => boolean;
 }
 
 /** Counts of what one gate did, for logs and tests. */
@@ -88,6 +93,8 @@ export interface GateCounters {
   sent: number;
   /** Requests aborted because they map to no endpoint. */
   unmapped: number;
+  /** Requests aborted because the job does not need them (`skip`). */
+  skipped: number;
   /** Requests aborted because the throttle refused them or the job was already deferred. */
   refused: number;
   /** Refusals from TikTok that penalized the endpoint. */
@@ -130,7 +137,7 @@ const DROP_HEADERS = new Set(['content-encoding', 'content-length', 'transfer-en
 
 /** Gates one BrowserContext (one job). Create with {@link RequestGate.attach}. */
 export class RequestGate {
-  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, refused: 0, pushbacks: 0 };
+  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, skipped: 0, refused: 0, pushbacks: 0 };
   /** Exchanges completed so far, in the order they finished. */
   readonly exchanges: Exchange[] = [];
   private readonly tracked: Tracked[] = [];
@@ -196,6 +203,11 @@ export class RequestGate {
     const endpoint = endpointForUrl(url, this.options.baseUrl);
     if (endpoint === undefined) {
       this.counters.unmapped += 1;
+      await route.abort('blockedbyclient').catch(() => undefined);
+      return undefined;
+    }
+    if (this.options.skip?.(new URL(url))) {
+      this.counters.skipped += 1;
       await route.abort('blockedbyclient').catch(() => undefined);
       return undefined;
     }

@@ -27,7 +27,7 @@ import type { ResultsStore } from '../results/store.js';
 import type { Throttler } from '../throttler.js';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferral } from './deferral.js';
-import { discover, type DiscoveryResult, type FoundBatch } from './discovery.js';
+import { discover, skipOnResume, type DiscoveryResult, type FoundBatch } from './discovery.js';
 import type { Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { ContextPool } from './pool.js';
@@ -121,6 +121,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       requestRetries: settings.requestRetries,
       logger: jobLog,
       onExchange: options.onExchange,
+      ...(kind === 'discovery' ? { skip: skipOnResume(payload as DiscoveryJob) } : {}),
     });
     const openedMs = Date.now() - startedAt;
     let checkpoint: DiscoveryResume | undefined;
