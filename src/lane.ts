@@ -432,8 +432,8 @@ export class EndpointLane {
       if (w.phase !== 'queued' || !w.ticket) continue;
       // Start tags: V is the tag of the last ticket promoted, whose cost is already debited from
       // `tokens`; the work between V and this ticket's tag counts that one too, so take a ticket's
-      // cost off (exact for one class or equal costs; with unequal costs the wake may come early,
-      // which costs a call, never late, which would cost the slot).
+      // cost off. Exact for one class with equal costs; otherwise an estimate, off by the cost
+      // difference (a wake that comes late is bounded by the heartbeat below).
       const ahead = Math.min(Math.max(0, (w.ticket.tag - h.vtime) * h.busyWeight - w.req.cost), h.queuedCost);
       const eta = h.rate > 0 ? Math.max(0, (ahead + w.req.cost - h.tokens) / h.rate) : Infinity;
       if (eta < earliest) earliest = eta;

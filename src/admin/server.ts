@@ -62,7 +62,6 @@ export const INNGEST_PATH = '/api/inngest';
 /** Inngest's calls carry the run's state (event, step outputs): larger than the API's small bodies. */
 const INNGEST_BODY_LIMIT = 4 * 1024 * 1024;
 
-
 /** The fastify instance, plus the pieces the CLI and tests use. `close()` also stops the sampler. */
 export type AdminServer = FastifyInstance & {
   /** Listens on host:port and resolves the base URL. */

@@ -226,27 +226,20 @@ export function skipOnResume(job: DiscoveryJob): ((url: URL) => boolean) | undef
   return undefined;
 }
 
+const DISCOVERERS: Record<Seed['kind'], (value: string, o: DiscoveryContext) => Promise<DiscoveryResult['outcome']>> = {
+  hashtag: discoverHashtag,
+  keyword: discoverKeyword,
+  creator: discoverCreator,
+  video: discoverVideo,
+};
+
 /** Runs one discovery job: finds handles from its seed and hands them to the sink page by page. */
 export async function discover(job: DiscoveryJob, options: DiscoveryOptions): Promise<DiscoveryResult> {
   const foundBefore = job.resume?.found ?? 0;
   const finds = new Finds(Math.max(0, (job.maxProfiles ?? options.defaultMaxProfiles) - foundBefore), options.followMentions, options.sink);
   const o: DiscoveryContext = { ...options, finds, resume: job.resume, foundBefore };
   const { seed } = job;
-  let outcome: DiscoveryResult['outcome'];
-  switch (seed.kind) {
-    case 'hashtag':
-      outcome = await discoverHashtag(seed.value, o);
-      break;
-    case 'keyword':
-      outcome = await discoverKeyword(seed.value, o);
-      break;
-    case 'creator':
-      outcome = await discoverCreator(seed.value, o);
-      break;
-    case 'video':
-      outcome = await discoverVideo(seed.value, o);
-      break;
-  }
+  let outcome = await DISCOVERERS[seed.kind](seed.value, o);
   if (finds.full && outcome === 'done') outcome = 'limit';
   return { seed, outcome, pages: finds.pages, handles: finds.handles.size, hashtags: finds.hashtags.size };
 }

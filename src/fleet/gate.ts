@@ -222,7 +222,7 @@ export class RequestGate {
     const t1 = Date.now();
     const response = await route.fetch({ maxRedirects: 0, timeout: this.options.requestTimeoutMs });
     const body = await response.text();
-    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission === true ? undefined : admission.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
+    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
     const headers = response.headers();
     const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
     const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
@@ -236,14 +236,14 @@ export class RequestGate {
   }
 
   /**
-   * Takes a token for one request: the admission (true without a throttler). False when the job
+   * Takes a token for one request: the admission (empty without a throttler). False when the job
    * must not send it (deferral or failure recorded).
    */
-  private async admit(endpoint: TikTokEndpoint): Promise<Admission | true | false> {
+  private async admit(endpoint: TikTokEndpoint): Promise<Partial<Admission> | false> {
     const { throttler } = this.options;
     if (throttler === null) {
       this.counters.admitted += 1;
-      return true;
+      return {};
     }
     try {
       const admission = await throttler.acquire(endpoint, {

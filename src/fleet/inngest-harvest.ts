@@ -16,10 +16,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { UnrecoverableError } from 'bullmq';
 import { NonRetriableError } from 'inngest';
 import { HarvestingJob } from '../../jobs/schemas.js';
-import { InvalidPayloadError } from '../errors/index.js';
 import type { Logger } from '../logger.js';
 import type { Admission, Throttler } from '../throttler.js';
-import { deferralDelayMs, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from '../inngest/index.js';
+import { deferralMarker, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from '../inngest/index.js';
 import { createHarvestApp, PROFILE_ENDPOINT, type HarvestApp, type HarvestAppOptions, type HarvestContext, type HarvestProfile } from '../inngest/example-harvest.js';
 import type { ResultsStore } from '../results/store.js';
 import { tiktokUrls } from '../tiktok/index.js';
@@ -82,7 +81,8 @@ export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<H
         source: { kind: 'manual', value: `inngest run ${ctx.runId}` },
       });
     } catch (err) {
-      throw new NonRetriableError(new InvalidPayloadError(`invalid harvest event: ${(err as Error).message}`).message, { cause: err });
+      // the same event fails the same way: once, not once per attempt
+      throw new NonRetriableError(`invalid harvest event: ${(err as Error).message}`, { cause: err });
     }
     const log = options.logger?.child({ runId: ctx.runId, handle: job.handle });
     const session = await Session.open(options.pool, {
@@ -104,14 +104,7 @@ export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<H
     } catch (err) {
       if (err instanceof JobDeferral) {
         // TikTok pushed back: the endpoint is paused fleet-wide; the step sleeps past the pause
-        throw new ThrottleDeferredError({
-          __sluice: 'sluice.deferred',
-          endpoint: err.endpoint,
-          // a pause, not a queue estimate
-          expectedWaitMs: null,
-          delayMs: deferralDelayMs(err.delayMs, options.maxDeferMs ?? DEFAULT_MAX_DEFER_MS),
-          reason: 'penalized',
-        });
+        throw new ThrottleDeferredError(deferralMarker(err.endpoint, 'penalized', err.delayMs, options.maxDeferMs ?? DEFAULT_MAX_DEFER_MS));
       }
       if (err instanceof UnrecoverableError) throw new NonRetriableError(err.message, { cause: err });
       throw err;

@@ -41,6 +41,14 @@ export function deferralDelayMs(waitMs: number, maxMs: number): number {
 }
 
 /**
+ * The marker of a step deferred on `endpoint`: it sleeps `waitMs` (rounded up to whole seconds, at
+ * most `maxMs`). `expectedWaitMs` is the throttler's estimate when there is one.
+ */
+export function deferralMarker(endpoint: string, reason: DeferralMarker['reason'], waitMs: number, maxMs: number, expectedWaitMs: number | null = null): DeferralMarker {
+  return { __sluice: DEFERRAL_TAG, endpoint, expectedWaitMs, delayMs: deferralDelayMs(waitMs, maxMs), reason };
+}
+
+/**
  * Thrown by the gate inside a step when the wait is too long to serve inline; the step wrapper
  * catches it and returns its marker instead. Only escapes if user code inside the step catches
  * and swallows it, so it is named plainly.

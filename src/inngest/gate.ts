@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { NonRetriableError } from 'inngest';
 import { ErrorCode, QueueFullError, ThrottleTimeoutError } from '../errors/index.js';
 import type { Admission, Throttler } from '../throttler.js';
-import { deferralDelayMs, ThrottleDeferredError, type DeferralMarker } from './deferral.js';
+import { deferralMarker, ThrottleDeferredError, type DeferralMarker } from './deferral.js';
 import type { ResolvedOptions } from './options.js';
 
 /**
@@ -34,24 +34,16 @@ export interface GateRequest {
 const PERMANENT: ReadonlySet<string> = new Set([ErrorCode.UnknownEndpoint, ErrorCode.InvalidName, ErrorCode.InvalidConfig, ErrorCode.CostAboveBurst]);
 
 function deferralFor(err: unknown, endpoint: string, options: ResolvedOptions): DeferralMarker | undefined {
+  const { inlineWaitMs, maxDeferMs } = options;
   if (err instanceof ThrottleTimeoutError) {
-    if (err.expectedWaitMs !== undefined) {
-      // refused up front: the throttler says how long; Infinity (rate 0) sleeps maxDeferMs and asks again
-      return {
-        __sluice: 'sluice.deferred',
-        endpoint,
-        expectedWaitMs: Number.isFinite(err.expectedWaitMs) ? err.expectedWaitMs : null,
-        delayMs: deferralDelayMs(err.expectedWaitMs, options.maxDeferMs),
-        reason: 'wait',
-      };
-    }
+    const wait = err.expectedWaitMs;
+    // refused up front: the throttler says how long; Infinity (rate 0) sleeps maxDeferMs and asks again
+    if (wait !== undefined) return deferralMarker(endpoint, 'wait', wait, maxDeferMs, Number.isFinite(wait) ? wait : null);
     // the ticket's deadline passed in the queue (the estimate was short): come back after one more inline window
-    return { __sluice: 'sluice.deferred', endpoint, expectedWaitMs: null, delayMs: deferralDelayMs(options.inlineWaitMs, options.maxDeferMs), reason: 'expired' };
+    return deferralMarker(endpoint, 'expired', inlineWaitMs, maxDeferMs);
   }
-  if (err instanceof QueueFullError) {
-    // backpressure with no estimate: one inline window later the queue has moved by rate x window
-    return { __sluice: 'sluice.deferred', endpoint, expectedWaitMs: null, delayMs: deferralDelayMs(options.inlineWaitMs, options.maxDeferMs), reason: 'queue-full' };
-  }
+  // backpressure with no estimate: one inline window later the queue has moved by rate x window
+  if (err instanceof QueueFullError) return deferralMarker(endpoint, 'queue-full', inlineWaitMs, maxDeferMs);
   return undefined;
 }
 

@@ -5,7 +5,7 @@ export { throttleMiddleware } from './middleware.js';
 export type { ThrottleFn, ThrottleCallOptions, ThrottleContext } from './middleware.js';
 export { DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, DEFAULT_MAX_DEFERRALS } from './options.js';
 export type { ThrottleMiddlewareOptions, StepRoute, StepRouting, EventMapper } from './options.js';
-export { ThrottleDeferredError, ThrottleOutsideStepError, isDeferralMarker, deferralDelayMs } from './deferral.js';
+export { ThrottleDeferredError, ThrottleOutsideStepError, isDeferralMarker, deferralDelayMs, deferralMarker } from './deferral.js';
 export type { DeferralMarker } from './deferral.js';
 export { retryStepId, waitStepId } from './step-run.js';
 export { createHarvestApp, inngestHandler, HARVEST_EVENT, HarvestEventData } from './example-harvest.js';
