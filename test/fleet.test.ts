@@ -138,23 +138,6 @@ async function stateOf(queue: SluiceQueues['harvesting'] | SluiceQueues['discove
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
-/**
- * Keeps one simulator key's hidden bucket empty (a request every 50 ms from outside the fleet)
- * until stopped, so the fleet's next request there is refused however late it comes.
- */
-function drain(path: string): () => Promise<void> {
-  let on = true;
-  const loop = (async () => {
-    while (on) {
-      await fetch(`${sim.url}${path}`).then((r) => r.text()).catch(() => undefined);
-      await new Promise((res) => setTimeout(res, 50));
-    }
-  })();
-  return async () => {
-    on = false;
-    await loop;
-  };
-}
 const admitted = (r: Rig) => r.events.filter((e) => e.type === 'admitted').length;
 
 describe('what the gate treats as TikTok', () => {
@@ -301,14 +284,14 @@ describe('jobs behind the throttle', () => {
   it('a captcha page penalizes the endpoint fleet-wide and the job is retried after the pause', async () => {
     const r = rig();
     worker(r, 'harvesting');
-    sim.setLimits({ limits: { profile: { ratePerSec: 0.5, burst: 1 } }, refill: true });
-    const stopDraining = drain('/api/user/detail/?uniqueId=x');
+    // empty, and the next token 5 s away: the job's page is refused (no race with a refill)
+    sim.setLimits({ limits: { profile: { ratePerSec: 0.2, burst: 1 } }, empty: true });
     const creator = sim.graph.creators.find((c) => !c.private)!;
     const job = await r.queues.harvesting.add('harvesting', { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' } });
     const deferred = await until('job deferred', async () => {
       const s = await stateOf(r.queues.harvesting, job.id!);
       return s.state === 'delayed' ? s.job : undefined;
-    }).finally(stopDraining);
+    });
     expect(deferred.attemptsMade).toBe(0);
     // (read from the throttler's events: inspect's counters live in the bucket hash, which expires
     // soon after the pause on an idle endpoint)
@@ -327,11 +310,10 @@ describe('jobs behind the throttle', () => {
   it('an API 429 penalizes with its Retry-After (in ms, rounded up) and the job completes later', async () => {
     const r = rig();
     worker(r, 'discovery');
-    sim.setLimits({ limits: { creator: { ratePerSec: 0.5, burst: 1 } }, refill: true });
-    const stopDraining = drain('/api/post/item_list/?secUid=x');
+    sim.setLimits({ limits: { creator: { ratePerSec: 0.2, burst: 1 } }, empty: true });
     const creator = sim.graph.creators.find((c) => !c.private && c.videoIds.length > 0)!;
     const job = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
-    await until('job deferred', async () => (await stateOf(r.queues.discovery, job.id!)).state === 'delayed').finally(stopDraining);
+    await until('job deferred', async () => (await stateOf(r.queues.discovery, job.id!)).state === 'delayed');
     const done = await until('job completed', async () => {
       const s = await stateOf(r.queues.discovery, job.id!);
       return s.state === 'completed' ? s.job : undefined;

@@ -306,6 +306,12 @@ describe('hidden limits', () => {
     clock.advance(10_000);
     limits.set({ limits: { creator: { ratePerSec: 10, burst: 2 } } });
     expect([1, 2, 3].map(() => limits.take('creator').allowed)).toEqual([true, true, false]);
+    // `empty`: the next request is refused until a token refills (10/s: 100 ms)
+    clock.advance(10_000);
+    limits.set({ empty: true });
+    expect(limits.take('creator').allowed).toBe(false);
+    clock.advance(100);
+    expect(limits.take('creator').allowed).toBe(true);
   });
 });
 

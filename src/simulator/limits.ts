@@ -23,6 +23,8 @@ export interface LimitsUpdate {
   limitFactor?: number;
   /** Refill every bucket to its (new) burst. Default false: tokens carry over, capped at burst. */
   refill?: boolean;
+  /** Empty every bucket, as if a burst had just gone through (tests that need the next request refused). */
+  empty?: boolean;
 }
 
 interface Bucket {
@@ -98,6 +100,7 @@ export class HiddenLimits {
       const limit = eff[key];
       const bucket = this.buckets.get(key);
       if (!limit) this.buckets.delete(key);
+      else if (update.empty) this.buckets.set(key, { tokens: 0, at: now });
       else if (!bucket || update.refill) this.buckets.set(key, { tokens: limit.burst, at: now });
       else bucket.tokens = Math.min(bucket.tokens, limit.burst);
     }
