@@ -6,10 +6,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
 import { createThrottler } from '../src/index.js';
-import { startSimulator } from '../src/simulator/index.js';
-import { classifyResponse, tiktokUrls } from '../src/tiktok/index.js';
+import { startSimulator } from '../workers/simulator/index.js';
+import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 
 const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 60);
 const configured = 40;

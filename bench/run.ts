@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
 import { createThrottler } from '../src/index.js';
 import { countBetween, maxInWindow, runLoadProcesses } from '../test/support/processes.js';
 

@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
 import type { SoakDone, SoakSample, SoakSpec } from './soak-process.js';
 
 const CHILD = fileURLToPath(new URL('./soak-process.ts', import.meta.url));

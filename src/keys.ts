@@ -115,11 +115,11 @@ export class Keys {
   domainProfiles(domain: string): string {
     return `${this.resultsPrefix}dp:${domain}`;
   }
-  /** Every domain seen (see src/results/store.ts for the layout). */
+  /** Every domain seen (see workers/results/store.ts for the layout). */
   domainIndex(): string {
     return `${this.resultsPrefix}domains`;
   }
-  /** Every profile seen (see src/results/store.ts for the layout). */
+  /** Every profile seen (see workers/results/store.ts for the layout). */
   profileIndex(): string {
     return `${this.resultsPrefix}profiles`;
   }

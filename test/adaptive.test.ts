@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { classifyResponse, tiktokUrls } from '../src/tiktok/index.js';
+import { startSimulator, type Simulator } from '../workers/simulator/index.js';
+import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 import { cleanup, logSink, makeThrottler } from './support/helpers.js';
 
 afterEach(cleanup);

@@ -11,11 +11,11 @@ import { authenticate, isLoopback, safeEqual } from '../src/admin/auth.js';
 import { startWaitReporter } from '../src/metrics/reporter.js';
 import { bucketOf, emptyHistogram, quantileMs, WAITED_THRESHOLD_MS } from '../src/metrics/wait-histogram.js';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
-import { ResultsStore } from '../src/results/store.js';
+import { ResultsStore } from '../workers/results/store.js';
 import type { Throttler } from '../src/throttler.js';
 import type { EndpointView } from '../src/metrics/endpoint-view.js';
-import { renderStatusTable, statusCommand } from '../src/cli/commands/status.js';
-import { adminCommand } from '../src/cli/commands/admin.js';
+import { renderStatusTable, statusCommand } from '../workers/cli/commands/status.js';
+import { adminCommand } from '../workers/cli/commands/admin.js';
 import { cleanup, logSink, makeThrottler, redisUrl } from './support/helpers.js';
 
 const silent = pino({ level: 'silent' });

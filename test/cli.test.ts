@@ -12,9 +12,9 @@ import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
-import { DEMO_CONFIG_PATH } from '../src/demo/config.js';
-import { ResultsStore } from '../src/results/store.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { DEMO_CONFIG_PATH } from '../workers/demo/config.js';
+import { ResultsStore } from '../workers/results/store.js';
+import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { redisUrl, testNamespace } from './support/helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/sluice.js', import.meta.url));

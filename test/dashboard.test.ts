@@ -12,7 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright';
 import { createAdminServer, type AdminServer } from '../src/admin/server.js';
 import { startWaitReporter, type WaitReporter } from '../src/metrics/reporter.js';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
-import { ResultsStore } from '../src/results/store.js';
+import { ResultsStore } from '../workers/results/store.js';
 import type { Throttler } from '../src/throttler.js';
 import type { EndpointView } from '../src/metrics/endpoint-view.js';
 import { cleanup, makeThrottler, redisUrl } from './support/helpers.js';

@@ -84,7 +84,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the sluice commands the CLI really has', () => {
-    const main = readFileSync(join(root, 'src/cli/main.ts'), 'utf8');
+    const main = readFileSync(join(root, 'workers/cli/main.ts'), 'utf8');
     expect(services.discovery!.command).toEqual(['worker', 'discovery']);
     expect(services.harvesting!.command).toEqual(['worker', 'harvesting']);
     const admin = services.admin!.command as string[];

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { API_DOC_PATH, generateApiDoc } from '../docs/generate-api.js';
 import { createAdminServer } from '../src/admin/server.js';
-import { loadConfigFile } from '../src/config/load.js';
+import { loadConfigFile } from '../workers/config/load.js';
 import { createThrottler, type Throttler } from '../src/index.js';
 import { redisUrl } from './support/helpers.js';
 
@@ -120,9 +120,9 @@ interface Cli {
   options: Map<string, boolean>;
 }
 
-/** What src/cli/main.ts declares: commands, subcommands, argument choices, options. */
+/** What workers/cli/main.ts declares: commands, subcommands, argument choices, options. */
 function readCli(): Cli {
-  const main = read('src/cli/main.ts');
+  const main = read('workers/cli/main.ts');
   const commands = new Set([...main.matchAll(/program\s*\.command\('([\w-]+)'\)/g)].map((m) => m[1]!));
   const subcommands = new Map<string, Set<string>>();
   for (const m of main.matchAll(/const (\w+) = program\s*\.command\('([\w-]+)'\)/g)) {
@@ -213,7 +213,7 @@ function checkCommand(words: string[], ctx: Context): string | undefined {
       if (bin === 'tsx') {
         const file = rest[0]!;
         if (!exists(file)) return `npx tsx ${file}: no such file`;
-        if (file === 'src/cli/main.ts') return checkSluice(rest.slice(1), ctx);
+        if (file === 'workers/cli/main.ts') return checkSluice(rest.slice(1), ctx);
         return checkFlagsIn(file, rest.slice(1));
       }
       if (!existsSync(join(root, 'node_modules', '.bin', bin!))) return `npx ${bin}: not installed in node_modules/.bin`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractDomains, extractLinks, normalizeDomain } from '../src/tiktok/domains.js';
+import { extractDomains, extractLinks, normalizeDomain } from '../workers/tiktok/domains.js';
 
 describe('normalizeDomain', () => {
   const cases: Array<[string, string | undefined]> = [

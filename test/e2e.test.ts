@@ -5,10 +5,10 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDemoSection, DEMO_CONFIG_PATH } from '../src/demo/config.js';
-import { runDemo } from '../src/demo/orchestrator.js';
-import { ResultsStore } from '../src/results/store.js';
-import { createGraph } from '../src/simulator/index.js';
+import { loadDemoSection, DEMO_CONFIG_PATH } from '../workers/demo/config.js';
+import { runDemo } from '../workers/demo/orchestrator.js';
+import { ResultsStore } from '../workers/results/store.js';
+import { createGraph } from '../workers/simulator/index.js';
 import { redisUrl } from './support/helpers.js';
 
 const redis = new Redis(redisUrl());

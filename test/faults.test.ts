@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../workers/embedded/redis-server.js';
 import { RedisUnavailableError } from '../src/index.js';
 import { cleanup, logSink, makeThrottler, testNamespace } from './support/helpers.js';
 import { countBetween, maxInWindow, runLoadProcesses } from './support/processes.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import {
   classifyResponse,
   discoverFromHtml,
@@ -18,7 +18,7 @@ import {
   tiktokUrls,
   TIKTOK_ENDPOINTS,
   type TikTokEndpoint,
-} from '../src/tiktok/index.js';
+} from '../workers/tiktok/index.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/tiktok/${name}`, import.meta.url), 'utf8');
 const fixtureJson = (name: string): unknown => JSON.parse(fixture(name));

@@ -22,10 +22,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { parseJob, type JobKind } from '../jobs/schemas.js';
-import { loadConfigFile } from '../src/config/load.js';
+import { loadConfigFile } from '../workers/config/load.js';
 import { Name, ThrottlerConfig } from '../src/config/schema.js';
 import { tokensPerMs, type Rate } from '../src/config/units.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../workers/embedded/redis-server.js';
 import {
   CostAboveBurstError,
   createThrottler,
@@ -786,7 +786,7 @@ describe('regressions: bugs these properties found', () => {
     }
   });
 
-  // bug 6: loadConfigFile (src/config/load.ts) parses with the SluiceFile schema only, so the
+  // bug 6: loadConfigFile (workers/config/load.ts) parses with the SluiceFile schema only, so the
   // check parseThrottlerConfig adds (defaultPriority among the priorities) is skipped: a bad file
   // loads, and the error comes later from createThrottler, without the file's name.
   it('loadConfigFile refuses a defaultPriority that is not a priority (today: loads)', () => {

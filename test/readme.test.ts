@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { quickstart } from '../src/examples/quickstart.js';
+import { quickstart } from '../docs/examples/quickstart.js';
 import * as api from '../src/index.js';
 import { redisUrl, testNamespace } from './support/helpers.js';
 

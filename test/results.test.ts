@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { InvalidPayloadError } from '../src/errors/index.js';
-import { ResultsStore, type PairInfo } from '../src/results/store.js';
-import { CSV_HEADER, csvField, exportResults } from '../src/results/export.js';
+import { ResultsStore, type PairInfo } from '../workers/results/store.js';
+import { CSV_HEADER, csvField, exportResults } from '../workers/results/export.js';
 
 const url = inject('redisUrl');
 const opened: { redis: Redis; store: ResultsStore }[] = [];

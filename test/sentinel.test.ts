@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedRedis, waitForPort, type EmbeddedRedis } from '../src/embedded/redis-server.js';
+import { startEmbeddedRedis, waitForPort, type EmbeddedRedis } from '../workers/embedded/redis-server.js';
 import { createThrottler, type Throttler } from '../src/index.js';
-import { freePort } from '../src/embedded/free-port.js';
+import { freePort } from '../workers/embedded/free-port.js';
 import { logSink, until } from './support/helpers.js';
 
 const MASTER = 'sluice-master';

@@ -1,6 +1,6 @@
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGraph, HiddenLimits, startSimulator, type SimGraph, type SimKey, type Seeds, type Simulator } from '../src/simulator/index.js';
+import { createGraph, HiddenLimits, startSimulator, type SimGraph, type SimKey, type Seeds, type Simulator } from '../workers/simulator/index.js';
 import {
   classifyResponse,
   extractChallenge,
@@ -10,7 +10,7 @@ import {
   parseItemDetail,
   parseListPage,
   tiktokUrls,
-} from '../src/tiktok/index.js';
+} from '../workers/tiktok/index.js';
 
 const started: Simulator[] = [];
 async function sim(options: Parameters<typeof startSimulator>[0] = {}): Promise<Simulator> {

@@ -12,11 +12,11 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { enqueueHarvesting } from '../jobs/producers.js';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
-import { DEMO_CONFIG_PATH } from '../src/demo/config.js';
-import { isReady, logTail, spawnWorker, stopWorker, type WorkerProcess } from '../src/demo/workers.js';
+import { DEMO_CONFIG_PATH } from '../workers/demo/config.js';
+import { isReady, logTail, spawnWorker, stopWorker, type WorkerProcess } from '../workers/demo/workers.js';
 import { Keys } from '../src/keys.js';
-import { ResultsStore } from '../src/results/store.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { ResultsStore } from '../workers/results/store.js';
+import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { redisUrl, testNamespace, until } from './support/helpers.js';
 
 let dir: string;

@@ -21,7 +21,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { startEmbeddedRedis } from '../../src/embedded/redis-server.js';
+import { startEmbeddedRedis } from '../../workers/embedded/redis-server.js';
 import { countBetween, maxInWindow } from '../../test/support/processes.js';
 import type { ChildResult, ChildSpec, ClassName } from './child.js';
 

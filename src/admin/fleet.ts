@@ -1,5 +1,5 @@
 /** The fleet at a glance: workers online, jobs by state, what has been harvested. */
-import type { ResultCounts } from '../results/store.js';
+import type { ResultCounts } from '../../workers/results/store.js';
 import { JOB_STATES, readQueueFigures, type JobQueue, type JobState, type QueueFigures } from '../metrics/job-queues.js';
 
 export interface FleetView {

@@ -11,7 +11,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Inngest, InngestFunction } from 'inngest';
-import { inngestHandler } from '../inngest/example-harvest.js';
+import { inngestHandler } from '../../workers/inngest/harvest-app.js';
 import { InvalidConfigError } from '../errors/index.js';
 import type { Throttler } from '../throttler.js';
 import { rootLogger, type Logger } from '../logger.js';

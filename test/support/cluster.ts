@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/embedded/free-port.js';
-import { waitForPort } from '../../src/embedded/redis-server.js';
+import { freePort } from '../../workers/embedded/free-port.js';
+import { waitForPort } from '../../workers/embedded/redis-server.js';
 
 export interface ClusterNode {
   host: string;

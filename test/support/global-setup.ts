@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/embedded/redis-server.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../workers/embedded/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

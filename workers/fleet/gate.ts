@@ -38,8 +38,8 @@ import {
   ThrottleTimeoutError,
   type Admission,
   type Throttler,
-} from '../index.js';
-import type { Logger } from '../logger.js';
+} from '../../src/index.js';
+import type { Logger } from '../../src/logger.js';
 import { classifyResponse, endpointForUrl, type Classification, type TikTokEndpoint } from '../tiktok/index.js';
 import { deferralDelayMs, JobDeferral } from './deferral.js';
 

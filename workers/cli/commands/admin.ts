@@ -6,9 +6,9 @@
  */
 import { Redis } from 'ioredis';
 import { loadConfigFile } from '../../config/load.js';
-import { createThrottler } from '../../throttler.js';
-import { rootLogger, type Logger } from '../../logger.js';
-import { createAdminServer } from '../../admin/server.js';
+import { createThrottler } from '../../../src/throttler.js';
+import { rootLogger, type Logger } from '../../../src/logger.js';
+import { createAdminServer } from '../../../src/admin/server.js';
 import { createQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 import { redactUrl } from './status.js';

@@ -1,5 +1,5 @@
 /**
- * Runs the simulator for humans: `npx tsx src/simulator/main.ts --port 4010 [--seed s]
+ * Runs the simulator for humans: `npx tsx workers/simulator/main.ts --port 4010 [--seed s]
  * [--creators n] [--limit hashtag=2/5 ...] [--factor 0.5] [--api-refusal http429|verify|empty|waf]
  * [--page-refusal captcha|empty|waf|http429]`. `--limit key=rate/burst` sets a hidden limit.
  */

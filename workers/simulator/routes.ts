@@ -1,6 +1,6 @@
 /**
  * Request routing: which handler answers a path, and which endpoint key it counts toward.
- * This table is the simulator's own truth; `src/tiktok/endpoints.ts` is checked against it.
+ * This table is the simulator's own truth; `workers/tiktok/endpoints.ts` is checked against it.
  */
 import * as api from './api.js';
 import type { SimResponse } from './api.js';

@@ -1,6 +1,6 @@
 /**
  * `sluice export --format csv|jsonl [--out file]`: every (domain, profile) pair of the
- * namespace, streamed to a file or stdout (see src/results/export.ts for the formats).
+ * namespace, streamed to a file or stdout (see workers/results/export.ts for the formats).
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';

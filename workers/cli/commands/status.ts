@@ -3,12 +3,12 @@
  * place with `--watch`. Reads Redis directly, so it works with no admin server running.
  */
 import { Redis } from 'ioredis';
-import { redactUrl } from '../../redis/connection.js';
+import { redactUrl } from '../../../src/redis/connection.js';
 import { pino } from 'pino';
 import { loadConfigFile } from '../../config/load.js';
-import { createThrottler } from '../../throttler.js';
-import { readEndpointViews, type EndpointView } from '../../metrics/endpoint-view.js';
-import { readFleet, type FleetView } from '../../admin/fleet.js';
+import { createThrottler } from '../../../src/throttler.js';
+import { readEndpointViews, type EndpointView } from '../../../src/metrics/endpoint-view.js';
+import { readFleet, type FleetView } from '../../../src/admin/fleet.js';
 import { createQueues, type SluiceQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 

@@ -9,10 +9,10 @@
 import { eventType, Inngest, type ClientOptions, type InngestFunction } from 'inngest';
 import { serve } from 'inngest/fastify';
 import { z } from 'zod';
-import { Name } from '../config/schema.js';
-import type { Throttler } from '../throttler.js';
-import { throttleMiddleware, type ThrottleFn } from './middleware.js';
-import type { ThrottleMiddlewareOptions } from './options.js';
+import { Name } from '../../src/config/schema.js';
+import type { Throttler } from '../../src/throttler.js';
+import { throttleMiddleware, type ThrottleFn } from '../../src/inngest/middleware.js';
+import type { ThrottleMiddlewareOptions } from '../../src/inngest/options.js';
 
 /** The event that asks for one profile. */
 export const HARVEST_EVENT = 'sluice/profile.harvest';

@@ -1,6 +1,6 @@
 /**
  * `sluice worker discovery|harvesting [--concurrency N]`: runs one worker process in the
- * foreground until SIGTERM/SIGINT (active jobs finish first). See src/fleet/process.ts for where
+ * foreground until SIGTERM/SIGINT (active jobs finish first). See workers/fleet/process.ts for where
  * each setting comes from.
  */
 import type { JobKind } from '../../../jobs/schemas.js';

@@ -29,8 +29,8 @@
  * holds every member present throughout at least once.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { assertName, Keys } from '../keys.js';
-import { InvalidPayloadError, RedisUnavailableError } from '../errors/index.js';
+import { assertName, Keys } from '../../src/keys.js';
+import { InvalidPayloadError, RedisUnavailableError } from '../../src/errors/index.js';
 
 /** Member of `profileDomains(h)` holding the profile's own first seen. */
 const PROFILE_MEMBER = '@';

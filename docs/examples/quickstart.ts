@@ -1,9 +1,9 @@
 /**
- * The README's quick start, runnable: `REDIS_URL=redis://127.0.0.1:6379 npx tsx src/examples/quickstart.ts`.
+ * The README's quick start, runnable: `REDIS_URL=redis://127.0.0.1:6379 npx tsx docs/examples/quickstart.ts`.
  * Twelve callers share an endpoint limited to 5/s with a burst of 2: high-priority callers get
  * three turns for every low-priority one while both wait.
  */
-import { createThrottler, QueueFullError, ThrottleTimeoutError } from '../index.js';
+import { createThrottler, QueueFullError, ThrottleTimeoutError } from '../../src/index.js';
 
 export async function quickstart(redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', namespace = 'quickstart'): Promise<string[]> {
   const throttler = createThrottler({

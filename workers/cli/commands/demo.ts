@@ -1,6 +1,6 @@
 /**
  * `sluice demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle] [--concurrency N]`: the whole
- * fleet against the TikTok simulator (src/demo/orchestrator.ts). Progress on stderr, the summary
+ * fleet against the TikTok simulator (workers/demo/orchestrator.ts). Progress on stderr, the summary
  * on stdout: a table, or with --json one JSON line. Ctrl-C stops early and still summarizes.
  * Uses config/demo.yml unless --config names another file (SLUICE_CONFIG is for real fleets and
  * is not read here).
