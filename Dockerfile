@@ -16,9 +16,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # dependencies first, from the lockfile exactly, so source changes do not reinstall them
-# (tsx, which runs the TypeScript sources, is a runtime dependency)
+# (the fleet's own dependencies, tsx and Playwright among them, are the repository's devDependencies: the published library does not carry them)
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY bin ./bin

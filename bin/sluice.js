@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The `sluice` command: runs the TypeScript sources through tsx, so no build step stands
-// between `npm install` and the first run.
+// The fleet's `sluice` command (this repository's app, not part of the published library): runs
+// the TypeScript sources through tsx, with the repository's tsconfig so that `sluice/...` imports
+// resolve to the library's sources whatever the working directory.
+import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
-register();
+register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
 await import('../workers/cli/main.ts');

@@ -26,7 +26,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BulkJobOptions } from 'bullmq';
-import { InvalidPayloadError } from '../src/errors/index.js';
+import { InvalidPayloadError } from 'sluice';
 import { QueueName, type DiscoveryQueue, type HarvestingQueue } from './queues.js';
 import {
   parseJob,

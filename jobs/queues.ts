@@ -1,13 +1,13 @@
 /**
  * The two BullMQ queues of a Sluice namespace and their default job options.
  *
- * Queues always get the tagged prefix from `Keys.bullPrefix()` (`sluice:{ns:bull}`): BullMQ's
+ * Queues always get the tagged prefix from `bullmqPrefix()` (`sluice:{ns:bull}`): BullMQ's
  * scripts touch several keys of a queue at once, and its default prefix `bull` would put them in
  * different Cluster slots (CROSSSLOT). Workers must use the same prefix:
- * `new Worker(QueueName.harvesting, fn, { connection, prefix: new Keys(ns).bullPrefix() })`.
+ * `new Worker(QueueName.harvesting, fn, { connection, prefix: bullmqPrefix(ns) })`.
  */
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
-import { Keys } from '../src/keys.js';
+import { bullmqPrefix } from 'sluice/bullmq';
 import type { DiscoveryJob, HarvestingJob } from './schemas.js';
 
 /** Queue names; also the job names used inside each queue. */
@@ -50,21 +50,17 @@ export interface QueueFactoryOptions {
    * connection options (the queue owns its connection).
    */
   connection: ConnectionOptions;
-  /** The Sluice namespace (or its `Keys`): selects the tagged BullMQ prefix. */
-  namespace: string | Keys;
+  /** The Sluice namespace: selects the tagged BullMQ prefix. */
+  namespace: string;
   /** Overrides merged over {@link defaultJobOptions}, key by key. */
   defaultJobOptions?: DefaultJobOptions;
-}
-
-function keysOf(namespace: string | Keys): Keys {
-  return typeof namespace === 'string' ? new Keys(namespace) : namespace;
 }
 
 /** Creates one queue of a namespace with the tagged prefix and the default job options. */
 export function createQueue<N extends QueueName>(name: N, options: QueueFactoryOptions): QueueByName[N] {
   return new Queue(name, {
     connection: options.connection,
-    prefix: keysOf(options.namespace).bullPrefix(),
+    prefix: bullmqPrefix(options.namespace),
     defaultJobOptions: { ...defaultJobOptions, ...options.defaultJobOptions },
   }) as QueueByName[N];
 }

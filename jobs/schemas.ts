@@ -11,8 +11,8 @@
  * worker mid-deploy.
  */
 import { z } from 'zod';
-import { assertName } from '../src/keys.js';
-import { InvalidPayloadError } from '../src/errors/index.js';
+import { assertName } from 'sluice';
+import { InvalidPayloadError } from 'sluice';
 
 /** TikTok usernames: letters, digits, `_` and `.`, at most 24, case-insensitive (stored lowercase). */
 const HANDLE = /^[a-z0-9_.]{1,24}$/;

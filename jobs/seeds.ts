@@ -27,7 +27,7 @@
  * `maxLineBytes` (e.g. a binary file by mistake) is reported and skipped without being buffered.
  */
 import { createReadStream } from 'node:fs';
-import { InvalidPayloadError } from '../src/errors/index.js';
+import { InvalidPayloadError } from 'sluice';
 import { parseSeed, showValue, type Seed, type SeedInput } from './schemas.js';
 
 /** Default longest accepted line, in bytes. Seeds are short; a longer line is a mistake. */

@@ -5,11 +5,16 @@
 export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
 export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus, AuditEntry, ChangeOptions } from './throttler.js';
 export type { ThrottleEvent, ThrottleListener } from './events.js';
-export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig } from './config/schema.js';
+export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig, describeIssues, checkDefaultPriority } from './config/schema.js';
 export type { ThrottlerConfigInput } from './config/schema.js';
 export { parseRate, parseDurationMs, formatRate } from './config/units.js';
 export type { Rate } from './config/units.js';
+export { redactUrl } from './redis/connection.js';
 export type { RedisInput } from './redis/connection.js';
+export { assertName } from './keys.js';
+export { rootLogger, createRootLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { deferralDelayMs } from './deferral.js';
 export {
   SluiceError,
   ErrorCode,
@@ -23,4 +28,7 @@ export {
   InvalidPayloadError,
   RedisUnavailableError,
   ThrottlerClosedError,
+  JobDeferredError,
+  UpstreamLimitError,
 } from './errors/index.js';
+export type { DeferralReason } from './errors/index.js';

@@ -4,8 +4,7 @@ import { InvalidNameError } from './errors/index.js';
  * Every Redis key Sluice uses is built here and nowhere else.
  *
  * All throttle keys of a namespace share the hash tag `{namespace}` so every script touches one
- * Cluster slot. Results and BullMQ queues get tags of their own so the fleet's data does not pile
- * onto the throttle's slot.
+ * Cluster slot. BullMQ queues get a tag of their own (`bullmqPrefix` in `sluice/bullmq`).
  */
 
 /** Names that end up inside keys and script members: no braces (hash tags), no `|` (member separator), no blanks. */
@@ -96,31 +95,5 @@ export class Keys {
   /** Set of endpoints seen in this namespace, for status listings. */
   endpoints(): string {
     return `${this.prefix}endpoints`;
-  }
-
-  /** Prefix for BullMQ queues: tagged so BullMQ's multi-key scripts work on Cluster. */
-  bullPrefix(): string {
-    return `sluice:{${this.namespace}:bull}`;
-  }
-
-  /** Harvest results: one tag of their own. */
-  private get resultsPrefix(): string {
-    return `sluice:{${this.namespace}:results}:`;
-  }
-  /** Domains found on one profile (sorted set scored by last seen). */
-  profileDomains(handle: string): string {
-    return `${this.resultsPrefix}pd:${handle}`;
-  }
-  /** Profiles whose bio names one domain (sorted set scored by last seen). */
-  domainProfiles(domain: string): string {
-    return `${this.resultsPrefix}dp:${domain}`;
-  }
-  /** Every domain seen (see workers/results/store.ts for the layout). */
-  domainIndex(): string {
-    return `${this.resultsPrefix}domains`;
-  }
-  /** Every profile seen (see workers/results/store.ts for the layout). */
-  profileIndex(): string {
-    return `${this.resultsPrefix}profiles`;
   }
 }

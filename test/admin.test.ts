@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { bullmqPrefix } from '../src/bullmq/index.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -379,7 +380,7 @@ describe('GET /api/fleet', () => {
     await queues.harvesting.add('harvesting', { handle: 'alice' } as never, { delay: 60_000 });
     const wconn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
     conns.push(wconn);
-    worker = new Worker('harvesting', async () => 'ok', { connection: wconn, prefix: throttler.keys.bullPrefix() });
+    worker = new Worker('harvesting', async () => 'ok', { connection: wconn, prefix: bullmqPrefix(throttler.keys.namespace) });
     await worker.waitUntilReady();
     const results = new ResultsStore(conn, ns);
     await results.recordProfile({ handle: 'alice', domains: ['a.com', 'b.com'] });

@@ -8,6 +8,7 @@
  * experiment: BullMQ with its default prefix `bull` fails with CROSSSLOT on the same cluster.
  */
 import { randomBytes } from 'node:crypto';
+import { bullmqPrefix } from '../src/bullmq/index.js';
 import calculateSlot from 'cluster-key-slot';
 import { Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -368,7 +369,7 @@ describe('BullMQ on the cluster', () => {
         processed.push(data.handle);
         return 'ok';
       },
-      { connection: bullConnection(), prefix: keys.bullPrefix(), concurrency: 8 },
+      { connection: bullConnection(), prefix: bullmqPrefix(keys.namespace), concurrency: 8 },
     );
     worker.on('error', (e) => workerErrors.push(String(e)));
     closers.push(() => worker.close());
@@ -391,8 +392,8 @@ describe('BullMQ on the cluster', () => {
     expect(workerErrors).toEqual([]);
 
     // every BullMQ key of the namespace sits in the one slot of `{ns:bull}`
-    const bullSlot = calculateSlot(keys.bullPrefix());
-    const perNode = await keysPerNode(`${globEscape(keys.bullPrefix())}*`);
+    const bullSlot = calculateSlot(bullmqPrefix(keys.namespace));
+    const perNode = await keysPerNode(`${globEscape(bullmqPrefix(keys.namespace))}*`);
     const all = perNode.flat();
     expect(all.length).toBeGreaterThan(20);
     expect(all.every((k) => calculateSlot(k) === bullSlot)).toBe(true);

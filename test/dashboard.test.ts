@@ -4,6 +4,7 @@
  * test-artifacts/dashboard.png for a person to look at.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { bullmqPrefix } from '../src/bullmq/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
@@ -65,7 +66,7 @@ beforeAll(async () => {
   queues = createQueues({ connection: conn, namespace: ns });
   for (const tag of ['cats', 'dogs', 'food']) await queues.discovery.add('discovery', { kind: 'hashtag', hashtag: tag } as never);
   await queues.harvesting.add('harvesting', { handle: 'later' } as never, { delay: 600_000 });
-  worker = new Worker('harvesting', async () => 'ok', { connection: wconn, prefix: throttler.keys.bullPrefix() });
+  worker = new Worker('harvesting', async () => 'ok', { connection: wconn, prefix: bullmqPrefix(throttler.keys.namespace) });
   await worker.waitUntilReady();
   const results = new ResultsStore(conn, ns);
   await results.recordProfile({ handle: 'alice', domains: ['alice.shop', 'linktr.ee'] });

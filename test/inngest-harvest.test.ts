@@ -11,7 +11,7 @@ import { adminCommand } from '../workers/cli/commands/admin.js';
 import { parseFleetSettings } from '../workers/fleet/settings.js';
 import { startInngestHarvester, type InngestHarvester } from '../workers/fleet/inngest-harvest.js';
 import type { HarvestResult } from '../workers/fleet/harvesting.js';
-import { createHarvestApp, HARVEST_EVENT } from '../src/inngest/index.js';
+import { createHarvestApp, HARVEST_EVENT } from '../workers/inngest/harvest-app.js';
 import { ResultsStore } from '../workers/results/store.js';
 import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { tiktokUrls, TIKTOK_ENDPOINTS } from '../workers/tiktok/index.js';

@@ -9,18 +9,15 @@ import { InngestExecutionEngine } from 'inngest/internals';
 import { InngestTestEngine, mockCtx } from '@inngest/test';
 import { ThrottleTimeoutError, UnknownEndpointError, InvalidConfigError, type Admission, type Throttler } from '../src/index.js';
 import {
-  createHarvestApp,
   deferralDelayMs,
-  HARVEST_EVENT,
-  inngestHandler,
   isDeferralMarker,
   retryStepId,
   throttleMiddleware,
   waitStepId,
   type DeferralMarker,
-  type HarvestContext,
   type ThrottleFn,
 } from '../src/inngest/index.js';
+import { createHarvestApp, HARVEST_EVENT, inngestHandler, type HarvestContext } from '../workers/inngest/harvest-app.js';
 import { pino } from 'pino';
 import { cleanup, logSink, makeThrottler } from './support/helpers.js';
 import { runToEnd, Sdk, sleepNameMs, type RunOutcome, type SeenOp, type TransformCtx } from './support/inngest-server.js';

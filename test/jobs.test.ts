@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { bullmqPrefix } from '../src/bullmq/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker, type DefaultJobOptions } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -170,7 +171,7 @@ describe('producers (real Redis, real BullMQ)', () => {
 
   function worker(queue: string, keys: Keys): Worker {
     const connection = new Redis(url, { maxRetriesPerRequest: null });
-    const w = new Worker(queue, async () => 'ok', { connection, prefix: keys.bullPrefix() });
+    const w = new Worker(queue, async () => 'ok', { connection, prefix: bullmqPrefix(keys.namespace) });
     closers.push(async () => {
       await w.close();
       await connection.quit();
@@ -196,8 +197,8 @@ describe('producers (real Redis, real BullMQ)', () => {
     const { queues, redis, keys } = setup();
     expect(queues.discovery.name).toBe(QueueName.discovery);
     expect(queues.harvesting.name).toBe(QueueName.harvesting);
-    expect(queues.harvesting.opts.prefix).toBe(keys.bullPrefix());
-    expect(keys.bullPrefix()).toBe(`sluice:{${keys.namespace}:bull}`);
+    expect(queues.harvesting.opts.prefix).toBe(bullmqPrefix(keys.namespace));
+    expect(bullmqPrefix(keys.namespace)).toBe(`sluice:{${keys.namespace}:bull}`);
 
     const { jobId } = await enqueueHarvesting(queues.harvesting, harvest('alice'));
     await enqueueDiscovery(queues.discovery, { seed: { kind: 'hashtag', value: 'cats' }, ...good });
@@ -210,9 +211,9 @@ describe('producers (real Redis, real BullMQ)', () => {
     // Every key written for this namespace lives under the tagged prefix: one Cluster slot.
     const written = await keysOf(redis, keys.namespace);
     expect(written.length).toBeGreaterThan(3);
-    for (const key of written) expect(key.startsWith(`${keys.bullPrefix()}:`)).toBe(true);
-    expect(written).toContain(`${keys.bullPrefix()}:harvesting:de:h-alice`);
-    expect(written).toContain(`${keys.bullPrefix()}:discovery:de:d-hashtag-cats`);
+    for (const key of written) expect(key.startsWith(`${bullmqPrefix(keys.namespace)}:`)).toBe(true);
+    expect(written).toContain(`${bullmqPrefix(keys.namespace)}:harvesting:de:h-alice`);
+    expect(written).toContain(`${bullmqPrefix(keys.namespace)}:discovery:de:d-hashtag-cats`);
   });
 
   it('enqueues a handle once per period: same handle in another spelling is a duplicate', async () => {
@@ -232,7 +233,7 @@ describe('producers (real Redis, real BullMQ)', () => {
     expect(await queues.harvesting.getDeduplicationJobId(harvestDedupId('alice.b'))).toBe(first.jobId);
 
     // The deduplication key expires with the period (default 24 h): memory stays bounded.
-    const ttl = await redis.pttl(`${keys.bullPrefix()}:harvesting:de:h-alice.b`);
+    const ttl = await redis.pttl(`${bullmqPrefix(keys.namespace)}:harvesting:de:h-alice.b`);
     expect(ttl).toBeGreaterThan(24 * 3600 * 1000 - 60_000);
     expect(ttl).toBeLessThanOrEqual(24 * 3600 * 1000);
   });

@@ -1,4 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
+import { bullmqPrefix } from '../src/bullmq/index.js';
+import { ResultKeys } from '../workers/results/keys.js';
 import { describe, expect, it } from 'vitest';
 import { InvalidNameError } from '../src/index.js';
 import { assertName, Keys } from '../src/keys.js';
@@ -32,8 +34,9 @@ describe('keys', () => {
   });
 
   it('gives results and BullMQ their own tags, away from the throttle slot', () => {
-    expect(keys.bullPrefix()).toBe('sluice:{fleet-1:bull}');
-    expect(calculateSlot(keys.profileDomains('a'))).toBe(calculateSlot(keys.domainIndex()));
+    expect(bullmqPrefix(keys.namespace)).toBe('sluice:{fleet-1:bull}');
+    const results = new ResultKeys(keys.namespace);
+    expect(calculateSlot(results.profileDomains('a'))).toBe(calculateSlot(results.domainIndex()));
   });
 
   it.each([

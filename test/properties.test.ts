@@ -12,6 +12,8 @@
  * Bugs these properties found are pinned by regression tests at the end (they failed before the fix).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { bullmqPrefix } from '../src/bullmq/index.js';
+import { ResultKeys } from '../workers/results/keys.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
@@ -217,9 +219,9 @@ describe('names that end up in keys', () => {
           expect(calculateSlot(key)).toBe(slot);
         }
         // BullMQ and results keys carry a tag of their own, still named after the namespace
-        expect(k.bullPrefix()).toBe(`sluice:{${ns}:bull}`);
-        expect(serverSlot(`${k.bullPrefix()}:harvesting:wait`)).toBe(serverSlot(`{${ns}:bull}`));
-        expect(k.profileDomains(tenant).startsWith(`sluice:{${ns}:results}:`)).toBe(true);
+        expect(bullmqPrefix(k.namespace)).toBe(`sluice:{${ns}:bull}`);
+        expect(serverSlot(`${bullmqPrefix(k.namespace)}:harvesting:wait`)).toBe(serverSlot(`{${ns}:bull}`));
+        expect(new ResultKeys(k.namespace).profileDomains(tenant).startsWith(`sluice:{${ns}:results}:`)).toBe(true);
       }),
       { numRuns: 300 },
     );

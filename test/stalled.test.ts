@@ -4,6 +4,7 @@
  * and the results hold each profile once.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { bullmqPrefix } from '../src/bullmq/index.js';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueueEvents } from 'bullmq';
@@ -37,7 +38,7 @@ beforeAll(async () => {
   sim = await startSimulator({ graph: { seed: 'stalled', creators: 14 } });
   redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   queues = createQueues({ connection: redis, namespace });
-  events = new QueueEvents('harvesting', { connection: redis.duplicate(), prefix: new Keys(namespace).bullPrefix() });
+  events = new QueueEvents('harvesting', { connection: redis.duplicate(), prefix: bullmqPrefix(namespace) });
   await events.waitUntilReady();
 });
 

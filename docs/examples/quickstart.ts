@@ -3,7 +3,7 @@
  * Twelve callers share an endpoint limited to 5/s with a burst of 2: high-priority callers get
  * three turns for every low-priority one while both wait.
  */
-import { createThrottler, QueueFullError, ThrottleTimeoutError } from '../../src/index.js';
+import { createThrottler, QueueFullError, ThrottleTimeoutError } from 'sluice';
 
 export async function quickstart(redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', namespace = 'quickstart'): Promise<string[]> {
   const throttler = createThrottler({

@@ -1,5 +1,4 @@
 /** The fleet at a glance: workers online, jobs by state, what has been harvested. */
-import type { ResultCounts } from '../../workers/results/store.js';
 import { JOB_STATES, readQueueFigures, type JobQueue, type JobState, type QueueFigures } from '../metrics/job-queues.js';
 
 export interface FleetView {
@@ -9,12 +8,13 @@ export interface FleetView {
   jobs: Record<JobState, number>;
   queues: QueueFigures[];
   /** Harvested profiles and domains; null when the server was given no results store. */
-  results: ResultCounts | null;
+  /** The app's own result counts (e.g. `{ profiles: 12, domains: 30 }`), shown as they are. */
+  results: Record<string, number> | null;
 }
 
-/** Anything that counts results (a ResultsStore). */
+/** Anything that counts the app's results: each name and count is shown on the dashboard. */
 export interface ResultsCounter {
-  counts(): Promise<ResultCounts>;
+  counts(): Promise<Record<string, number>>;
 }
 
 export async function readFleet(queues: readonly JobQueue[], results: ResultsCounter | undefined): Promise<FleetView> {

@@ -9,9 +9,8 @@
  * instead, which the SDK verifies in cloud mode; so on a non-loopback address the app must be in
  * cloud mode (INNGEST_SIGNING_KEY set, INNGEST_DEV unset).
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Inngest, InngestFunction } from 'inngest';
-import { inngestHandler } from '../../workers/inngest/harvest-app.js';
 import { InvalidConfigError } from '../errors/index.js';
 import type { Throttler } from '../throttler.js';
 import { rootLogger, type Logger } from '../logger.js';
@@ -76,6 +75,19 @@ declare module 'fastify' {
   interface FastifyRequest {
     sluiceAuth?: { role: Role; identity: string };
   }
+}
+
+/**
+ * The Inngest serve handler, loaded on first use: `inngest` is an optional peer dependency, needed
+ * only by servers that mount functions.
+ */
+function inngestRoute(inngest: NonNullable<AdminServerOptions['inngest']>) {
+  type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown;
+  let handler: Handler | undefined;
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    handler ??= (await import('inngest/fastify')).serve({ client: inngest.client, functions: inngest.functions, servePath: INNGEST_PATH }) as unknown as Handler;
+    return handler(request, reply);
+  };
 }
 
 /** Creates the admin server (not listening yet: call `start()`, or use `inject()` in tests). */
@@ -176,7 +188,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
   if (options.inngest) {
-    app.route({ method: ['GET', 'POST', 'PUT'], url: INNGEST_PATH, bodyLimit: INNGEST_BODY_LIMIT, handler: inngestHandler(options.inngest, { servePath: INNGEST_PATH }) });
+    app.route({ method: ['GET', 'POST', 'PUT'], url: INNGEST_PATH, bodyLimit: INNGEST_BODY_LIMIT, handler: inngestRoute(options.inngest) });
     log.info({ path: INNGEST_PATH, mode: options.inngest.client.mode, functions: options.inngest.functions.length }, 'serving Inngest functions');
   }
 

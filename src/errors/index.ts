@@ -16,6 +16,8 @@ export const ErrorCode = {
   InvalidPayload: 'INVALID_PAYLOAD',
   ThrottleDeferred: 'THROTTLE_DEFERRED',
   ThrottleOutsideStep: 'THROTTLE_OUTSIDE_STEP',
+  JobDeferred: 'JOB_DEFERRED',
+  UpstreamLimited: 'UPSTREAM_LIMITED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -100,5 +102,50 @@ export class ThrottlerClosedError extends SluiceError {
   readonly code = ErrorCode.Closed;
   constructor() {
     super('the throttler is closed');
+  }
+}
+
+/** Why a job goes back to its queue without spending an attempt. */
+export type DeferralReason =
+  /** The throttle's expected wait passed the job's `maxWaitMs` (refused up front). */
+  | 'wait'
+  /** The endpoint's fair queue is full: backpressure. */
+  | 'queue-full'
+  /** The upstream pushed back (429, captcha...) and the endpoint was penalized fleet-wide. */
+  | 'penalized';
+
+/**
+ * Thrown from a job's work (or by `sluice/bullmq`'s processor itself) to send the job back to its
+ * queue for `delayMs` without spending an attempt: waiting for the throttle or for an upstream's
+ * pause is never the job's fault.
+ */
+export class JobDeferredError extends SluiceError {
+  readonly code = ErrorCode.JobDeferred;
+  constructor(
+    readonly endpoint: string,
+    readonly reason: DeferralReason,
+    /** How long the job stays delayed, jitter included. */
+    readonly delayMs: number,
+    detail: string,
+  ) {
+    super(`${endpoint}: ${detail}; job deferred by ${Math.round(delayMs)} ms`);
+  }
+}
+
+/**
+ * The upstream refused a request for being too fast (an HTTP 429, a captcha page). Thrown from a
+ * job's work, `sluice/bullmq` penalizes the endpoint fleet-wide for `retryAfterMs` and defers the
+ * job past the pause.
+ */
+export class UpstreamLimitError extends SluiceError {
+  readonly code = ErrorCode.UpstreamLimited;
+  constructor(
+    readonly endpoint: string,
+    /** How long the upstream asked to wait (its Retry-After), or the caller's default penalty. */
+    readonly retryAfterMs: number,
+    /** A short word for logs and events, e.g. `429` or `captcha`. */
+    readonly kind = 'rate-limited',
+  ) {
+    super(`${endpoint}: the upstream refused a request (${kind}); retry after ${Math.ceil(retryAfterMs)} ms`);
   }
 }

@@ -8,5 +8,3 @@ export type { ThrottleMiddlewareOptions, StepRoute, StepRouting, EventMapper } f
 export { ThrottleDeferredError, ThrottleOutsideStepError, isDeferralMarker, deferralDelayMs, deferralMarker } from './deferral.js';
 export type { DeferralMarker } from './deferral.js';
 export { retryStepId, waitStepId } from './step-run.js';
-export { createHarvestApp, inngestHandler, HARVEST_EVENT, HarvestEventData } from '../../workers/inngest/harvest-app.js';
-export type { HarvestProfile, HarvestContext, HarvestAppOptions, HarvestApp } from '../../workers/inngest/harvest-app.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
  * The one loader of `lua/`: inlines `--- @include "name"` lines from `lua/includes/`, takes the key
@@ -11,7 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
  * other. ioredis does EVALSHA with the NOSCRIPT fallback.
  */
 
-const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lua');
+const LUA_DIR = join(PACKAGE_ROOT, 'lua');
 const INCLUDE = /^--- @include "([\w-]+)"\s*$/gm;
 
 export interface Script {

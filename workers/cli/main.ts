@@ -18,8 +18,8 @@
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { JobKind } from '../../jobs/schemas.js';
-import { parseDurationMs } from '../../src/config/units.js';
-import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from '../../src/errors/index.js';
+import { parseDurationMs } from 'sluice';
+import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from 'sluice';
 
 // Commands are imported when they run: a command (or a usage error) does not pay for loading
 // Playwright, BullMQ, fastify and the simulator it does not use.

@@ -3,8 +3,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { InvalidConfigError } from '../../src/errors/index.js';
-import { checkDefaultPriority, describeIssues, Name, ThrottlerConfig } from '../../src/config/schema.js';
+import { InvalidConfigError } from 'sluice';
+import { checkDefaultPriority, describeIssues, Name, ThrottlerConfig } from 'sluice';
 
 /** The project's default config file. */
 export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yml');

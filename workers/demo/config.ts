@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseSeedLine } from '../../jobs/seeds.js';
 import type { Seed } from '../../jobs/schemas.js';
-import { describeIssues, DurationInput, Name } from '../../src/config/schema.js';
-import { InvalidConfigError, InvalidPayloadError } from '../../src/errors/index.js';
+import { describeIssues, DurationInput, Name } from 'sluice';
+import { InvalidConfigError, InvalidPayloadError } from 'sluice';
 import { readConfigSection } from '../fleet/settings.js';
 import { SIM_KEYS } from '../simulator/index.js';
 

@@ -5,7 +5,7 @@
 import type { SluiceQueues } from '../../jobs/queues.js';
 import type { ResultsStore } from '../results/store.js';
 import type { Simulator, SimStats } from '../simulator/index.js';
-import type { Throttler } from '../../src/throttler.js';
+import type { Throttler } from 'sluice';
 import { endpointKey, TIKTOK_ENDPOINTS, type TikTokEndpoint } from '../tiktok/index.js';
 
 export interface JobTally {

@@ -38,10 +38,10 @@ import {
   ThrottleTimeoutError,
   type Admission,
   type Throttler,
-} from '../../src/index.js';
-import type { Logger } from '../../src/logger.js';
+} from 'sluice';
+import type { Logger } from 'sluice';
 import { classifyResponse, endpointForUrl, type Classification, type TikTokEndpoint } from '../tiktok/index.js';
-import { deferralDelayMs, JobDeferral } from './deferral.js';
+import { deferralDelayMs, JobDeferredError } from 'sluice';
 
 /** Response kinds that mean "slow down": the endpoint is penalized fleet-wide. */
 export const PUSHBACK_KINDS: ReadonlySet<Classification['kind']> = new Set(['rate-limited', 'captcha', 'empty', 'waf']);
@@ -258,10 +258,10 @@ export class RequestGate {
       if (err instanceof ThrottleTimeoutError) {
         // expectedWaitMs is absent when a queued ticket's deadline passed: it was at least maxWaitMs
         const wait = err.expectedWaitMs ?? this.options.maxWaitMs;
-        this.halt(new JobDeferral(endpoint, 'wait', deferralDelayMs(wait), `expected wait ${Math.round(wait)} ms is beyond maxWaitMs ${this.options.maxWaitMs}`));
+        this.halt(new JobDeferredError(endpoint, 'wait', deferralDelayMs(wait), `expected wait ${Math.round(wait)} ms is beyond maxWaitMs ${this.options.maxWaitMs}`));
       } else if (err instanceof QueueFullError) {
         // no estimate: come back after roughly one max wait, when the queue has moved
-        this.halt(new JobDeferral(endpoint, 'queue-full', deferralDelayMs(this.options.maxWaitMs), `fair queue full (${err.maxQueue} tickets)`));
+        this.halt(new JobDeferredError(endpoint, 'queue-full', deferralDelayMs(this.options.maxWaitMs), `fair queue full (${err.maxQueue} tickets)`));
       } else if (!(err instanceof AbortError || err instanceof ThrottlerClosedError)) {
         // Redis unreachable, unknown endpoint...: a failure, not a denial; the job's attempt fails
         this.halt(err as Error);
@@ -282,6 +282,6 @@ export class RequestGate {
       });
     }
     this.options.logger?.warn({ endpoint, retryAfterMs, reason }, 'TikTok pushed back');
-    this.halt(new JobDeferral(endpoint, 'penalized', deferralDelayMs(retryAfterMs), `TikTok answered ${reason}, endpoint paused ${retryAfterMs} ms`));
+    this.halt(new JobDeferredError(endpoint, 'penalized', deferralDelayMs(retryAfterMs), `TikTok answered ${reason}, endpoint paused ${retryAfterMs} ms`));
   }
 }

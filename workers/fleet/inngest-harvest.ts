@@ -16,13 +16,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { UnrecoverableError } from 'bullmq';
 import { NonRetriableError } from 'inngest';
 import { HarvestingJob } from '../../jobs/schemas.js';
-import type { Logger } from '../../src/logger.js';
-import type { Admission, Throttler } from '../../src/throttler.js';
-import { deferralMarker, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from '../../src/inngest/index.js';
+import type { Logger } from 'sluice';
+import type { Admission, Throttler } from 'sluice';
+import { deferralMarker, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from 'sluice/inngest';
 import { createHarvestApp, PROFILE_ENDPOINT, type HarvestApp, type HarvestAppOptions, type HarvestContext, type HarvestProfile } from '../inngest/harvest-app.js';
 import type { ResultsStore } from '../results/store.js';
 import { tiktokUrls } from '../tiktok/index.js';
-import { JobDeferral } from './deferral.js';
+import { JobDeferredError } from 'sluice';
 import type { GateThrottler } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { launchBrowser } from './browser.js';
@@ -102,7 +102,7 @@ export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<H
       log?.info({ requests: session.gate.counters, result }, 'inngest harvest done');
       return result;
     } catch (err) {
-      if (err instanceof JobDeferral) {
+      if (err instanceof JobDeferredError) {
         // TikTok pushed back: the endpoint is paused fleet-wide; the step sleeps past the pause
         throw new ThrottleDeferredError(deferralMarker(err.endpoint, 'penalized', err.delayMs, options.maxDeferMs ?? DEFAULT_MAX_DEFER_MS));
       }

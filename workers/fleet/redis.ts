@@ -3,7 +3,7 @@
  * one-line message instead of retrying forever, as ioredis would by default.
  */
 import { Redis } from 'ioredis';
-import { redactUrl } from '../../src/redis/connection.js';
+import { redactUrl } from 'sluice';
 
 /** Redis could not be reached: the message names the URL (password hidden). */
 export class RedisConnectError extends Error {

@@ -4,7 +4,7 @@
  *
  * How a job ends:
  * - returns: completed;
- * - JobDeferral (the throttle's wait is too long, or TikTok pushed back): the job goes back to the
+ * - JobDeferredError (the throttle's wait is too long, or TikTok pushed back): the job goes back to the
  *   queue with `job.moveToDelayed(until, token)` + `DelayedError`, which does NOT spend an attempt,
  *   and only this job waits: the queue is never paused (no `worker.rateLimit`), so jobs for other
  *   endpoints keep going;
@@ -13,20 +13,20 @@
  * - anything else (transient errors past the in-job retries, Redis down): a failed attempt,
  *   retried by BullMQ with the queue's backoff.
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Browser } from 'playwright';
 import { enqueueDiscovery, enqueueHarvesting } from '../../jobs/producers.js';
 import type { SluiceQueues } from '../../jobs/queues.js';
 import { QueueName } from '../../jobs/queues.js';
 import { parseJob, type DiscoveryJob, type DiscoveryResume, type HarvestingJob, type JobKind } from '../../jobs/schemas.js';
-import { InvalidPayloadError } from '../../src/errors/index.js';
-import { Keys } from '../../src/keys.js';
-import type { Logger } from '../../src/logger.js';
+import { InvalidPayloadError } from 'sluice';
+import { bullmqPrefix, deferJob } from 'sluice/bullmq';
+import type { Logger } from 'sluice';
 import type { ResultsStore } from '../results/store.js';
-import type { Throttler } from '../../src/throttler.js';
+import type { Throttler } from 'sluice';
 import { tiktokUrls } from '../tiktok/index.js';
-import { JobDeferral } from './deferral.js';
+import { JobDeferredError } from 'sluice';
 import { discover, skipOnResume, type DiscoveryResult, type FoundBatch } from './discovery.js';
 import type { Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
@@ -149,11 +149,9 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
         await job.updateData({ ...(job.data as DiscoveryJob), resume: checkpoint }).catch((e: unknown) => jobLog.warn({ err: e }, 'could not save where the job stopped'));
         jobLog.info({ resume: checkpoint }, 'saved where the job stopped');
       }
-      if (err instanceof JobDeferral) {
-        // back to the queue without spending an attempt; only this job waits
-        await job.moveToDelayed(Date.now() + err.delayMs, token);
+      if (err instanceof JobDeferredError) {
         jobLog.info({ endpoint: err.endpoint, reason: err.reason, delayMs: err.delayMs }, 'job deferred');
-        throw new DelayedError(err.message);
+        return deferJob(job, token, err.delayMs);
       }
       throw err;
     } finally {
@@ -163,7 +161,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
 
   const worker = new Worker(QueueName[kind], processor, {
     connection: options.connection,
-    prefix: new Keys(options.namespace).bullPrefix(),
+    prefix: bullmqPrefix(options.namespace),
     concurrency: settings.concurrency,
     lockDuration: settings.lockDurationMs,
     stalledInterval: settings.stalledIntervalMs,

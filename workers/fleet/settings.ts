@@ -7,8 +7,8 @@
 import { z } from 'zod';
 import { resolve } from 'node:path';
 import { readYamlFile } from '../config/load.js';
-import { describeIssues, DurationInput } from '../../src/config/schema.js';
-import { InvalidConfigError } from '../../src/errors/index.js';
+import { describeIssues, DurationInput } from 'sluice';
+import { InvalidConfigError } from 'sluice';
 
 export const FollowSettings = z
   .object({

@@ -4,7 +4,7 @@
  * exits at once. Jobs a hard kill interrupts are not lost: their BullMQ locks expire and
  * another worker's stalled-job check hands them out again.
  */
-import type { Logger } from '../../src/logger.js';
+import type { Logger } from 'sluice';
 
 export interface ShutdownOptions {
   logger?: Logger;

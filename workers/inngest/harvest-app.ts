@@ -9,10 +9,10 @@
 import { eventType, Inngest, type ClientOptions, type InngestFunction } from 'inngest';
 import { serve } from 'inngest/fastify';
 import { z } from 'zod';
-import { Name } from '../../src/config/schema.js';
-import type { Throttler } from '../../src/throttler.js';
-import { throttleMiddleware, type ThrottleFn } from '../../src/inngest/middleware.js';
-import type { ThrottleMiddlewareOptions } from '../../src/inngest/options.js';
+import { Name } from 'sluice';
+import type { Throttler } from 'sluice';
+import { throttleMiddleware, type ThrottleFn } from 'sluice/inngest';
+import type { ThrottleMiddlewareOptions } from 'sluice/inngest';
 
 /** The event that asks for one profile. */
 export const HARVEST_EVENT = 'sluice/profile.harvest';

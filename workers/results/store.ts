@@ -2,7 +2,7 @@
  * The durable harvest results: which domains each profile's bio names, and which profiles name
  * each domain, with first and last seen times.
  *
- * Layout (all keys from `Keys`, all under the namespace's results hash tag, so one MULTI can write
+ * Layout (all keys from `ResultKeys`, all under the namespace's results hash tag, so one MULTI can write
  * them on Cluster). Times are ms since the epoch.
  *
  * | key                    | type | member -> score / value                                   |
@@ -29,8 +29,8 @@
  * holds every member present throughout at least once.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { assertName, Keys } from '../../src/keys.js';
-import { InvalidPayloadError, RedisUnavailableError } from '../../src/errors/index.js';
+import { assertName, InvalidPayloadError, RedisUnavailableError } from 'sluice';
+import { ResultKeys } from './keys.js';
 
 /** Member of `profileDomains(h)` holding the profile's own first seen. */
 const PROFILE_MEMBER = '@';
@@ -80,7 +80,7 @@ export interface PairInfo {
   lastSeen: number;
 }
 
-export interface ResultCounts {
+export interface ResultCounts extends Record<string, number> {
   profiles: number;
   domains: number;
 }
@@ -149,19 +149,19 @@ function parseMeta(json: string | null | undefined): ProfileMeta | undefined {
 
 /** The durable (domain, profile) results of one namespace. */
 export class ResultsStore {
-  readonly keys: Keys;
+  readonly keys: ResultKeys;
   private readonly pageSize: number;
 
   /**
    * @param redis a connection the store borrows (it never closes it).
-   * @param namespace the Sluice namespace, or its `Keys`.
+   * @param namespace the Sluice namespace, or its `ResultKeys`.
    */
   constructor(
     private readonly redis: Redis | Cluster,
-    namespace: string | Keys,
+    namespace: string | ResultKeys,
     options: ResultsStoreOptions = {},
   ) {
-    this.keys = typeof namespace === 'string' ? new Keys(namespace) : namespace;
+    this.keys = typeof namespace === 'string' ? new ResultKeys(namespace) : namespace;
     this.pageSize = options.pageSize ?? 500;
   }
 

@@ -6,9 +6,9 @@
  */
 import { Redis } from 'ioredis';
 import { loadConfigFile } from '../../config/load.js';
-import { createThrottler } from '../../../src/throttler.js';
-import { rootLogger, type Logger } from '../../../src/logger.js';
-import { createAdminServer } from '../../../src/admin/server.js';
+import { createThrottler } from 'sluice';
+import { rootLogger, type Logger } from 'sluice';
+import { createAdminServer } from 'sluice/admin';
 import { createQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 import { redactUrl } from './status.js';
@@ -57,7 +57,7 @@ export async function adminCommand(opts: AdminCommandOptions = {}): Promise<Runn
   const queueConn = new Redis(url, { maxRetriesPerRequest: null });
   queueConn.on('error', (err) => log.warn({ err: err.message }, 'queue connection error'));
   const queues = createQueues({ connection: queueConn, namespace: file.namespace });
-  const results = new ResultsStore(throttler.redis, throttler.keys);
+  const results = new ResultsStore(throttler.redis, file.namespace);
 
   let admin: ReturnType<typeof createAdminServer> | undefined;
   let harvester: InngestHarvester | undefined;

@@ -10,7 +10,7 @@ import { createQueues } from '../../../jobs/queues.js';
 import { readSeedsFile } from '../../../jobs/seeds.js';
 import type { DiscoveryJobInput, HarvestingJobInput, SeedInput } from '../../../jobs/schemas.js';
 import { loadConfigFile } from '../../config/load.js';
-import { InvalidPayloadError } from '../../../src/errors/index.js';
+import { InvalidPayloadError } from 'sluice';
 import { connectRedis } from '../../fleet/redis.js';
 
 export interface EnqueueCommonOptions {

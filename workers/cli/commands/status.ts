@@ -3,12 +3,12 @@
  * place with `--watch`. Reads Redis directly, so it works with no admin server running.
  */
 import { Redis } from 'ioredis';
-import { redactUrl } from '../../../src/redis/connection.js';
+import { redactUrl } from 'sluice';
 import { pino } from 'pino';
 import { loadConfigFile } from '../../config/load.js';
-import { createThrottler } from '../../../src/throttler.js';
-import { readEndpointViews, type EndpointView } from '../../../src/metrics/endpoint-view.js';
-import { readFleet, type FleetView } from '../../../src/admin/fleet.js';
+import { createThrottler } from 'sluice';
+import { readEndpointViews, type EndpointView } from 'sluice/metrics';
+import { readFleet, type FleetView } from 'sluice/admin';
 import { createQueues, type SluiceQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 
@@ -111,7 +111,7 @@ export function renderStatusTable(statuses: readonly EndpointView[], options: { 
   const fleet = options.fleet;
   if (fleet) {
     const j = fleet.jobs;
-    const results = fleet.results ? `  profiles ${num(fleet.results.profiles)}  domains ${num(fleet.results.domains)}` : '';
+    const results = fleet.results ? Object.entries(fleet.results).map(([name, n]) => `  ${name} ${num(n)}`).join('') : '';
     parts.push(`FLEET  workers ${num(fleet.workersOnline)}  jobs waiting ${num(j.waiting + j.prioritized)}  active ${num(j.active)}  delayed ${num(j.delayed)}  completed ${num(j.completed)}  failed ${num(j.failed)}${results}`);
   }
   const windowMs = Math.max(0, ...statuses.map((v) => v.waits.windowMs));

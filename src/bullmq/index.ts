@@ -1,0 +1,15 @@
+/**
+ * `sluice/bullmq`: Sluice in front of a BullMQ worker. The public API, in one screen.
+ *
+ * ```ts
+ * const worker = new Worker('fetch', throttledProcessor({ throttler, endpoint: 'api.search', process: work }), {
+ *   connection, prefix: bullmqPrefix('scrape'),
+ * });
+ * ```
+ */
+export { throttledProcessor, deferJob, deferralOf, DEFAULT_JOB_MAX_WAIT_MS } from './processor.js';
+export type { ThrottledProcessorOptions, ThrottledJobContext } from './processor.js';
+export { bullmqPrefix } from './prefix.js';
+export { JobDeferredError, UpstreamLimitError } from '../errors/index.js';
+export type { DeferralReason } from '../errors/index.js';
+export { deferralDelayMs } from '../deferral.js';
