@@ -1,6 +1,8 @@
 /**
  * Sluice: a distributed, fair, queueing throttler for scraping fleets.
  * The public API, in one screen.
+ *
+ * @module sluice
  */
 export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
 export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus, AuditEntry, ChangeOptions } from './throttler.js';

@@ -6,6 +6,8 @@
  *   connection, prefix: bullmqPrefix('scrape'),
  * });
  * ```
+ *
+ * @module sluice/bullmq
  */
 export { throttledProcessor, deferJob, deferralOf, DEFAULT_JOB_MAX_WAIT_MS } from './processor.js';
 export type { ThrottledProcessorOptions, ThrottledJobContext } from './processor.js';

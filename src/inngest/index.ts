@@ -1,5 +1,7 @@
 /**
  * `sluice/inngest`: Sluice in front of Inngest functions. The public API, in one screen.
+ *
+ * @module sluice/inngest
  */
 export { throttleMiddleware } from './middleware.js';
 export type { ThrottleFn, ThrottleCallOptions, ThrottleContext } from './middleware.js';

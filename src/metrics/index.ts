@@ -1,4 +1,8 @@
-/** Observability: the Prometheus registry, the per-worker wait reporter and the fleet-wide endpoint views. */
+/**
+ * Observability: the Prometheus registry, the per-worker wait reporter and the fleet-wide endpoint views.
+ *
+ * @module sluice/metrics
+ */
 export { createMetrics } from './registry.js';
 export type { MetricsOptions, SluiceMetrics } from './registry.js';
 export { startWaitReporter } from './reporter.js';
