@@ -2,6 +2,7 @@
  * The dashboard: one self-contained HTML page (inline CSS and JS, no CDN: the fleet's admin
  * network may have no internet), read once from `dashboard.html` beside this module.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 let cached: string | undefined;
@@ -10,4 +11,13 @@ let cached: string | undefined;
 export function dashboardHtml(): string {
   cached ??= readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
   return cached;
+}
+
+/**
+ * CSP source expressions (`'sha256-…'`) for the page's inline scripts: the policy allows exactly
+ * this code, so markup injected through a data field (a tenant named `<script>…`) cannot run.
+ * Computed from the file, so editing the page never leaves a stale hash behind.
+ */
+export function dashboardScriptHashes(): string[] {
+  return [...dashboardHtml().matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`);
 }
