@@ -1,5 +1,5 @@
 /** Observability: the Prometheus registry, the per-worker wait reporter and the fleet-wide endpoint views. */
-export { createMetrics } from './registry.js';
+export { createMetrics, OTHER_TENANTS } from './registry.js';
 export type { MetricsOptions, SluiceMetrics } from './registry.js';
 export { startWaitReporter } from './reporter.js';
 export type { WaitReporter, WaitReporterOptions } from './reporter.js';
