@@ -709,8 +709,10 @@ describe('admin server hardening', () => {
     const app = createAdminServer({ throttler, token: 'admin-secret', port: 0, logger, failedAuth: { max: 3, windowMs: 60_000 } });
     try {
       const url = await app.start();
-      // successes are not counted
+      // successes are not counted, nor requests that try no credential (a favicon, a first poll)
       for (let i = 0; i < 5; i++) expect((await rawRequest(url, 'GET', '/api/audit', ADMIN)).status).toBe(200);
+      for (const target of ['/favicon.ico', '/api/audit', '/api/audit', '/metrics', '/api/fleet']) expect((await rawRequest(url, 'GET', target)).status).toBe(401);
+      expect((await rawRequest(url, 'GET', '/api/audit', ADMIN)).status).toBe(200);
       // failures are, whatever the spelling
       for (const target of ['/api/audit', '/%61pi/audit', 'http://x/api/audit']) {
         expect((await rawRequest(url, 'GET', target, { authorization: 'Bearer guess' })).status).toBe(401);

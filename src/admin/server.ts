@@ -71,8 +71,9 @@ export interface AdminServerOptions {
    */
   inngestBodyLimit?: number;
   /**
-   * Failed authentication, per client address: after `max` failures within `windowMs`, every
-   * guarded request from that address answers 429 (correct token or not) until the window ends,
+   * Failed authentication (a wrong credential sent; none sent does not count), per client address:
+   * after `max` failures within `windowMs`, every guarded request from that address answers 429
+   * (correct token or not) until the window ends,
    * so guessing a token costs a window per `max` tries. Default 20 per 60 000 ms (the dashboard
    * spends three per wrong token it polls with). Counted in memory, per server. Behind a reverse
    * proxy every client shares the proxy's address.
@@ -223,9 +224,13 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     }
     const auth = authenticate(request.headers.authorization, creds);
     if (!auth.ok) {
-      const after = await limiter(request);
-      if (!after.isAllowed && after.remaining === 0) {
-        log.warn({ ip: request.ip, failures: failedAuth.max, windowMs: failedAuth.windowMs }, 'too many failed admin authentications: refusing this address until the window ends');
+      // only a credential that was tried counts: a browser's favicon or the dashboard's first,
+      // token-less poll guesses nothing
+      if (request.headers.authorization !== undefined) {
+        const after = await limiter(request);
+        if (!after.isAllowed && after.remaining === 0) {
+          log.warn({ ip: request.ip, failures: failedAuth.max, windowMs: failedAuth.windowMs }, 'too many failed admin authentications: refusing this address until the window ends');
+        }
       }
       reply.header('www-authenticate', 'Bearer realm="sluice"');
       return refuse(reply, 401, 'unauthorized', auth.message);
