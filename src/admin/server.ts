@@ -99,6 +99,7 @@ declare module 'fastify' {
 /** Where the Inngest functions are served. */
 export const INNGEST_PATH = '/api/inngest';
 
+/** `/api/inngest` has no bearer token: see `inngestBodyLimit`. */
 const INNGEST_BODY_LIMIT = 256 * 1024;
 
 /** The fastify instance, plus the pieces the CLI and tests use. `close()` also stops the sampler. */
@@ -199,13 +200,15 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   let failures: ReturnType<FastifyInstance['createRateLimit']> | undefined;
   /** The failed-auth limiter, made on first use: the plugin's decorator exists once the server is ready. */
   const failureLimiter = () =>
-    (failures ??= app.createRateLimit({ max: failedAuth.max, timeWindow: failedAuth.windowMs, keyGenerator: (request: FastifyRequest) => request.ip }));
+    // keyed by the plugin's default: the client address (IPv6 by /64, so rotating addresses in one
+    // allocation does not reset the count)
+    (failures ??= app.createRateLimit({ max: failedAuth.max, timeWindow: failedAuth.windowMs }));
 
   const refuse = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message });
 
   app.addHook('onRequest', async (request, reply) => {
-    // no matched route (a 404 to come): guarded as a read, so a spelling the router does not know
-    // tells an anonymous caller nothing, and a known one was matched and declared below
+    // no route matched (a 404 to come): still guarded, as a read, so that no spelling of a path
+    // answers an anonymous caller anything but 401
     const access: Access = request.routeOptions.url === undefined ? 'read' : (request.routeOptions.config.access ?? 'write');
     if (access === 'public') return;
     const attack = browserAttackReason({ host: effectiveHost(request), origin: request.headers.origin }, creds.token !== undefined);
