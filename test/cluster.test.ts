@@ -20,6 +20,7 @@ import { Keys } from '../src/keys.js';
 import { createThrottler, InvalidConfigError, type Admission, type Throttler, type ThrottlerOptions } from '../src/index.js';
 import { startLocalCluster, type LocalCluster } from './support/cluster.js';
 import { clusterOptions } from '../src/redis/connection.js';
+import { logSink, until } from './support/helpers.js';
 import { createAdminServer } from '../src/admin/server.js';
 import { maxInWindow } from './support/processes.js';
 
@@ -449,18 +450,25 @@ describe('cluster node URLs keep their credentials and TLS', () => {
     expect(() => clusterOptions([])).toThrow(InvalidConfigError);
   });
 
-  it('a throttler reaches a password-protected cluster through { cluster: urls with the password }', async () => {
+  it('a throttler reaches a password-protected cluster through { cluster: urls with the password }, and checks every master for eviction', async () => {
     const guarded = await startLocalCluster({ password: 'cl-secret' });
+    const { logger, lines } = logSink();
     const throttler = createThrottler({
       redis: { cluster: guarded.urls.map((u) => u.replace('redis://', 'redis://default:cl-secret@')) },
       namespace: `auth-${randomBytes(4).toString('hex')}`,
       endpoints: { e: { rate: '10/s', burst: 2 } },
-      logger: pino({ level: 'silent' }),
+      logger,
     });
     try {
       const admitted = await throttler.acquire('e', { maxWaitMs: 5_000 });
       expect(admitted.degraded).toBeUndefined();
       expect((await throttler.inspect('e')).counters.admitted).toBe(1);
+      // CONFIG GET on each master, through the credentials the URLs carried
+      const checked = await until('the eviction check on every master', async () => {
+        const servers = lines.filter((l) => l.msg === 'maxmemory-policy keeps Sluice keys').map((l) => l.server);
+        return servers.length === guarded.nodes.length && servers;
+      }, 10_000);
+      expect(new Set(checked)).toEqual(new Set(guarded.nodes.map((n) => `${n.host}:${n.port}`)));
     } finally {
       await throttler.close();
       await guarded.stop();
