@@ -164,7 +164,7 @@ export class Throttler {
     }
     const priorities = Object.keys(this.config.priorities);
     this.defaultPriority = this.config.defaultPriority ?? (priorities.includes('normal') ? 'normal' : priorities[0]!);
-    const conn = connect(redis);
+    const conn = connect(redis, {}, this.log);
     this.redis = conn.redis;
     this.owned = conn.owned;
     defineScripts(this.redis);

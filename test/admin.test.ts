@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { bullmqPrefix } from '../src/bullmq/index.js';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,10 @@ import type { Throttler } from '../src/throttler.js';
 import type { EndpointView } from '../src/metrics/endpoint-view.js';
 import { renderStatusTable, statusCommand } from '../workers/cli/commands/status.js';
 import { adminCommand } from '../workers/cli/commands/admin.js';
+import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
 import { cleanup, logSink, makeThrottler, redisUrl } from './support/helpers.js';
+import { rawRequest } from './support/raw-http.js';
+import { createHarvestApp } from '../workers/inngest/harvest-app.js';
 
 const silent = pino({ level: 'silent' });
 const ADMIN = { authorization: 'Bearer admin-secret' };
@@ -561,4 +565,232 @@ describe('tenant budgets at runtime', () => {
       await app.close();
     }
   });
+});
+
+/**
+ * Access is decided on the route fastify matched, so every spelling of a request target the router
+ * accepts (or refuses) meets the same checks. Real HTTP over a socket: fastify.inject and fetch may
+ * normalise the target before the server sees it.
+ */
+describe('every spelling of a path meets the same checks', () => {
+  afterEach(cleanup);
+
+  /** [method, request target, the route it reaches (undefined: no route, 404)] */
+  const writes: [string, string, string | undefined][] = [
+    ['POST', '/api/endpoints/api.search/pause', 'pause'],
+    ['POST', '/%61pi/endpoints/api.search/pause', 'pause'],
+    ['POST', '/%61%70%69/endpoints/api.search/pause', 'pause'],
+    ['POST', '/api/%65ndpoints/api%2Esearch/%70ause', 'pause'],
+    ['POST', '/api/endpoints/api.search/pause?x=1', 'pause'],
+    ['POST', 'http://x/api/endpoints/api.search/pause', 'pause'],
+    ['POST', 'http://x/%61pi/endpoints/api.search/pause', 'pause'],
+    ['PUT', '/%61pi/tenants/acme', 'tenant'],
+    ['POST', '/./api/endpoints/api.search/pause', undefined],
+    ['POST', '//api/endpoints/api.search/pause', undefined],
+    ['POST', '/api/endpoints/api.search/pause/', undefined],
+    ['POST', '/API/endpoints/api.search/pause', undefined],
+    ['POST', '/Api/endpoints/api.search/pause', undefined],
+    ['POST', '/api/endpoints/api.search/../api.search/pause', undefined],
+    ['POST', '/nowhere', undefined],
+  ];
+  const reads: [string, string, string | undefined][] = [
+    ['GET', '/api/audit', 'audit'],
+    ['GET', '/%61pi/audit', 'audit'],
+    ['HEAD', '/%61pi/audit', 'audit'],
+    ['GET', 'http://x/api/audit', 'audit'],
+    ['GET', '/%6detrics', 'metrics'],
+    ['GET', '/%6D%65trics', 'metrics'],
+    ['GET', 'http://x/%6detrics', 'metrics'],
+    ['GET', '/metrics?x', 'metrics'],
+    ['GET', '/api/audit/', undefined],
+    ['GET', '/API/audit', undefined],
+    ['GET', '/./api/audit', undefined],
+    ['GET', '//api/audit', undefined],
+    ['GET', '/METRICS', undefined],
+    ['GET', '/metrics/', undefined],
+    ['GET', '/favicon.ico', undefined],
+  ];
+  const body = (route: string | undefined) => (route === 'tenant' ? JSON.stringify({ rate: '1/min', burst: 2 }) : '{}');
+  const json = { 'content-type': 'application/json' };
+
+  async function serve(extra: { token?: string; readToken?: string } = { token: 'admin-secret', readToken: 'read-secret' }) {
+    const throttler = throttlerForTest();
+    const app = createAdminServer({ throttler, ...extra, port: 0, logger: silent, failedAuth: { max: 1_000 } });
+    const url = await app.start();
+    return { throttler, app, url, host: new URL(url).host };
+  }
+  const untouched = async (throttler: Throttler) => {
+    expect((await throttler.inspect('api.search')).paused).toBeNull();
+    expect(await throttler.tenantBudgets()).not.toHaveProperty('acme');
+  };
+
+  it('without a token: 401 on every spelling, and nothing changes', async () => {
+    const { throttler, app, url } = await serve();
+    try {
+      for (const [method, target, route] of [...writes, ...reads]) {
+        const res = await rawRequest(url, method, target, json, body(route));
+        expect(res.status, `${method} ${target}`).toBe(401);
+        expect(res.headers['www-authenticate'], `${method} ${target}`).toMatch(/^Bearer/);
+      }
+      await untouched(throttler);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with the read-only token: reads where the route is read, 403 on every spelling of a change', async () => {
+    const { throttler, app, url } = await serve();
+    try {
+      for (const [method, target, route] of writes) {
+        const res = await rawRequest(url, method, target, { ...READ, ...json }, body(route));
+        expect(res.status, `${method} ${target}`).toBe(route ? 403 : 404);
+      }
+      await untouched(throttler);
+      for (const [method, target, route] of reads) {
+        const res = await rawRequest(url, method, target, READ);
+        expect(res.status, `${method} ${target}`).toBe(route ? 200 : 404);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with the admin token: the router takes each spelling to the route listed (the table is what the router does)', async () => {
+    const { throttler, app, url } = await serve();
+    try {
+      for (const [method, target, route] of [...writes, ...reads]) {
+        const res = await rawRequest(url, method, target, { ...ADMIN, ...json }, body(route));
+        expect(res.status, `${method} ${target}`).toBe(route ? 200 : 404);
+        if (route === 'pause') await throttler.resume('api.search');
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a cross-origin request is refused on every spelling, even with the admin token', async () => {
+    const { throttler, app, url } = await serve();
+    try {
+      for (const [method, target, route] of [...writes, ...reads]) {
+        const res = await rawRequest(url, method, target, { ...ADMIN, ...json, origin: 'https://evil.example' }, body(route));
+        expect(res.status, `${method} ${target}`).toBe(403);
+      }
+      await untouched(throttler);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('unauthenticated on loopback: a foreign Host (DNS rebinding) is refused on every spelling, and so is a foreign absolute-form target', async () => {
+    const { throttler, app, url, host } = await serve({});
+    try {
+      for (const [method, target, route] of [...writes, ...reads]) {
+        const res = await rawRequest(url, method, target, { ...json, host: 'evil.example' }, body(route));
+        expect(res.status, `${method} ${target}`).toBe(403);
+      }
+      for (const [method, target] of [['POST', 'http://evil.example/api/endpoints/api.search/pause'], ['GET', 'http://evil.example/%61pi/audit']] as const) {
+        const res = await rawRequest(url, method, target, { ...json, host }, '{}');
+        expect(res.status, `${method} ${target}`).toBe(403);
+      }
+      await untouched(throttler);
+      // the same server answers its own loopback name, absolute-form included
+      expect((await rawRequest(url, 'GET', `http://${host}/%61pi/audit`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('admin server hardening', () => {
+  afterEach(cleanup);
+
+  it('slows repeated failed authentication per address: after max failures even the right token waits, other addresses do not', async () => {
+    const throttler = throttlerForTest();
+    const { logger, lines } = logSink();
+    const app = createAdminServer({ throttler, token: 'admin-secret', port: 0, logger, failedAuth: { max: 3, windowMs: 60_000 } });
+    try {
+      const url = await app.start();
+      // successes are not counted, nor requests that try no credential (a favicon, a first poll)
+      for (let i = 0; i < 5; i++) expect((await rawRequest(url, 'GET', '/api/audit', ADMIN)).status).toBe(200);
+      for (const target of ['/favicon.ico', '/api/audit', '/api/audit', '/metrics', '/api/fleet']) expect((await rawRequest(url, 'GET', target)).status).toBe(401);
+      expect((await rawRequest(url, 'GET', '/api/audit', ADMIN)).status).toBe(200);
+      // failures are, whatever the spelling
+      for (const target of ['/api/audit', '/%61pi/audit', 'http://x/api/audit']) {
+        expect((await rawRequest(url, 'GET', target, { authorization: 'Bearer guess' })).status).toBe(401);
+      }
+      expect(lines.some((l) => l.level === 40 && /too many failed admin authentications/.test(String(l.msg)))).toBe(true);
+      const locked = await rawRequest(url, 'GET', '/api/audit', ADMIN);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+      expect(JSON.parse(locked.body).error).toBe('too_many_failures');
+      expect((await rawRequest(url, 'POST', '/%61pi/endpoints/api.search/pause', { ...ADMIN, 'content-type': 'application/json' }, '{}')).status).toBe(429);
+      expect((await throttler.inspect('api.search')).paused).toBeNull();
+      // public routes stay open, and another address is not locked out by this one
+      expect((await rawRequest(url, 'GET', '/healthz')).status).toBe(200);
+      expect((await app.inject({ method: 'GET', url: '/api/audit', headers: ADMIN, remoteAddress: '10.0.0.7' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('sends security headers with the dashboard: a CSP that allows only its own script, no framing, no sniffing, no referrer', async () => {
+    const throttler = throttlerForTest();
+    const app = createAdminServer({ throttler, token: 'admin-secret', port: 0, logger: silent });
+    try {
+      const url = await app.start();
+      const page = await rawRequest(url, 'GET', '/');
+      expect(page.status).toBe(200);
+      const csp = page.headers['content-security-policy'] ?? '';
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
+      const script = /<script>([\s\S]*?)<\/script>/.exec(page.body)![1]!;
+      expect(csp).toContain(`script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
+      expect(page.headers['referrer-policy']).toBe('no-referrer');
+      expect(page.headers['x-frame-options']).toBe('DENY');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('keeps /api/inngest (unauthenticated: Inngest signs) to a small body: 413 past 256 KiB, before the SDK reads it', async () => {
+    const throttler = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '1/s' } } });
+    const inngest = createHarvestApp({ throttler, client: { isDev: true, logger: silent }, harvestProfile: async (handle) => handle });
+    const app = createAdminServer({ throttler, token: 'admin-secret', inngest, port: 0, logger: silent });
+    try {
+      const url = await app.start();
+      const big = JSON.stringify({ event: { name: 'sluice/profile.harvest', data: { handle: 'x', pad: 'x'.repeat(300 * 1024) } } });
+      const res = await rawRequest(url, 'POST', '/api/inngest?fnId=sluice-harvest-profile&stepId=step', { 'content-type': 'application/json' }, big);
+      expect(res.status).toBe(413);
+      // spelled another way, the same route and the same limit
+      expect((await rawRequest(url, 'POST', '/%61pi/inngest?fnId=sluice-harvest-profile', { 'content-type': 'application/json' }, big)).status).toBe(413);
+      expect((await rawRequest(url, 'GET', '/api/inngest')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 with a fixed message when Redis is down; the log has the driver\'s error', async () => {
+    const redis = await startEmbeddedRedis();
+    const { logger, lines } = logSink();
+    const throttler = makeThrottler({ redis: redis.url, endpoints: { 'api.search': { rate: '60/min', burst: 10 } } });
+    const app = createAdminServer({ throttler, token: 'admin-secret', port: 0, logger });
+    try {
+      const url = await app.start();
+      await redis.stop();
+      for (const target of ['/api/endpoints', '/api/audit']) {
+        const res = await rawRequest(url, 'GET', target, ADMIN);
+        expect(res.status, target).toBe(503);
+        expect(JSON.parse(res.body).error).toBe('redis_unavailable');
+        expect(res.body).not.toContain(String(redis.port));
+        expect(res.body).not.toContain('127.0.0.1');
+      }
+      // the operator reads the driver's own error in the log
+      expect(lines.some((l) => l.level === 50 && l.msg === 'admin request failed' && (l.err as { type?: string } | undefined)?.type !== undefined)).toBe(true);
+    } finally {
+      await app.close();
+      await redis.stop();
+    }
+  }, 30_000);
 });

@@ -20,6 +20,9 @@ import { parseJob } from '../jobs/schemas.js';
 import { Keys } from '../src/keys.js';
 import { createThrottler, InvalidConfigError, type Admission, type Throttler, type ThrottlerOptions } from '../src/index.js';
 import { startLocalCluster, type LocalCluster } from './support/cluster.js';
+import { clusterOptions } from '../src/redis/connection.js';
+import { logSink, until } from './support/helpers.js';
+import { createAdminServer } from '../src/admin/server.js';
 import { maxInWindow } from './support/processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -427,5 +430,70 @@ describe('BullMQ on the cluster', () => {
 
     const d = delta(before, await errorStats());
     expect(d.CROSSSLOT ?? 0).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('cluster node URLs keep their credentials and TLS', () => {
+  it('builds the options every node gets from the URLs: user, password (decoded), TLS; explicit options win', () => {
+    const built = clusterOptions(['rediss://svc:p%40ss@10.0.0.1:7000', 'rediss://svc:p%40ss@[::1]:7001/0']);
+    expect(built.nodes).toEqual([{ host: '10.0.0.1', port: 7000 }, { host: '::1', port: 7001 }]);
+    expect(built.options.redisOptions).toMatchObject({ username: 'svc', password: 'p@ss', tls: {} });
+    const plain = clusterOptions(['redis://:secret@h:6379']).options.redisOptions!;
+    expect(plain).toMatchObject({ password: 'secret' });
+    expect(plain).not.toHaveProperty('tls');
+    expect(plain).not.toHaveProperty('username');
+    expect(clusterOptions(['rediss://u:p@h:1'], { tls: { servername: 'redis.internal' } }).options.redisOptions!.tls).toEqual({ servername: 'redis.internal' });
+    expect(() => clusterOptions(['rediss://u:p@a:1', 'redis://u:p@b:1'])).toThrow(/TLS/);
+    expect(() => clusterOptions(['redis://u:p@a:1', 'redis://u:q@b:1'])).toThrow(/credentials/);
+    expect(() => clusterOptions(['redis://a:1/2'])).toThrow(/database 2/);
+    expect(() => clusterOptions(['http://a:1'])).toThrow(InvalidConfigError);
+    expect(() => clusterOptions(['redis://:hunter2@a:1', 'nope'])).toThrow(/not a URL/);
+    expect(() => clusterOptions([])).toThrow(InvalidConfigError);
+  });
+
+  it('a throttler reaches a password-protected cluster through { cluster: urls with the password }, and checks every master for eviction', async () => {
+    const guarded = await startLocalCluster({ password: 'cl-secret' });
+    const { logger, lines } = logSink();
+    const throttler = createThrottler({
+      redis: { cluster: guarded.urls.map((u) => u.replace('redis://', 'redis://default:cl-secret@')) },
+      namespace: `auth-${randomBytes(4).toString('hex')}`,
+      endpoints: { e: { rate: '10/s', burst: 2 } },
+      logger,
+    });
+    try {
+      const admitted = await throttler.acquire('e', { maxWaitMs: 5_000 });
+      expect(admitted.degraded).toBeUndefined();
+      expect((await throttler.inspect('e')).counters.admitted).toBe(1);
+      // CONFIG GET on each master, through the credentials the URLs carried
+      const checked = await until('the eviction check on every master', async () => {
+        const servers = lines.filter((l) => l.msg === 'maxmemory-policy keeps Sluice keys').map((l) => l.server);
+        return servers.length === guarded.nodes.length && servers;
+      }, 10_000);
+      expect(new Set(checked)).toEqual(new Set(guarded.nodes.map((n) => `${n.host}:${n.port}`)));
+    } finally {
+      await throttler.close();
+      await guarded.stop();
+    }
+  }, 60_000);
+});
+
+describe('the admin server on a misdirected cluster node', () => {
+  it("answers 503 without echoing the MOVED reply's host:port", async () => {
+    const namespace = `moved-${randomBytes(4).toString('hex')}`;
+    const slot = calculateSlot(namespace);
+    const ranges = await direct[0]!.cluster('SLOTS');
+    const owner = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)![2]![1];
+    const wrong = cluster.nodes.find((n) => n.port !== owner)!;
+    const throttler = createThrottler({ redis: `redis://${wrong.host}:${wrong.port}`, namespace, endpoints: { e: { rate: '10/s' } }, logger: pino({ level: 'silent' }) });
+    const app = createAdminServer({ throttler, token: 't', logger: pino({ level: 'silent' }) });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/api/endpoints', headers: { authorization: 'Bearer t' } });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error).toBe('redis_unavailable');
+      expect(res.body).not.toMatch(/MOVED|127\.0\.0\.1|:\d{4,5}/);
+    } finally {
+      await app.close();
+      await throttler.close();
+    }
   });
 });

@@ -113,7 +113,12 @@ describe('dashboard in Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${url}/#token=${TOKEN}`);
+    // the page runs under its own CSP (script by hash, no framing): nothing it does may be blocked
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) errors.push(m.text());
+    });
+    const served = await page.goto(`${url}/#token=${TOKEN}`);
+    expect(served?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
     await page.getByTestId('endpoint-tiktok.profile').waitFor();
     // the token left the URL (it must not end up in history or screenshots of the address bar)
     expect(new URL(page.url()).hash).toBe('');

@@ -4,12 +4,16 @@
  * and always by reading it: the services, Redis's persistence, the workers' Redis, the files it
  * mounts, and how the image is built.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { Redis } from 'ioredis';
+import { freePort } from '../workers/embedded/free-port.js';
+import { waitForPort } from '../workers/embedded/redis-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const composeText = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
@@ -60,6 +64,61 @@ describe('docker-compose.yml', () => {
     });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('SLUICE_ADMIN_TOKEN');
+  });
+
+  it('gives Redis a password, REDIS_PASSWORD or its documented default, and every REDIS_URL carries it', () => {
+    // no skip: the password is only checked once compose has interpolated the file
+    if (!hasDockerCompose()) throw new Error('docker-compose not found: apt-get install -y docker-compose (Debian v1 validates the file; no engine needed)');
+    const resolved = (password?: string) => {
+      const e: NodeJS.ProcessEnv = { ...process.env, SLUICE_ADMIN_TOKEN: 'a', SLUICE_ADMIN_READ_TOKEN: 'r', GRAFANA_ADMIN_PASSWORD: 'g' };
+      delete e.REDIS_PASSWORD;
+      if (password) e.REDIS_PASSWORD = password;
+      const run = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root, encoding: 'utf8', env: e });
+      expect(run.status, run.stderr).toBe(0);
+      return (parse(run.stdout) as { services: Record<string, Service> }).services;
+    };
+    for (const [given, expected] of [[undefined, 'sluice-redis-local'], ['0f3a9c', '0f3a9c']] as const) {
+      const s = resolved(given);
+      expect(env(s.redis!).REDIS_PASSWORD).toBe(expected);
+      expect(env(s.redis!).REDISCLI_AUTH).toBe(expected);
+      for (const name of ['discovery', 'harvesting', 'admin']) expect(new URL(env(s[name]!).REDIS_URL!).password, name).toBe(expected);
+    }
+  });
+
+  it("Redis's start command requires the password and keeps it off the command line", async () => {
+    // the compose command, run here as the container would, minus the two container-only steps
+    // (the image's entrypoint dropping to the redis user, and the chown for it)
+    const script = (services.redis!.command as string[])[2]!
+      .replace(/\$\$/g, '$')
+      .replace(/chown redis:redis \S+ &&/, '')
+      .replace('exec docker-entrypoint.sh redis-server', 'exec redis-server');
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-compose-redis-'));
+    const port = await freePort();
+    const child = spawn('sh', ['-c', `${script.replaceAll('/tmp/redis-auth.conf', join(dir, 'auth.conf'))} --port ${port} --bind 127.0.0.1 --dir ${dir} --appendonly no`], {
+      env: { ...process.env, REDIS_PASSWORD: 'pw-0f3a9c' },
+      stdio: 'ignore',
+    });
+    try {
+      await waitForPort(port, 10_000, child);
+      // no ready check: it would fail on NOAUTH before the ping could
+      const anonymous = new Redis({ port, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
+      anonymous.on('error', () => undefined);
+      await anonymous.connect();
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+      anonymous.disconnect();
+      // the services' URL form
+      const url = new URL(env(services.admin!).REDIS_URL!.replace('${REDIS_PASSWORD:-sluice-redis-local}', 'pw-0f3a9c'));
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      const client = new Redis(url.toString(), { maxRetriesPerRequest: 0 });
+      expect(await client.ping()).toBe('PONG');
+      expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+      client.disconnect();
+      expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8')).not.toContain('pw-0f3a9c');
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('has the services of the fleet', () => {

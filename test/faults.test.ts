@@ -11,15 +11,22 @@ import { countBetween, maxInWindow, runLoadProcesses } from './support/processes
 afterEach(cleanup);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Kills the server `killAfterMs` after `startAt`, restarts it `downMs` later; returns the outage window. */
+/**
+ * Kills the server `killAfterMs` after `startAt`, restarts it `downMs` later; returns the outage
+ * window. `up` is stamped before the new server is spawned, not after `startEmbeddedRedis`
+ * returns: clients reconnect (and reserve slots at the new server's clock) as soon as the port
+ * opens, which on a busy machine is well before the start-up promise resolves. No slot the new
+ * server grants can lie before `up`, whatever the scheduler does.
+ */
 async function outage(server: { current: EmbeddedRedis }, startAt: number, killAfterMs: number, downMs: number): Promise<{ down: number; up: number }> {
   await sleep(startAt + killAfterMs - Date.now());
   const port = server.current.port;
   const down = Date.now();
   await server.current.stop(); // SIGKILL
   await sleep(downMs);
+  const up = Date.now();
   server.current = await startEmbeddedRedis({ port });
-  return { down, up: Date.now() };
+  return { down, up };
 }
 
 describe('Redis killed mid-run', () => {

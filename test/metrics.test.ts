@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createMetrics } from '../src/metrics/registry.js';
+import { boundedClasses, createMetrics, OTHER_TENANTS } from '../src/metrics/registry.js';
 import { startWaitReporter } from '../src/metrics/reporter.js';
 import { mergeWaits, readFleetWaits, staleWaitFields } from '../src/metrics/fleet-waits.js';
 import { emptyHistogram, quantileMs, SlidingWaitWindow, waitedOf, WAIT_BUCKETS_MS } from '../src/metrics/wait-histogram.js';
@@ -195,6 +195,51 @@ describe('metrics registry', () => {
     } finally {
       m.close();
       (throttler.redis as Redis).disconnect();
+    }
+  });
+});
+
+describe('tenant label of the queue-depth metric', () => {
+  afterEach(cleanup);
+
+  it('names the most queued tenants per endpoint and sums the rest under {other}, per priority', () => {
+    const classes = [
+      { tenant: 'a', priority: 'high', queued: 5 },
+      { tenant: 'a', priority: 'low', queued: 5 },
+      { tenant: 'b', priority: 'low', queued: 7 },
+      { tenant: 'c', priority: 'high', queued: 3 },
+      { tenant: 'd', priority: 'high', queued: 2 },
+      { tenant: 'd', priority: 'low', queued: 1 },
+    ];
+    expect(boundedClasses(classes, 6)).toBe(classes);
+    const two = boundedClasses(classes, 2);
+    expect(two.filter((c) => c.tenant !== OTHER_TENANTS).map((c) => c.tenant).sort()).toEqual(['a', 'a', 'b']);
+    expect(two.filter((c) => c.tenant === OTHER_TENANTS)).toEqual([
+      { tenant: OTHER_TENANTS, priority: 'high', queued: 5 },
+      { tenant: OTHER_TENANTS, priority: 'low', queued: 1 },
+    ]);
+    expect(two.reduce((n, c) => n + c.queued, 0)).toBe(23);
+  });
+
+  it('keeps the exported series bounded with 40 tenants queued', async () => {
+    const throttler = makeThrottler({ endpoints: { 'ep.a': { rate: '1/min', burst: 1 } } });
+    await throttler.pause('ep.a');
+    const ac = new AbortController();
+    // tenant tN queues N % 4 + 1 tickets: t3, t7, ... (4 each) lead
+    const waiting = Array.from({ length: 40 }, (_, n) => Array.from({ length: (n % 4) + 1 }, () => throttler.acquire('ep.a', { tenant: `t${n}`, signal: ac.signal }).catch(() => undefined))).flat();
+    const m = createMetrics({ throttler, maxTenantSeries: 5 });
+    try {
+      await expect.poll(async () => (await throttler.inspect('ep.a')).queued).toBe(waiting.length);
+      const lines = (await m.metrics()).split('\n').filter((l) => l.startsWith('sluice_queue_depth_by_class{'));
+      const tenants = lines.map((l) => /tenant="([^"]*)"/.exec(l)![1]);
+      expect(tenants).toHaveLength(6);
+      expect(tenants).toContain(OTHER_TENANTS);
+      for (const t of tenants.filter((x) => x !== OTHER_TENANTS)) expect(Number(t!.slice(1)) % 4).toBe(3);
+      expect(lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0)).toBe(waiting.length);
+    } finally {
+      m.close();
+      ac.abort();
+      await Promise.all(waiting);
     }
   });
 });

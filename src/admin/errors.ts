@@ -12,7 +12,8 @@ export function toErrorReply(err: unknown): ErrorReply {
   if (err instanceof UnknownEndpointError) return { status: 404, body: { error: 'unknown_endpoint', message: err.message } };
   if (err instanceof InvalidConfigError || err instanceof InvalidNameError) return { status: 400, body: { error: 'bad_request', message: err.message } };
   if (err instanceof RedisUnavailableError || isRedisError(err)) {
-    return { status: 503, body: { error: 'redis_unavailable', message: `Redis cannot be reached: ${(err as Error).message}` } };
+    // the driver's message names Redis's host and port: that is for the server log, not the caller
+    return { status: 503, body: { error: 'redis_unavailable', message: 'Redis cannot be reached (the admin server log has the details)' } };
   }
   const e = err as { statusCode?: number; code?: string; message?: string };
   // fastify's own errors (bad JSON, body too large, wrong content type) carry their status

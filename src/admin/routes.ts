@@ -43,17 +43,18 @@ async function viewOf(throttler: Throttler, endpoint: string): Promise<EndpointV
   return view!;
 }
 
-/** Read routes: GET only, open to the read-only token. */
+/** Read routes: GET only, declared `read`: open to the read-only token. */
 export function registerReadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { throttler } = ctx;
+  const read = { config: { access: 'read' as const } };
 
-  app.get('/api/endpoints', async () => ({ namespace: throttler.keys.namespace, endpoints: await readEndpointViews(throttler) }));
+  app.get('/api/endpoints', read, async () => ({ namespace: throttler.keys.namespace, endpoints: await readEndpointViews(throttler) }));
 
-  app.get('/api/endpoints/:name', async (request) => {
+  app.get('/api/endpoints/:name', read, async (request) => {
     return viewOf(throttler, endpointParam(throttler, request));
   });
 
-  app.get('/api/history', async (request) => {
+  app.get('/api/history', read, async (request) => {
     const q = parseOr400(HistoryQuery, request.query, 'query');
     const all = q.endpoint === undefined ? ctx.history.all() : { [q.endpoint]: ctx.history.series(q.endpoint) };
     const since = q.since;
@@ -61,25 +62,27 @@ export function registerReadRoutes(app: FastifyInstance, ctx: RouteContext): voi
     return { intervalMs: ctx.history.intervalMs, spanMs: ctx.history.spanMs, endpoints: series };
   });
 
-  app.get('/api/fleet', async () => ctx.readFleet());
+  app.get('/api/fleet', read, async () => ctx.readFleet());
 
-  app.get('/api/tenants', async () => ({ tenants: await throttler.tenantBudgets() }));
+  app.get('/api/tenants', read, async () => ({ tenants: await throttler.tenantBudgets() }));
 
-  app.get('/api/audit', async (request) => {
+  app.get('/api/audit', read, async (request) => {
     const q = parseOr400(AuditQuery, request.query, 'query');
     return { entries: await throttler.auditLog(q.limit) };
   });
 }
 
-/** Write routes: need the admin token; every change is audit-logged by the throttler with the actor. */
+/** Write routes, declared `write`: the admin token only; every change is audit-logged by the throttler with the actor. */
 export function registerWriteRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { throttler } = ctx;
   const patchSchema = endpointPatchSchema(Object.keys(throttler.config.priorities));
+  const write = { config: { access: 'write' as const } };
   /** A route that changes one endpoint and answers its new view. */
   const change = (method: 'PUT' | 'POST' | 'DELETE', path: string, apply: (endpoint: string, body: unknown, actor: string, request: FastifyRequest) => Promise<void>) =>
     app.route({
       method,
       url: `/api/endpoints/:name${path}`,
+      config: { access: 'write' },
       handler: async (request) => {
         const endpoint = endpointParam(throttler, request);
         const actor = actorOf(ctx, request);
@@ -116,13 +119,13 @@ export function registerWriteRoutes(app: FastifyInstance, ctx: RouteContext): vo
     const { tenant } = parseOr400(BypassDeleteBody, body);
     await throttler.setBypass(endpoint, tenant, null, { actor });
   });
-  app.put('/api/tenants/:name', async (request) => {
+  app.put('/api/tenants/:name', write, async (request) => {
     const tenant = parseOr400(Name, (request.params as { name?: unknown }).name, 'params.name');
     const budget = parseOr400(TenantBudgetBody, request.body);
     await throttler.setTenantBudget(tenant, budget, { actor: actorOf(ctx, request) });
     return { ok: true, tenants: await throttler.tenantBudgets() };
   });
-  app.delete('/api/tenants/:name', async (request) => {
+  app.delete('/api/tenants/:name', write, async (request) => {
     const tenant = parseOr400(Name, (request.params as { name?: unknown }).name, 'params.name');
     await throttler.setTenantBudget(tenant, null, { actor: actorOf(ctx, request) });
     return { ok: true, tenants: await throttler.tenantBudgets() };

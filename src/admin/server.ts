@@ -1,15 +1,23 @@
 /**
  * The admin server: JSON API, Prometheus metrics and the live dashboard, on one fastify instance.
  *
- * Security: every `/api` route and `/metrics` needs a bearer token when one is configured
- * (`readToken` may only read); without a token the server refuses any non-loopback host. The
- * dashboard page itself holds no data (it fetches the API with the token the operator gives it),
- * so it is served without credentials. `/api/inngest` (when an Inngest app is mounted) is the one
- * `/api` path without the bearer token: the Inngest server cannot send it, and signs its requests
- * instead, which the SDK verifies in cloud mode; so on a non-loopback address the app must be in
- * cloud mode (INNGEST_SIGNING_KEY set, INNGEST_DEV unset).
+ * Security: every route needs a bearer token when one is configured (`readToken` may only use the
+ * routes declared `read`), except those declared `public`: the dashboard page (it holds no data:
+ * it fetches the API with the token the operator gives it), `/healthz`, `/metrics` with
+ * `publicMetrics`, and `/api/inngest`. Access is decided from the route fastify matched
+ * (`request.routeOptions`), never from the raw URL: the router decodes `/%61pi`, strips the
+ * authority of `GET http://x/api`, and a check on the raw string would miss both. A request that
+ * matches no route is guarded too, so every spelling the router does not recognise meets the same
+ * checks before its 404. Without a token the server refuses any non-loopback host.
+ *
+ * `/api/inngest` (when an Inngest app is mounted) is unauthenticated: the Inngest server cannot
+ * send the bearer token, and signs its requests instead, which the SDK verifies in cloud mode; so
+ * on a non-loopback address the app must be in cloud mode (INNGEST_SIGNING_KEY set, INNGEST_DEV
+ * unset), and its body limit is small.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { Inngest, InngestFunction } from 'inngest';
 import { InvalidConfigError } from '../errors/index.js';
 import type { Throttler } from '../throttler.js';
@@ -17,7 +25,7 @@ import { rootLogger, type Logger } from '../logger.js';
 import { createMetrics, type SluiceMetrics } from '../metrics/registry.js';
 import { readEndpointViews } from '../metrics/endpoint-view.js';
 import { queueList, type QueuesInput } from '../metrics/job-queues.js';
-import { dashboardHtml } from '../dashboard/page.js';
+import { dashboardHtml, dashboardScriptHashes } from '../dashboard/page.js';
 import { assertSafeBinding, authenticate, browserAttackReason, isLoopback, type Role } from './auth.js';
 import { toErrorReply } from './errors.js';
 import { readFleet, type ResultsCounter } from './fleet.js';
@@ -48,18 +56,50 @@ export interface AdminServerOptions {
   historySpanMs?: number;
   /** Serve /metrics without credentials (when Prometheus cannot send a bearer token). Default false. */
   publicMetrics?: boolean;
+  /** Tenants named in `sluice_queue_depth_by_class` per endpoint; the rest are summed. Default 20 (see `MetricsOptions`). */
+  maxTenantSeries?: number;
   /**
    * Inngest functions to serve at `/api/inngest` (GET, PUT, POST), e.g. `createHarvestApp()`'s
    * result. Not behind the bearer token (Inngest signs its requests); see the module comment.
    */
   inngest?: { client: Inngest; functions: readonly InngestFunction.Like[] };
+  /**
+   * Largest request body on `/api/inngest`, bytes. Default 256 KiB, Inngest's documented maximum
+   * event size on its free plan: the example's calls carry one event and one small step output.
+   * Raise it if your functions return large step outputs (Inngest allows 4 MB per step).
+   */
+  inngestBodyLimit?: number;
+  /**
+   * Failed authentication (a wrong credential sent; none sent does not count), per client address:
+   * after `max` failures within `windowMs`, every guarded request from that address answers 429
+   * (correct token or not) until the window ends,
+   * so guessing a token costs a window per `max` tries. Default 20 per 60 000 ms (the dashboard
+   * spends three per wrong token it polls with). Counted in memory, per server. Behind a reverse
+   * proxy every client shares the proxy's address.
+   */
+  failedAuth?: { max?: number; windowMs?: number };
+}
+
+/**
+ * Who may use a route, declared where the route is registered (`config: { access }`). A route that
+ * declares nothing needs the admin token: forgetting the declaration fails closed.
+ * - `public`: no credentials, no browser checks (it holds no data);
+ * - `read`: the admin or the read-only token;
+ * - `write`: the admin token only.
+ */
+export type Access = 'public' | 'read' | 'write';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
 }
 
 /** Where the Inngest functions are served. */
 export const INNGEST_PATH = '/api/inngest';
 
-/** Inngest's calls carry the run's state (event, step outputs): larger than the API's small bodies. */
-const INNGEST_BODY_LIMIT = 4 * 1024 * 1024;
+/** `/api/inngest` has no bearer token: see `inngestBodyLimit`. */
+const INNGEST_BODY_LIMIT = 256 * 1024;
 
 /** The fastify instance, plus the pieces the CLI and tests use. `close()` also stops the sampler. */
 export type AdminServer = FastifyInstance & {
@@ -113,7 +153,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     bodyLimit: options.bodyLimit ?? 16 * 1024,
   }) as unknown as FastifyInstance;
 
-  const metrics = createMetrics({ throttler, queues });
+  const metrics = createMetrics({ throttler, queues, ...(options.maxTenantSeries === undefined ? {} : { maxTenantSeries: options.maxTenantSeries }) });
   const history = new History(options.historyIntervalMs, options.historySpanMs);
   let sampling: Promise<void> | undefined;
   let failing = false;
@@ -145,20 +185,72 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     metrics.close();
   });
 
+  app.register(fastifyRateLimit, { global: false });
+  app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        // the page's own inline script, by hash: nothing injected into it can run
+        scriptSrc: dashboardScriptHashes(),
+        // the inline <style> and the bars' style="width:…" attributes
+        styleSrc: ["'unsafe-inline'"],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        baseUri: ["'none'"],
+        formAction: ["'none'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // the server speaks plain HTTP; HSTS belongs to whatever terminates TLS in front of it
+    strictTransportSecurity: false,
+  });
+
+  const failedAuth = { max: options.failedAuth?.max ?? 20, windowMs: options.failedAuth?.windowMs ?? 60_000 };
+  let failures: ReturnType<FastifyInstance['createRateLimit']> | undefined;
+  /** The failed-auth limiter, made on first use: the plugin's decorator exists once the server is ready. */
+  const failureLimiter = () =>
+    // keyed by the plugin's default: the client address (IPv6 by /64, so rotating addresses in one
+    // allocation does not reset the count)
+    (failures ??= app.createRateLimit({ max: failedAuth.max, timeWindow: failedAuth.windowMs }));
+
+  const refuse = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message });
+
   app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0]!;
-    const inngest = options.inngest !== undefined && path === INNGEST_PATH;
-    const guarded = !inngest && (path.startsWith('/api/') || path === '/api' || (path === '/metrics' && !options.publicMetrics));
-    if (!guarded) return;
-    const attack = browserAttackReason({ host: request.headers.host, origin: request.headers.origin }, creds.token !== undefined);
-    if (attack) return reply.code(403).send({ error: 'forbidden', message: attack });
+    // no route matched (a 404 to come): still guarded, as a read, so that no spelling of a path
+    // answers an anonymous caller anything but 401
+    const access: Access = request.routeOptions.url === undefined ? 'read' : (request.routeOptions.config.access ?? 'write');
+    if (access === 'public') return;
+    const attack = browserAttackReason({ host: effectiveHost(request), origin: request.headers.origin }, creds.token !== undefined);
+    if (attack) return refuse(reply, 403, 'forbidden', attack);
+    if (!creds.token) {
+      request.sluiceAuth = { role: 'admin', identity: 'loopback' };
+      return;
+    }
+    const limiter = failureLimiter();
+    const before = await limiter(request, { increment: false });
+    if (!before.isAllowed && before.remaining === 0) {
+      return reply.code(429).header('retry-after', String(before.ttlInSeconds)).send({
+        error: 'too_many_failures',
+        message: `too many failed authentications from this address: try again in ${before.ttlInSeconds} s`,
+      });
+    }
     const auth = authenticate(request.headers.authorization, creds);
     if (!auth.ok) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ error: 'unauthorized', message: auth.message });
+      // only a credential that was tried counts: a browser's favicon or the dashboard's first,
+      // token-less poll guesses nothing
+      if (request.headers.authorization !== undefined) {
+        const after = await limiter(request);
+        if (!after.isAllowed && after.remaining === 0) {
+          log.warn({ ip: request.ip, failures: failedAuth.max, windowMs: failedAuth.windowMs }, 'too many failed admin authentications: refusing this address until the window ends');
+        }
+      }
+      reply.header('www-authenticate', 'Bearer realm="sluice"');
+      return refuse(reply, 401, 'unauthorized', auth.message);
     }
-    if (auth.role !== 'admin' && request.method !== 'GET' && request.method !== 'HEAD') {
-      return reply.code(403).send({ error: 'forbidden', message: 'this token may only read; changes need the admin token' });
-    }
+    if (auth.role !== 'admin' && access !== 'read') return refuse(reply, 403, 'forbidden', 'this token may only read; changes need the admin token');
     request.sluiceAuth = { role: auth.role, identity: auth.identity };
   });
 
@@ -175,9 +267,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
 
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(dashboardHtml()));
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  const open = { config: { access: 'public' as const } };
+  app.get('/', open, async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(dashboardHtml()));
+  app.get('/healthz', open, async () => ({ ok: true }));
+  app.get('/metrics', { config: { access: options.publicMetrics ? 'public' : 'read' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   const ctx = {
     throttler,
@@ -188,7 +281,13 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
   if (options.inngest) {
-    app.route({ method: ['GET', 'POST', 'PUT'], url: INNGEST_PATH, bodyLimit: INNGEST_BODY_LIMIT, handler: inngestRoute(options.inngest) });
+    app.route({
+      method: ['GET', 'POST', 'PUT'],
+      url: INNGEST_PATH,
+      config: { access: 'public' },
+      bodyLimit: options.inngestBodyLimit ?? INNGEST_BODY_LIMIT,
+      handler: inngestRoute(options.inngest),
+    });
     log.info({ path: INNGEST_PATH, mode: options.inngest.client.mode, functions: options.inngest.functions.length }, 'serving Inngest functions');
   }
 
@@ -206,4 +305,19 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     history,
     metrics,
   });
+}
+
+/**
+ * The host the request is addressed to. For an absolute-form target (`GET http://x/api/...`) that
+ * is the target's authority, not the Host header (RFC 9112 §3.2.2): the router routes by the
+ * target's path, so the rebinding check must judge the target's host.
+ */
+function effectiveHost(request: FastifyRequest): string | undefined {
+  const target = request.raw.url ?? '';
+  if (target.startsWith('/')) return request.headers.host;
+  try {
+    return new URL(target).host;
+  } catch {
+    return '';
+  }
 }

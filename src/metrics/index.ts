@@ -3,7 +3,7 @@
  *
  * @module sluice/metrics
  */
-export { createMetrics } from './registry.js';
+export { createMetrics, OTHER_TENANTS } from './registry.js';
 export type { MetricsOptions, SluiceMetrics } from './registry.js';
 export { startWaitReporter } from './reporter.js';
 export type { WaitReporter, WaitReporterOptions } from './reporter.js';

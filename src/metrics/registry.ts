@@ -24,7 +24,19 @@ export interface MetricsOptions {
   fleet?: boolean;
   /** Registry to register into. Default: a new one. */
   registry?: Registry;
+  /**
+   * Tenants that get series of their own in `sluice_queue_depth_by_class`, per endpoint: the most
+   * queued ones at each scrape. The rest are summed, per priority, under the tenant
+   * `OTHER_TENANTS`, so a fleet serving thousands of tenants cannot blow up Prometheus. Default 20.
+   */
+  maxTenantSeries?: number;
 }
+
+/**
+ * The tenant label of the tenants beyond `maxTenantSeries`. Braces cannot appear in a tenant name
+ * (config `Name`), so this never merges a real tenant called "other" into the rest.
+ */
+export const OTHER_TENANTS = '{other}';
 
 export interface SluiceMetrics {
   readonly registry: Registry;
@@ -91,7 +103,7 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
     }
   });
 
-  if (fleet) registerFleetMetrics(registry, fleet, queueList(options.queues));
+  if (fleet) registerFleetMetrics(registry, fleet, queueList(options.queues), options.maxTenantSeries ?? 20);
 
   return {
     registry,
@@ -143,7 +155,26 @@ function fleetReader(throttler: Throttler, onRedisCall: (ms: number, ok: boolean
   };
 }
 
-function registerFleetMetrics(registry: Registry, fleet: FleetReader, queues: readonly JobQueue[]): void {
+/**
+ * Queue depth by class with at most `maxTenants` tenants named: the tenants with the most tickets
+ * queued on this endpoint (ties by name, so a scrape is reproducible), the others summed per priority.
+ */
+export function boundedClasses(classes: EndpointView['queuedByClass'], maxTenants: number): EndpointView['queuedByClass'] {
+  const byTenant = new Map<string, number>();
+  for (const c of classes) byTenant.set(c.tenant, (byTenant.get(c.tenant) ?? 0) + c.queued);
+  if (byTenant.size <= maxTenants) return classes;
+  const named = new Set([...byTenant].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, maxTenants).map(([t]) => t));
+  const other = new Map<string, number>();
+  const out: EndpointView['queuedByClass'] = [];
+  for (const c of classes) {
+    if (named.has(c.tenant)) out.push(c);
+    else other.set(c.priority, (other.get(c.priority) ?? 0) + c.queued);
+  }
+  for (const [priority, queued] of other) out.push({ tenant: OTHER_TENANTS, priority, queued });
+  return out;
+}
+
+function registerFleetMetrics(registry: Registry, fleet: FleetReader, queues: readonly JobQueue[], maxTenants: number): void {
   const registers = [registry];
   const views = fleet.views;
   const figures = shared((): Promise<QueueFigures[]> => readQueueFigures(queues).catch(() => []));
@@ -178,8 +209,8 @@ function registerFleetMetrics(registry: Registry, fleet: FleetReader, queues: re
   });
   viewGauge('sluice_tokens', 'Tokens in the endpoint bucket now (negative: reserved ahead).', ['endpoint'], (g, v) => g.set({ endpoint: v.endpoint }, v.tokens));
   viewGauge('sluice_queue_depth', 'Tickets waiting in the endpoint fair queue.', ['endpoint'], (g, v) => g.set({ endpoint: v.endpoint }, v.queued));
-  viewGauge('sluice_queue_depth_by_class', 'Tickets waiting in the fair queue, by tenant and priority.', ['endpoint', 'tenant', 'priority'], (g, v) => {
-    for (const c of v.queuedByClass) g.set({ endpoint: v.endpoint, tenant: c.tenant, priority: c.priority }, c.queued);
+  viewGauge('sluice_queue_depth_by_class', `Tickets waiting in the fair queue, by tenant and priority (the ${maxTenants} most queued tenants per endpoint; the rest summed under tenant "${OTHER_TENANTS}").`, ['endpoint', 'tenant', 'priority'], (g, v) => {
+    for (const c of boundedClasses(v.queuedByClass, maxTenants)) g.set({ endpoint: v.endpoint, tenant: c.tenant, priority: c.priority }, c.queued);
   });
   viewGauge('sluice_queue_max', 'Effective bound of the endpoint fair queue.', ['endpoint'], (g, v) => g.set({ endpoint: v.endpoint }, v.effective.maxQueue));
   viewGauge('sluice_effective_rate_per_second', 'Rate in force (config overlaid by runtime overrides), tokens per second.', ['endpoint'], (g, v) => g.set({ endpoint: v.endpoint }, v.effective.ratePerSec));

@@ -32,6 +32,8 @@ export interface LocalClusterOptions {
   masters?: number;
   /** How long to wait for `cluster_state:ok` on every node. Default 20 s. */
   timeoutMs?: number;
+  /** `requirepass` (and `masterauth`) of every node; the returned URLs do not carry it. Default: none. */
+  password?: string;
 }
 
 function installed(cmd: string): boolean {
@@ -62,7 +64,7 @@ interface Started {
   child: ChildProcess;
 }
 
-async function startNode(dir: string): Promise<Started> {
+async function startNode(dir: string, password: string | undefined): Promise<Started> {
   // two free ports: the client port and the bus port (an explicit `cluster-port`, so the default
   // port + 10000 cannot fall on someone else's port or past 65535)
   let lastError: unknown;
@@ -82,6 +84,7 @@ async function startNode(dir: string): Promise<Started> {
         '--save', '',
         '--appendonly', 'no',
         '--dir', dir,
+        ...(password ? ['--requirepass', password, '--masterauth', password] : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -116,8 +119,8 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
 }
 
 /** Polls every node until it reports `cluster_state:ok` and knows all 16384 slots. */
-async function waitForClusterOk(nodes: ClusterNode[], timeoutMs: number): Promise<void> {
-  const clients = nodes.map((n) => new Redis({ host: n.host, port: n.port, lazyConnect: true, maxRetriesPerRequest: 1 }));
+async function waitForClusterOk(nodes: ClusterNode[], timeoutMs: number, password: string | undefined): Promise<void> {
+  const clients = nodes.map((n) => new Redis({ host: n.host, port: n.port, lazyConnect: true, maxRetriesPerRequest: 1, ...(password ? { password } : {}) }));
   const deadline = Date.now() + timeoutMs;
   let last = '';
   try {
@@ -158,17 +161,17 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
   try {
     for (let i = 0; i < masters; i++) {
-      const s = await startNode(dir);
+      const s = await startNode(dir, options.password);
       started.push(s);
       running.add(s.child);
     }
     const nodes = started.map((s) => s.node);
     await run(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes', ...(options.password ? ['-a', options.password, '--no-auth-warning'] : [])],
       30_000,
     );
-    await waitForClusterOk(nodes, options.timeoutMs ?? 20_000);
+    await waitForClusterOk(nodes, options.timeoutMs ?? 20_000, options.password);
     return { urls: nodes.map((n) => `redis://${n.host}:${n.port}`), nodes, stop };
   } catch (err) {
     await stop();
