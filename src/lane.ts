@@ -247,7 +247,7 @@ export class EndpointLane {
   /** A ticket that left the queue without being served while its caller still waits: queue it again. */
   private requeue(w: Waiter, why: string): void {
     if (w.ticket) this.tickets.delete(w.ticket.seq);
-    this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, leaseMs: this.settings.leaseMs }, `${why}: queued again`);
+    this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, leaseMs: this.settings.leaseMs }, why);
     delete w.ticket;
     w.phase = 'pending';
     this.pending.push(w);
@@ -344,7 +344,7 @@ export class EndpointLane {
         this.tickets.delete(seq);
         if (/^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: w.req }]);
       } else if (value === 'd') {
-        this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?)');
+        this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
       } else if (value === 'x') {
         this.tickets.delete(seq);
         this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
@@ -361,7 +361,7 @@ export class EndpointLane {
     for (const member of lost as unknown[]) {
       const m = String(member);
       const w = this.tickets.get(m.slice(0, m.indexOf('|')));
-      if (w && w.phase === 'queued' && w.ticket?.member === m) this.requeue(w, 'ticket gone from the queue without a word');
+      if (w && w.phase === 'queued' && w.ticket?.member === m) this.requeue(w, 'ticket gone from the queue without a word: queued again');
     }
     this.armWake();
   }
