@@ -98,10 +98,17 @@ describe('no waiter hangs', () => {
     await (t1.redis as Redis).del(t1.keys.owner(t1.owner));
     expect(await t2.tryAcquire('e')).toBe(false);
     expect((await t2.inspect('e')).counters.dropped).toBe(1);
+    let replies = 0;
+    t1.onEvent((e) => {
+      if (e.type === 'redis-call' && e.script === 'acquire' && e.ok) replies++;
+    });
     // the owner comes back (any call of its own carries its mailbox): it learns and queues again
     expect(await t1.tryAcquire('e')).toBe(false);
-    await until('queued again', async () => lines.some((l) => String(l.msg).includes('queued again')) && (await t2.inspect('e')).queued === 1);
+    const seen = replies;
+    // the reply to its new ticket has come back (events are emitted just before a reply is read)
+    await until('queued again', async () => lines.some((l) => String(l.msg).includes('queued again')) && replies > seen && (await t2.inspect('e')).queued === 1);
     await t2.configure('e', { rate: '100/s' });
+    await t1.tryAcquire('e'); // its next call (else its heartbeat, within leaseMs / 3) brings the promotion
     const outcome = await settles(waiting, 10_000);
     expect(outcome).not.toBe('still waiting');
     expect((outcome as { value?: Admission }).value?.queued).toBe(true);
