@@ -1,8 +1,9 @@
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
 import { CostAboveBurstError, InvalidConfigError, ThrottlerClosedError, ThrottleTimeoutError, type Admission } from '../src/index.js';
-import { cleanup, logSink, makeThrottler, newRedis, testNamespace, until } from './support/helpers.js';
+import { cleanup, logSink, makeThrottler, newRedis, redisUrl, testNamespace, until } from './support/helpers.js';
 
 /**
  * Issue 12's promises of the throttle core, one describe per promise. Every bound is checked on
@@ -17,6 +18,36 @@ async function settles<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error
     p.then((value) => ({ value }), (error: unknown) => ({ error })),
     sleep(ms).then(() => 'still waiting' as const),
   ]);
+}
+
+/** A TCP proxy to the test Redis that can be cut (Redis keeps its state, unlike a killed server). */
+async function cuttableProxy(target: string): Promise<{ url: string; cut(): void; restore(): Promise<void>; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let listenPort = 0;
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = netConnect(Number(port), hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => sockets.delete(s));
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(listenPort, '127.0.0.1', () => {
+        listenPort = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  const cut = () => {
+    server?.close();
+    for (const s of sockets) s.destroy();
+  };
+  await listen();
+  return { url: `redis://127.0.0.1:${listenPort}`, cut, restore: listen, close: async () => cut() };
 }
 
 describe('Retry-After is a floor nothing can shorten', () => {
@@ -82,6 +113,32 @@ describe('Retry-After is a floor nothing can shorten', () => {
       expect((outcome as { error?: unknown }).error).toBeDefined();
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe("the 'local' failure policy gives back what it admitted without Redis", () => {
+  it('a queued ticket whose caller was admitted locally is cancelled in Redis when Redis answers again', async () => {
+    const proxy = await cuttableProxy(redisUrl());
+    try {
+      // the tenant's budget holds its ticket in the queue; without Redis the budget is not kept
+      // (the stated weaker guarantee), so the caller goes on its leased share of the endpoint
+      const t = makeThrottler({ redis: proxy.url, endpoints: { e: { rate: '20/s', burst: 1 } }, tenants: { acme: { rate: '1/min', burst: 1 } }, failurePolicy: 'local' });
+      const observer = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, namespace: t.keys.namespace });
+      await t.acquire('e', { tenant: 'acme' });
+      await until('the heartbeat', async () => (await (observer.redis as Redis).zscore(t.keys.live(), t.owner)) !== null);
+      const waiting = t.acquire('e', { tenant: 'acme' });
+      await until('the ticket queued', async () => (await observer.inspect('e')).queued === 1);
+      proxy.cut();
+      const admission = await waiting;
+      expect(admission.degraded).toBe('local');
+      expect(await (observer.redis as Redis).zcard(t.keys.queue('e'))).toBe(1); // Redis still holds it
+      await proxy.restore();
+      // the queue itself, not a counter: the ticket is gone from it
+      // (well before its owner's lease, 30 s, would have let anyone drop it)
+      await until('the ticket given back', async () => (await (observer.redis as Redis).zcard(t.keys.queue('e'))) === 0, 10_000);
+    } finally {
+      await proxy.close();
     }
   });
 });
