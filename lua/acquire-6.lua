@@ -3,31 +3,45 @@
   caller's promotions. One call per endpoint per event-loop turn of a process.
 
   KEYS[1] cfg      runtime overrides of the endpoint (hash)
-  KEYS[2] bucket   tokens, fair-queue clock and counters (hash)
+  KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values (hash)
   KEYS[3] queue    tickets by start tag (sorted set)
   KEYS[4] classes  per-class finish tag, queued count, weight (hash)
-  KEYS[5] mailbox  the caller's promoted tickets: seq -> slot ms, or 'x' when expired (hash)
+  KEYS[5] mailbox  the caller's tickets that left the queue: seq -> slot ms, 'x' expired,
+                   'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst (hash)
   KEYS[6] owner    the caller's liveness key (string with a lease)
   Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
-  buckets 't:<tenant>', other owners' mailboxes and liveness keys.
+  buckets 't:<tenant>', runtime tenant budgets 'tcfg', the audit list 'audit', other owners'
+  mailboxes and liveness keys.
 
   ARGV[1]  key prefix 'sluice:{ns}:'     ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
   ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] 1 if the caller has tickets out
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
   ARGV[12] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
-  ARGV[13] request count, then 8 values per request:
+  ARGV[13] the caller's config version: ARGV[4], [5], [7] are its config file's values; the
+           newest version the fleet has sent wins (see resolveFileConfig), a change is audited
+  ARGV[14] request count N, then 8 values per request:
            id cost maxWaitMs(-1 = none) tenant priority weight tenantRate('' = none) tenantBurst
+           (the tenant budget of the caller's config file: an operator's runtime one wins, also
+           for tickets already queued)
+  then     check count M, then M ticket members the caller holds: those neither queued nor in
+           its mailbox come back as lost (the caller queues them again)
 
-  Returns { header, results, mailbox }
-    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or '') }
+  The fast path (nobody queued: ZCARD of the queue, never a counter) reserves the exact slot.
+  No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
+  pause. The bucket, queue and class keys get one TTL.
+
+  Returns { header, results, mailbox, lost }
+    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or ''),
+                paused until (Redis ms: the later of the penalty's and the operator's pause; 'inf'; 0 = none) }
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
-    mailbox = seq, slot ('x' = expired) for each of the caller's tickets promoted by anyone
+    mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5])
+    lost    = the checked members that are gone without a word
 ]]
 --- @include "clock"
 --- @include "buckets"
@@ -39,14 +53,32 @@ local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
 local hasTickets = ARGV[9] == '1'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
-local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
+local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13])
+settings.stamping = true
 local adaptive = parseAdaptive(ARGV[12])
 local ep = loadEndpoint(KEYS[2], settings, adaptive)
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey, cKey = KEYS[3], KEYS[4]
+syncQueue(ep, qKey, cKey)
 local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
+ep.kt = keyTtl
+
+if settings.stamped ~= nil then
+  -- a newer config file reached the fleet: one entry in the operators' audit log
+  local was, f = settings.stamped, settings.file
+  local entry = cjson.encode({
+    at = math.floor(now), actor = 'config file', endpoint = endpoint,
+    change = 'config version ' .. string.format('%d', settings.version) .. ' replaces ' .. string.format('%d', was.version),
+    before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
+    after = { rate = tostring(f.rate), burst = tostring(f.burst), maxQueue = tostring(f.maxQueue) },
+  })
+  local auditKey = prefix .. 'audit'
+  redis.call('LPUSH', auditKey, entry)
+  redis.call('LTRIM', auditKey, 0, 999)
+  redis.call('PEXPIRE', auditKey, 30 * 24 * 3600 * 1000)
+end
 
 local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
@@ -62,13 +94,14 @@ local function push(id, status, a, b, c)
   results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
 end
 local enqueued = false
-local n = tonumber(ARGV[13])
+local n = tonumber(ARGV[14])
 for i = 0, n - 1 do
-  local o = 14 + i * 8
+  local o = 15 + i * 8
   local id, cost, maxWait = ARGV[o], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
   local tenant, priority = ARGV[o + 3], ARGV[o + 4]
   local weight = settings.weights[priority] or tonumber(ARGV[o + 5])
-  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7]))
+  local fileRate, fileBurst = tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, fileRate, fileBurst)
   local list = chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   local w = math.max(waitAll(list, cost), settings.pauseWait)
@@ -115,7 +148,7 @@ for i = 0, n - 1 do
       ep.s = ep.s + 1
       local deadline = -1
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
-      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, tenantRate and tostring(tenantRate), tenantBurst and tostring(tenantBurst))
+      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst))
       redis.call('ZADD', qKey, tag, member)
       redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight, nField, queuedInClass + 1)
       ep.bw = busyWeight
@@ -130,11 +163,7 @@ end
 if enqueued then promote(queue) end
 expireMailboxes()
 
-saveEndpoint(ep, keyTtl)
-if ep.n > 0 then
-  redis.call('PEXPIRE', qKey, keyTtl + bucketTtl(ep))
-  redis.call('PEXPIRE', cKey, keyTtl + bucketTtl(ep))
-end
+saveEndpoint(ep, qKey, cKey)
 
 local mailbox = {}
 if hasTickets or enqueued then
@@ -146,8 +175,23 @@ if hasTickets or enqueued then
   end
 end
 
+-- the caller's tickets that vanished without a word (their mail expired before the caller came back)
+local lost = {}
+local m = tonumber(ARGV[15 + n * 8]) or 0
+if m > 0 then
+  local inMail = {}
+  for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
+  for i = 1, m do
+    local member = ARGV[15 + n * 8 + i]
+    if not inMail[string.match(member, '^[^|]*')] and not redis.call('ZSCORE', qKey, member) then lost[#lost + 1] = member end
+  end
+end
+
+local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
 return {
-  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc), adaptiveChange },
+  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc), adaptiveChange,
+    pausedUntil == INF and 'inf' or num(pausedUntil > now and pausedUntil or 0) },
   results,
   mailbox,
+  lost,
 }

@@ -5,12 +5,16 @@
   ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
   ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
   ARGV[7] adaptive spec ('' = fixed rate)
-  ARGV[8] item count, then 6 values per item:
+  ARGV[8] the caller's config version (see acquire-6)
+  ARGV[9] item count, then 6 values per item:
           kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
-          tenant rate ('' = none), tenant burst
+          tenant rate ('' = none), tenant burst (unused: kept for the layout)
 
   Only future slots are refunded: a slot that has passed was used, or its tokens are gone, and
-  refunding it could over-admit once the bucket is full.
+  refunding it could over-admit once the bucket is full. A refund goes to the buckets that were
+  charged: the tenant's bucket as its hash remembers it (the budget charged, even if an operator
+  changed it since), and none when that bucket's key is gone (it is full again).
+  Queue emptiness is the queue's ZCARD; the bucket, queue and class keys keep one TTL.
   Returns, per item: 1 removed from the queue, 2 refunded, 0 nothing to give back (already used or expired).
 ]]
 --- @include "clock"
@@ -19,16 +23,16 @@
 --- @include "fairQueue"
 
 local prefix = ARGV[1]
-local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0)
+local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8])
 local ep = loadEndpoint(KEYS[2], settings, parseAdaptive(ARGV[7]))
+syncQueue(ep, KEYS[3], KEYS[4])
 local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}
-local n = tonumber(ARGV[8])
+local n = tonumber(ARGV[9])
 for i = 0, n - 1 do
-  local o = 9 + i * 6
+  local o = 10 + i * 6
   local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
   local tenant = ARGV[o + 3]
-  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]))
   local result = 0
   local slot = nil
   if kind == 't' then
@@ -47,11 +51,11 @@ for i = 0, n - 1 do
     slot = tonumber(ref)
   end
   if slot ~= nil and slot > now then
-    refundAll(chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst), cost)
+    refundAll(refundBuckets(ep, globalRate, globalBurst, prefix, tenant), cost)
     ep.adm = ep.adm - 1
     result = 2
   end
   out[#out + 1] = result
 end
-saveEndpoint(ep, 0)
+saveEndpoint(ep, KEYS[3], KEYS[4])
 return out

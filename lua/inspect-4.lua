@@ -3,6 +3,7 @@
 
   KEYS[1] cfg   KEYS[2] bucket   KEYS[3] queue   KEYS[4] classes
   ARGV[1] configured rate, tokens/ms   ARGV[2] configured burst   ARGV[3] configured max queue
+  ARGV[4] the caller's config version (the fleet's newest config file wins, see acquire-6)
   Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
             admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls,
             wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst,
@@ -16,9 +17,11 @@
 --- @include "buckets"
 --- @include "endpoint"
 
-local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- any spec: inspect only reads the adaptive rate, if one is there
 local ep = loadEndpoint(KEYS[2], settings, ((tonumber(redis.call('HGET', KEYS[2], 'er')) or 0) > 0) and parseAdaptive('0.5,1,0,0') or nil)
+-- the queue itself says how many wait (the bucket's counter may have gone with its key)
+ep.n = redis.call('ZCARD', KEYS[3])
 local classes = {}
 local raw = redis.call('HGETALL', KEYS[4])
 for i = 1, #raw, 2 do

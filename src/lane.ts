@@ -29,6 +29,8 @@ export interface LaneSettings {
   maxQueue: number;
   /** The AIMD spec the scripts read ('' when the rate is fixed). */
   adaptive: string;
+  /** This process's config version: the fleet follows the newest one's rate, burst and max queue. */
+  configVersion: number;
   horizonMs: number;
   leaseMs: number;
   global?: { ratePerMs: number; burst: number } | undefined;
@@ -74,6 +76,8 @@ interface Header {
   burst: number;
   queued: number;
   queuedCost: number;
+  /** No admission before this (Redis ms): a penalty's or an operator's pause; 0 = none. */
+  pausedUntil: number;
 }
 
 type Phase = 'pending' | 'sent' | 'queued' | 'reserved' | 'done';
@@ -98,6 +102,8 @@ interface Waiter {
 }
 
 const MAX_BATCH = 256;
+/** Tickets a heartbeat asks Redis about (in turn): one that vanished without a word is queued again. */
+const MAX_CHECK = 64;
 /** Admissions after waiting at least this long are logged (info): where throughput went, at 3 a.m. */
 const LONG_WAIT_MS = 10_000;
 const MIN_WAKE_MS = 10;
@@ -133,6 +139,15 @@ export class EndpointLane {
   /** The local leased bucket (policy 'local'), started empty at each outage so an outage never begins with a burst. */
   private local: { t: number; ts: number } | undefined;
   private degradedAdmissions = 0;
+  /** Local ms before which nothing is admitted without Redis: the last pause Redis (or penalize) told of. */
+  private localPauseUntil = 0;
+  /** Tickets still in Redis whose callers were admitted without it: cancelled when Redis is back. */
+  private readonly orphans = new Map<string, { kind: 't'; ref: string; req: LaneRequest }>();
+  /** Cancels on their way (close() waits for them). */
+  private readonly cancels = new Set<Promise<void>>();
+  private checkFrom = 0;
+  /** Tickets out when close() was called, by seq: a reply still on its way may carry their promotion. */
+  private readonly closedTickets = new Map<string, LaneRequest>();
   /** Script calls made by this lane (acquire and cancel), for efficiency figures. */
   calls = 0;
 
@@ -192,7 +207,7 @@ export class EndpointLane {
     const s = this.settings;
     const args: (string | number)[] = [
       s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
-      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, batch.length,
+      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, batch.length,
     ];
     const sentAt = nowMs();
     for (const w of batch) {
@@ -201,6 +216,10 @@ export class EndpointLane {
       const maxWait = w.deadline === undefined ? -1 : Math.max(0, Math.floor(w.deadline - sentAt));
       args.push(w.id, r.cost, maxWait, r.tenant, r.priority, r.weight, r.tenantBudget ? r.tenantBudget.ratePerMs : '', r.tenantBudget ? r.tenantBudget.burst : '');
     }
+    // a heartbeat (or claim) asks whether its tickets still exist: one whose mail expired before
+    // this process came back (an event-loop stall longer than the lease) would wait forever
+    const check = claim ? this.ticketsToCheck() : [];
+    args.push(check.length, ...check);
     this.inFlight++;
     this.calls++;
     run<unknown[]>(this.redis, 'acquire', this.keys, args).then(
@@ -218,11 +237,28 @@ export class EndpointLane {
     );
   }
 
+  private ticketsToCheck(): string[] {
+    const all = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket).map((w) => w.ticket!.member);
+    if (all.length <= MAX_CHECK) return all;
+    this.checkFrom = (this.checkFrom + MAX_CHECK) % all.length;
+    return [...all.slice(this.checkFrom), ...all.slice(0, this.checkFrom)].slice(0, MAX_CHECK);
+  }
+
+  /** A ticket that left the queue without being served while its caller still waits: queue it again. */
+  private requeue(w: Waiter, why: string): void {
+    if (w.ticket) this.tickets.delete(w.ticket.seq);
+    this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, leaseMs: this.settings.leaseMs }, why);
+    delete w.ticket;
+    w.phase = 'pending';
+    this.pending.push(w);
+    this.scheduleFlush();
+  }
+
   private onReply(reply: unknown[], receivedAt: number): void {
-    const [rawHeader, results, mailbox] = reply as [unknown[], unknown[], unknown[]];
+    const [rawHeader, results, mailbox, lost = []] = reply as [unknown[], unknown[], unknown[], unknown[]?];
     const h = rawHeader.map(toNum);
     const header: Header = {
-      now: h[0]!, tokens: h[1]!, vtime: h[2]!, busyWeight: h[3]!, rate: h[4]!, burst: h[5]!, queued: h[6]!, queuedCost: h[7]!,
+      now: h[0]!, tokens: h[1]!, vtime: h[2]!, busyWeight: h[3]!, rate: h[4]!, burst: h[5]!, queued: h[6]!, queuedCost: h[7]!, pausedUntil: h[9] ?? 0,
     };
     if (rawHeader[8] === 'up') {
       this.settings.logger.info({ fromPerSec: (this.header?.rate ?? NaN) * 1000, toPerSec: header.rate * 1000, reason: 'quiet period without penalty' }, 'adaptive rate raised');
@@ -230,6 +266,26 @@ export class EndpointLane {
     this.header = header;
     this.headerAt = receivedAt;
     this.offset = header.now - receivedAt;
+    this.localPauseUntil = header.pausedUntil - this.offset;
+    if (this.closed) {
+      // a reply after close(): give back everything it brings, reject whoever still waits on it
+      for (let i = 0; i < results.length; i += 5) {
+        const w = this.waiters.get(Number(results[i]));
+        if (!w) continue;
+        this.waiters.delete(w.id);
+        const status = Number(results[i + 1]);
+        const a = String(results[i + 2]);
+        if (status === 0) this.cancel([{ kind: 'r', ref: a, req: w.req }]);
+        if (status === 1) this.cancel([{ kind: 't', ref: a, req: w.req }]);
+        this.fail(w, new ThrottlerClosedError());
+      }
+      for (let i = 0; i < mailbox.length; i += 2) {
+        const req = this.closedTickets.get(String(mailbox[i]));
+        const value = String(mailbox[i + 1]);
+        if (req && /^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req }]);
+      }
+      return;
+    }
 
     for (let i = 0; i < results.length; i += 5) {
       const id = Number(results[i]);
@@ -277,17 +333,35 @@ export class EndpointLane {
       const seq = String(mailbox[i]);
       const value = String(mailbox[i + 1]);
       const w = this.tickets.get(seq);
-      if (!w) continue;
-      this.tickets.delete(seq);
+      if (!w) {
+        // an orphan's promotion, taken from the mailbox before its cancel ran: give the slot back
+        const o = this.orphans.get(seq);
+        if (o && /^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: o.req }]);
+        continue;
+      }
+      const ep = this.settings.endpoint;
       if (w.phase === 'done') {
-        if (value !== 'x') this.cancel([{ kind: 'r', ref: value, req: w.req }]);
+        this.tickets.delete(seq);
+        if (/^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: w.req }]);
+      } else if (value === 'd') {
+        this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
       } else if (value === 'x') {
-        const ep = this.settings.endpoint;
+        this.tickets.delete(seq);
         this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
         this.fail(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
+      } else if (value.startsWith('b')) {
+        this.tickets.delete(seq);
+        this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, cost: w.req.cost, burst: Number(value.slice(1)) }, 'queued ticket refused: the burst was lowered below its cost');
+        this.fail(w, new CostAboveBurstError(ep, w.req.cost, Number(value.slice(1))));
       } else {
+        this.tickets.delete(seq);
         this.reserve(w, toNum(value));
       }
+    }
+    for (const member of lost as unknown[]) {
+      const m = String(member);
+      const w = this.tickets.get(m.slice(0, m.indexOf('|')));
+      if (w && w.phase === 'queued' && w.ticket?.member === m) this.requeue(w, 'ticket gone from the queue without a word: queued again');
     }
     this.armWake();
   }
@@ -402,25 +476,34 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, items.length];
+    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
     for (const it of items) {
       const b = it.req.tenantBudget;
       args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');
     }
     this.calls++;
-    return run<number[]>(this.redis, 'cancel', this.keys, args).then(
-      () => {
-        for (const it of items) if (it.seq && this.tickets.get(it.seq)?.phase === 'done') this.tickets.delete(it.seq);
-      },
+    const done = run<number[]>(this.redis, 'cancel', this.keys, args).then(
+      () => this.forget(items),
       (err: unknown) => {
-        // the ticket's deadline or the owner's lease frees it in Redis anyway
+        // the ticket's deadline or the owner's lease frees it in Redis anyway; keeping it known
+        // here would keep this process heartbeating (and its lease alive) for nobody, forever
+        this.forget(items);
         this.settings.logger.warn({ err }, 'could not give back a reservation or ticket');
       },
     );
+    this.cancels.add(done);
+    void done.finally(() => this.cancels.delete(done));
+    return done;
+  }
+
+  /** Tickets kept known only until their cancel answered. */
+  private forget(items: { seq?: string }[]): void {
+    for (const it of items) if (it.seq && this.tickets.get(it.seq)?.phase === 'done') this.tickets.delete(it.seq);
+    this.armWake();
   }
 
   /** When to talk to Redis next while tickets wait: just before the earliest turn, or a heartbeat. */
-  private armWake(): void {
+  private armWake(minDelay = MIN_WAKE_MS): void {
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     if (this.closed || this.tickets.size === 0 || !this.header) return;
@@ -440,7 +523,7 @@ export class EndpointLane {
     }
     // without calls, tokens would overflow the burst once reservations run out: keep someone calling
     const heartbeat = Math.min(s.horizonMs + (h.rate > 0 ? (0.5 * h.burst) / h.rate : Infinity), s.leaseMs / 3);
-    const delay = Math.max(MIN_WAKE_MS, Math.min(earliest - s.horizonMs / 2, heartbeat) - elapsed);
+    const delay = Math.max(minDelay, Math.min(earliest - s.horizonMs / 2, heartbeat) - elapsed);
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
       if (this.inFlight > 0) return; // its reply re-arms
@@ -452,6 +535,8 @@ export class EndpointLane {
     if (err instanceof ReplyError) {
       this.settings.logger.error({ err }, 'acquire script failed');
       for (const w of batch) this.fail(w, err);
+      // queued tickets still wait: keep the heartbeat going (slowly), or they would wait forever
+      this.armWake(Math.min(1_000, this.settings.leaseMs / 3));
       return;
     }
     this.failures++;
@@ -491,8 +576,16 @@ export class EndpointLane {
     const waiting = [...this.pending, ...[...this.tickets.values()].filter((w) => w.phase === 'queued')];
     this.pending = [];
     for (const w of waiting) {
-      if (w.ticket) this.tickets.delete(w.ticket.seq);
-      if (!this.admitWithoutRedis(w)) this.pending.push(w);
+      const ticket = w.ticket;
+      if (ticket) this.tickets.delete(ticket.seq);
+      // a ticket Redis may still hold is given back when Redis answers (recovered): admitted
+      // here, it must not be served a second time; waiting for Redis, it queues afresh
+      if (ticket) this.orphans.set(ticket.seq, { kind: 't', ref: ticket.member, req: w.req });
+      if (!this.admitWithoutRedis(w)) {
+        delete w.ticket;
+        w.phase = 'pending';
+        this.pending.push(w);
+      }
     }
   }
 
@@ -508,12 +601,17 @@ export class EndpointLane {
       return true;
     }
     const share = s.localShare(this.header?.rate ?? s.ratePerMs, this.header?.burst ?? s.burst);
-    if (!share || share.ratePerMs <= 0) return false;
+    // an operator's pause without end, known when Redis went away: wait for Redis
+    if (!share || share.ratePerMs <= 0 || this.localPauseUntil === Infinity) return false;
     const now = nowMs();
-    this.local ??= { t: 0, ts: now };
-    this.local.t = Math.min(share.burst, this.local.t + (now - this.local.ts) * share.ratePerMs);
-    this.local.ts = now;
-    const wait = Math.max(0, (w.req.cost - this.local.t) / share.ratePerMs);
+    // a penalty's or an operator's pause, as last heard: the local bucket starts refilling at its end
+    const from = Math.max(now, this.localPauseUntil);
+    this.local ??= { t: 0, ts: from };
+    if (from > this.local.ts) {
+      this.local.t = Math.min(share.burst, this.local.t + (from - this.local.ts) * share.ratePerMs);
+      this.local.ts = from;
+    }
+    const wait = from - now + Math.max(0, (w.req.cost - this.local.t) / share.ratePerMs);
     if (w.deadline !== undefined && now + wait > w.deadline) {
       this.fail(w, new ThrottleTimeoutError(`"${s.endpoint}": Redis is unreachable and this process's leased share cannot admit within maxWaitMs ${w.req.maxWaitMs}`, s.endpoint, wait));
       return true;
@@ -535,7 +633,7 @@ export class EndpointLane {
     const s = this.settings;
     this.inFlight++;
     this.calls++;
-    run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, RECOVERY_GRACE_MS, '', 'recover']).then(
+    run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, RECOVERY_GRACE_MS, '', 'recover', s.configVersion]).then(
       () => {
         this.inFlight--;
         this.recovered();
@@ -548,6 +646,11 @@ export class EndpointLane {
     );
   }
 
+  /** A penalty this process reported (also while Redis is away): no local admission before it. */
+  notePause(untilLocalMs: number): void {
+    this.localPauseUntil = Math.max(this.localPauseUntil, untilLocalMs);
+  }
+
   /** Redis answers again after an outage. */
   private recovered(): void {
     this.settings.logger.warn({ failures: this.failures, admittedWithoutRedis: this.degradedAdmissions }, 'Redis reachable again');
@@ -558,6 +661,12 @@ export class EndpointLane {
     // a restarted or failed-over Redis may have lost the queue: tickets out go in again (their old
     // entries, if they survived, are given back)
     const requeue = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket);
+    if (this.orphans.size > 0) {
+      const orphans = [...this.orphans.entries()];
+      void this.cancel(orphans.map(([, o]) => o)).then(() => {
+        for (const [seq] of orphans) this.orphans.delete(seq);
+      });
+    }
     if (requeue.length > 0) {
       this.cancel(requeue.map((w) => ({ kind: 't' as const, ref: w.ticket!.member, req: w.req })));
       for (const w of requeue) {
@@ -575,8 +684,11 @@ export class EndpointLane {
     if (this.closed) return;
     const items: { kind: 'r' | 't'; ref: string; req: LaneRequest }[] = [];
     for (const w of [...this.waiters.values()]) {
-      if (w.phase === 'queued' && w.ticket) items.push({ kind: 't', ref: w.ticket.member, req: w.req });
-      if (w.phase === 'reserved' && w.slot !== undefined) items.push({ kind: 'r', ref: String(w.slot), req: w.req });
+      if (w.phase === 'queued' && w.ticket) {
+        items.push({ kind: 't', ref: w.ticket.member, req: w.req });
+        this.closedTickets.set(w.ticket.seq, w.req);
+      }
+      if (w.phase === 'reserved' && w.slot !== undefined && !w.degraded) items.push({ kind: 'r', ref: String(w.slot), req: w.req });
       if (w.phase !== 'sent') this.fail(w, new ThrottlerClosedError());
     }
     this.closed = true;
@@ -584,9 +696,16 @@ export class EndpointLane {
     clearTimeout(this.probeTimer);
     this.pending = [];
     if (items.length > 0) await this.cancel(items);
-    // calls on their way: wait briefly so their results can be given back
+    // calls on their way: wait briefly so their results can be given back (see onReply)
     const until = Date.now() + 2_000;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    for (const w of [...this.waiters.values()]) this.fail(w, new ThrottlerClosedError());
+    for (const w of [...this.waiters.values()]) {
+      if (w.phase !== 'sent') continue;
+      // still on its way: rejected now, but kept findable so a reply that comes later is given back
+      this.refused(w, 'closed');
+      this.settle(w, true);
+      w.reject(new ThrottlerClosedError());
+    }
+    await Promise.all([...this.cancels]);
   }
 }

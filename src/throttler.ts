@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { AdaptiveConfig, parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
+import { AdaptiveConfig, MAX_WAIT_MS, parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
 
 type EndpointConfigOutput = ThrottlerConfig['endpoints'][string];
 import { tokensPerMs, type Rate } from './config/units.js';
@@ -8,6 +8,7 @@ import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndp
 import { assertName, Keys } from './keys.js';
 import { EventHub, type ThrottleListener } from './events.js';
 import { EndpointLane, type Admission } from './lane.js';
+import { nowMs } from './sleep.js';
 import { rootLogger, type Logger } from './logger.js';
 import { connect, type RedisInput } from './redis/connection.js';
 import { defineScripts, run } from './redis/scripts.js';
@@ -38,7 +39,7 @@ export interface AcquireOptions {
 export const EndpointOverride = z
   .object({
     rate: RateInput.optional(),
-    burst: z.number().positive().max(1e9).optional(),
+    burst: z.number().min(1, 'burst must be at least 1 (a smaller bucket could never admit a request of cost 1)').max(1e9).optional(),
     maxQueue: z.number().int().positive().max(1e7).optional(),
     weights: z.record(z.string(), z.number().positive().max(1e6)).optional(),
   })
@@ -133,6 +134,8 @@ export class Throttler {
   private readonly configuredTenantBudgets = new Map<string, { ratePerMs: number; burst: number }>();
   private readonly global: { ratePerMs: number; burst: number } | undefined;
   private readonly defaultPriority: string;
+  /** This process's config version (see ThrottlerConfig.configVersion). */
+  readonly configVersion: number;
   private extraCalls = 0;
   /** Live-process counts of the namespace from recent heartbeats (policy 'local'). */
   private fleet: { size: number; at: number }[] = [];
@@ -144,6 +147,7 @@ export class Throttler {
     const { redis, logger, ...rest } = options;
     this.config = parseThrottlerConfig(rest);
     this.keys = new Keys(this.config.namespace);
+    this.configVersion = this.config.configVersion ?? Date.now();
     this.log = (logger ?? rootLogger()).child({ component: 'throttler', namespace: this.config.namespace });
     for (const [name, ep] of Object.entries(this.config.endpoints)) {
       const rate = ep.rate as Rate;
@@ -241,6 +245,7 @@ export class Throttler {
         keys: this.keys,
         owner: this.owner,
         ...s,
+        configVersion: this.configVersion,
         horizonMs: this.config.horizonMs,
         leaseMs: this.config.leaseMs,
         global: this.global,
@@ -274,8 +279,8 @@ export class Throttler {
       throw new InvalidConfigError(`cost must be a positive number of tokens, received ${String(cost)}`);
     }
     const maxWaitMs = options.maxWaitMs;
-    if (maxWaitMs !== undefined && !(typeof maxWaitMs === 'number' && maxWaitMs >= 0)) {
-      throw new InvalidConfigError(`maxWaitMs must be a number of ms >= 0, received ${String(maxWaitMs)}`);
+    if (maxWaitMs !== undefined && !(typeof maxWaitMs === 'number' && maxWaitMs >= 0 && (maxWaitMs <= MAX_WAIT_MS || maxWaitMs === Infinity))) {
+      throw new InvalidConfigError(`maxWaitMs must be a number of ms from 0 to ${MAX_WAIT_MS} (about 24.8 days, the longest a timer holds) or Infinity for no limit, received ${String(maxWaitMs)}`);
     }
     return lane.acquire({
       cost,
@@ -309,8 +314,10 @@ export class Throttler {
     if (!(retryAfterMs >= 0 && Number.isFinite(retryAfterMs))) {
       throw new InvalidConfigError(`retryAfterMs must be a finite number of ms >= 0, received ${String(options.retryAfterMs)}`);
     }
+    // known here at once: a failure policy 'local' honours it even if Redis does not answer
+    this.lane(endpoint).notePause(nowMs() + retryAfterMs);
     this.extraCalls++;
-    const [pausedUntil, , before, after] = await run<string[]>(this.redis, 'penalize', [this.keys.config(endpoint), this.keys.bucket(endpoint)], [s.ratePerMs, s.burst, retryAfterMs, s.adaptive]);
+    const [pausedUntil, , before, after] = await run<string[]>(this.redis, 'penalize', [this.keys.config(endpoint), this.keys.bucket(endpoint)], [s.ratePerMs, s.burst, retryAfterMs, s.adaptive, '', this.configVersion]);
     this.log.warn({ endpoint, retryAfterMs, reason: options.reason }, 'endpoint penalized: paused fleet-wide');
     if (before !== after) {
       this.log.warn({ endpoint, fromPerSec: Number(before) * 1000, toPerSec: Number(after) * 1000, reason: options.reason ?? 'penalty' }, 'adaptive rate cut');
@@ -437,7 +444,7 @@ export class Throttler {
       if (!parsed.success) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": ${describeIssues(parsed.error, budget.rate)}`);
       const rate = parsed.data as Rate;
       const burst = budget.burst ?? defaultBurst(rate);
-      if (!(burst > 0 && Number.isFinite(burst))) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": burst must be a positive number, received ${String(budget.burst)}`);
+      if (!(burst >= 1 && burst <= 1e9)) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": burst must be a number from 1 to 1e9, received ${String(budget.burst)}`);
       after = `${tokensPerMs(rate)},${burst}`;
     }
     const tx = this.redis.multi();
@@ -480,7 +487,7 @@ export class Throttler {
     const s = this.settingsOf(endpoint);
     const k = this.keys;
     this.extraCalls++;
-    const r = await run<unknown[]>(this.redis, 'inspect', [k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.classes(endpoint)], [s.ratePerMs, s.burst, s.maxQueue]);
+    const r = await run<unknown[]>(this.redis, 'inspect', [k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.classes(endpoint)], [s.ratePerMs, s.burst, s.maxQueue, this.configVersion]);
     const num = (i: number) => Number(r[i]);
     const pairs = (v: unknown): Record<string, string> => {
       const arr = v as string[];

@@ -1,14 +1,18 @@
 -- Token buckets held in hashes {t = tokens at ts, ts = ms, r = tokens/ms, b = burst}.
 -- Tokens may go negative: a debt that future refill pays, which is how a reservation promises a
--- slot in the future and how a penalty pauses an endpoint. Every bucket touched in one script run
--- is cached here and written once at the end, so several buckets are debited all-or-nothing.
+-- slot in the future. A bucket may also be held (`hold`, ms): until then it refills nothing and
+-- nothing is admitted from it, whatever its rate. That is how a penalty (Retry-After) pauses an
+-- endpoint: a time, not a debt, so no rate raise can pay it off early. Every bucket touched in
+-- one script run is cached here and written once at the end, so several buckets are debited
+-- all-or-nothing.
 local buckets = {}
 local MAX_TTL = 7 * 24 * 3600 * 1000
 
 -- rate/burst given: they are the configured values (they win over what the hash remembers);
 -- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
 -- `v` (optional): the hash's t, ts, r, b already read by the caller
-local function loadBucket(key, rate, burst, v)
+-- `hold` (optional): ms until which the bucket is held (refills nothing, admits nothing)
+local function loadBucket(key, rate, burst, v, hold)
   local b = buckets[key]
   if b then return b end
   v = v or redis.call('HMGET', key, 't', 'ts', 'r', 'b')
@@ -19,21 +23,29 @@ local function loadBucket(key, rate, burst, v)
   if t == nil or ts == nil then
     t, ts = cap, now
   elseif now > ts then
-    -- refill; a clock that went backwards refills nothing
-    t = math.min(cap, t + (now - ts) * r)
+    -- refill; a clock that went backwards refills nothing, a held bucket refills from its hold's end
+    local from = ts
+    if hold ~= nil and hold > from then from = math.min(hold, now) end
+    t = math.min(cap, t + (now - from) * r)
     ts = now
   end
   if t > cap then t = cap end -- burst lowered at runtime
-  b = { key = key, t = t, ts = ts, r = r, b = cap, dirty = false }
+  b = { key = key, t = t, ts = ts, r = r, b = cap, hold = hold, dirty = false }
   buckets[key] = b
   return b
 end
 
--- ms until `amount` tokens are there; INF when the rate is zero
+-- ms until `amount` tokens are there; INF when the rate is zero. A held bucket starts refilling
+-- at its hold's end, so the wait is never shorter than the hold.
+local function holdLeft(b)
+  if b.hold ~= nil and b.hold > now then return b.hold - now end
+  return 0
+end
 local function waitForAmount(b, amount)
-  if b.t >= amount then return 0 end
+  local lag = holdLeft(b)
+  if b.t >= amount then return lag end
   if b.r <= 0 then return INF end
-  return (amount - b.t) / b.r
+  return lag + (amount - b.t) / b.r
 end
 
 local function waitAll(list, cost)
@@ -71,7 +83,7 @@ end
 -- time for an idle bucket to be full again: after that its key carries no information
 local function bucketTtl(b)
   if b.r <= 0 then return MAX_TTL end
-  return math.min(MAX_TTL, math.ceil((b.b - math.min(b.t, 0)) / b.r) + 1000)
+  return math.min(MAX_TTL, math.ceil(holdLeft(b) + (b.b - math.min(b.t, 0)) / b.r) + 1000)
 end
 
 -- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET
@@ -111,5 +123,16 @@ local function chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenan
   local list = { ep }
   if globalRate ~= nil then list[#list + 1] = loadBucket(prefix .. 'g', globalRate, globalBurst) end
   if tenantRate ~= nil then list[#list + 1] = loadBucket(prefix .. 't:' .. tenant, tenantRate, tenantBurst) end
+  return list
+end
+
+-- The buckets a refund goes back to: the same, except that the tenant's bucket is taken as its
+-- hash remembers it (the budget that was charged, even if an operator changed it since), and only
+-- if it still exists (a bucket whose key expired is full: nothing to give back).
+local function refundBuckets(ep, globalRate, globalBurst, prefix, tenant)
+  local list = { ep }
+  if globalRate ~= nil then list[#list + 1] = loadBucket(prefix .. 'g', globalRate, globalBurst) end
+  local tb = loadBucket(prefix .. 't:' .. tenant, nil, nil)
+  if tb ~= nil then list[#list + 1] = tb end
   return list
 end

@@ -3,9 +3,13 @@
 -- the operator's hash (so a change reaches every worker on its next call, without restart).
 -- Fields: rate burst maxQueue w:<priority>; tmp:<same> with tmp:until (a temporary override);
 -- paused (until ms, 'inf'); dryRun; shadow:rate shadow:burst; bypass:<tenant> (until ms, 'inf').
-local function loadSettings(cfgKey, rate, burst, maxQueue)
+-- `version`: the caller's config version. The fleet's config file values live in the endpoint's
+-- bucket (fv, fr, fb, fq: see resolveFileConfig); the newest version wins over the caller's file.
+local function loadSettings(cfgKey, rate, burst, maxQueue, version)
   local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = {}, bypass = {},
-              pauseWait = 0, dryRun = false, shadowRate = nil, shadowBurst = nil }
+              pauseWait = 0, dryRun = false, shadowRate = nil, shadowBurst = nil,
+              version = tonumber(version) or 0, file = { rate = rate, burst = burst, maxQueue = maxQueue },
+              overridden = {}, stamping = false, stamped = nil }
   local raw = redis.call('HGETALL', cfgKey)
   local fields = {}
   for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
@@ -14,9 +18,10 @@ local function loadSettings(cfgKey, rate, burst, maxQueue)
     if tmpActive and fields['tmp:' .. name] then return fields['tmp:' .. name] end
     return fields[name]
   end
-  s.rate = tonumber(pick('rate')) or s.rate
-  s.burst = tonumber(pick('burst')) or s.burst
-  s.maxQueue = tonumber(pick('maxQueue')) or s.maxQueue
+  for _, name in ipairs({ 'rate', 'burst', 'maxQueue' }) do
+    local v = tonumber(pick(name))
+    if v ~= nil then s[name] = v; s.overridden[name] = true end
+  end
   for f, v in pairs(fields) do
     if string.sub(f, 1, 2) == 'w:' then
       s.weights[string.sub(f, 3)] = tonumber(pick(f))
@@ -33,32 +38,66 @@ local function loadSettings(cfgKey, rate, burst, maxQueue)
   return s
 end
 
+-- A rolling restart runs processes with two config files side by side. The fleet follows one: the
+-- file of the newest config version any process has sent (fv, and its rate fr, burst fb, max
+-- queue fq, kept in the bucket). A caller with an older version uses the stored values; a caller
+-- with a newer one replaces them when settings.stamping (acquire only: the other scripts do not
+-- know the max queue), and settings.stamped tells it what it replaced. An operator's runtime
+-- override still wins over either file.
+local function resolveFileConfig(settings, f)
+  local mine = settings.file
+  if f.fv > settings.version then
+    if not settings.overridden.rate then settings.rate = f.fr end
+    if not settings.overridden.burst then settings.burst = f.fb end
+    if not settings.overridden.maxQueue then settings.maxQueue = f.fq end
+  elseif settings.version > f.fv and settings.stamping then
+    if f.fv > 0 and (f.fr ~= mine.rate or f.fb ~= mine.burst or f.fq ~= mine.maxQueue) then
+      settings.stamped = { version = f.fv, rate = f.fr, burst = f.fb, maxQueue = f.fq }
+    end
+    f.fv, f.fr, f.fb, f.fq = settings.version, mine.rate, mine.burst, mine.maxQueue
+  end
+end
+
 -- The endpoint's bucket carries the fair-queue clock and counters beside its tokens.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la' }
+-- kt: ms the endpoint's keys outlive a full bucket (horizon + lease + 1 s, set by acquire), so
+-- every script gives the bucket, queue and class keys one and the same TTL.
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'fv', 'fr', 'fb', 'fq', 'kt' }
+-- written exactly (rates in tokens/ms are small): the others are counters, clocks and ms
+local EP_EXACT = { fr = true, fb = true, fq = true }
 -- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.
 local function loadEndpoint(key, settings, adaptive)
   -- one read for the bucket and the queue's state
   local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', unpack(EP_FIELDS))
   local fields = {}
   for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i + 4]) or 0 end
+  resolveFileConfig(settings, fields)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
     if fields.er <= 0 then fields.er = settings.rate end
     fields.er = math.min(fields.er, settings.rate)
   end
-  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4] })
+  -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
+  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4] }, fields.pu)
   for f, x in pairs(fields) do ep[f] = x end
   return ep
 end
 
-local function saveEndpoint(ep, extraTtl)
+-- Writes the endpoint's bucket (and every other bucket touched) and gives the bucket, the queue
+-- and the class keys (when given and the queue is not empty) one TTL.
+local function saveEndpoint(ep, qKey, cKey)
   local args = {}
   for i = 1, #EP_FIELDS do
     args[#args + 1] = EP_FIELDS[i]
-    args[#args + 1] = num(ep[EP_FIELDS[i]])
+    local f = EP_FIELDS[i]
+    args[#args + 1] = EP_EXACT[f] and tostring(ep[f]) or num(ep[f])
   end
   ep.dirty = true
-  flushBuckets(extraTtl, ep.key, args)
+  flushBuckets(ep.kt, ep.key, args)
+  if qKey ~= nil and ep.n > 0 then
+    local ttl = bucketTtl(ep) + ep.kt
+    redis.call('PEXPIRE', qKey, ttl)
+    redis.call('PEXPIRE', cKey, ttl)
+  end
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have

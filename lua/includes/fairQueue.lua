@@ -41,3 +41,26 @@ local function removeTicket(ep, qKey, cKey, member, t)
   end
   return true
 end
+
+-- The queue itself says how many tickets wait (ZCARD), not a counter that could have expired with
+-- the bucket while tickets remained. When they disagree, the queued cost and the busy weight are
+-- rebuilt from the queue and the class hash (rare: only after a key was lost).
+local function syncQueue(ep, qKey, cKey)
+  local n = redis.call('ZCARD', qKey)
+  if n == ep.n then return end
+  ep.n, ep.qc, ep.bw = n, 0, 0
+  if n == 0 then
+    redis.call('DEL', cKey)
+    return
+  end
+  for _, member in ipairs(redis.call('ZRANGE', qKey, 0, -1)) do
+    ep.qc = ep.qc + (tonumber(string.match(member, '^[^|]*|[^|]*|([^|]*)')) or 0)
+  end
+  local raw = redis.call('HGETALL', cKey)
+  for i = 1, #raw, 2 do
+    if string.sub(raw[i], 1, 2) == 'w|' then ep.bw = ep.bw + (tonumber(raw[i + 1]) or 0) end
+  end
+  -- a lost bucket lost its clock too: restart it at the queue's first tag
+  local first = redis.call('ZRANGE', qKey, 0, 0, 'WITHSCORES')
+  if ep.v == 0 and first[2] then ep.v = tonumber(first[2]) end
+end

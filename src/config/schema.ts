@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { InvalidConfigError } from '../errors/index.js';
 import { MAX_TOKENS, MIN_INTERVAL_MS, parseDurationMs, parseRate, type Rate } from './units.js';
 
+/** Shortest lease a throttler accepts (see `leaseMs`). */
+export const MIN_LEASE_MS = 1_000;
+/** Longest wait a timer can hold (2^31 - 1 ms, about 24.8 days): a longer maxWaitMs is refused. */
+export const MAX_WAIT_MS = 2 ** 31 - 1;
+
 /** Names that end up in Redis keys and script members: no braces, no `|`, no blanks. */
 export const Name = z
   .string()
@@ -42,8 +47,11 @@ export const DurationInput = z.union([z.number(), z.string()]).transform((v, ctx
 export const BucketConfig = z.object({
   /** Tokens per interval. */
   rate: RateInput,
-  /** Most tokens the bucket holds (the largest burst). Default: one interval's worth of tokens, at least 1. */
-  burst: z.number().positive().optional(),
+  /**
+   * Most tokens the bucket holds (the largest burst), at least 1: a bucket that can never hold one
+   * token would never admit a request of cost 1. Default: one interval's worth of tokens, at least 1.
+   */
+  burst: z.number().min(1, 'burst must be at least 1 (a smaller bucket could never admit a request of cost 1)').max(1e9).optional(),
 });
 export type BucketConfig = z.input<typeof BucketConfig>;
 
@@ -94,15 +102,34 @@ export const ThrottlerConfig = z.object({
   horizonMs: DurationInput.default(100),
   /** Default bound of each endpoint's fair queue. Default 10 000. */
   maxQueue: z.number().int().positive().default(10_000),
-  /** How long a process's queued tickets outlive its last word to Redis. Default 30 s. */
-  leaseMs: DurationInput.default(30_000),
+  /**
+   * How long a process's queued tickets outlive its last word to Redis. At least 1 s: a process
+   * whose event loop stalls longer than this loses its place (its tickets are dropped and queued
+   * again when it comes back), so a short lease turns every GC pause into a lost place. Default 30 s.
+   */
+  leaseMs: DurationInput.pipe(z.number().min(MIN_LEASE_MS, `leaseMs must be at least ${MIN_LEASE_MS} ms`).max(24 * 3600_000)).default(30_000),
+  /**
+   * Version of this process's config file (any number that grows with each change, e.g. the
+   * deploy's timestamp). During a rolling restart the fleet follows one file, not each process its
+   * own: the newest version any process has sent wins for each endpoint's rate, burst and max
+   * queue, and the switch is written to the audit log. Default: the time this throttler was created
+   * (so the process started last wins; set it explicitly if an old version may restart late).
+   */
+  configVersion: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   /**
    * What acquire does when Redis cannot be reached:
    * `closed` (default) callers wait, within their deadlines, until Redis answers: hammering the
    * upstream is what gets a scraping fleet banned;
-   * `local` each live process admits its leased share (rate / live processes) on its own, so the
-   * fleet stays at or below the cap; the lease lasts `leaseMs` from the last word with Redis, then
-   * callers wait as in `closed`;
+   * `local` each live process admits its leased share (rate / live processes) on its own; the
+   * lease lasts `leaseMs` from the last word with Redis, then callers wait as in `closed`. Exactly
+   * what it keeps: over any window Δ the fleet admits at most rate·Δ + max(burst, N·max(1, cost)) per
+   * endpoint (N live processes), where each share holds at least one request's cost, so
+   * with more processes than burst the fleet's burst is N·max(1, cost), not burst; no local admission
+   * before the end of a penalty (Retry-After) or operator pause this process had heard of (a pause
+   * without end: callers wait for Redis); tickets queued in Redis whose callers were admitted locally are
+   * given back when Redis returns. What it does not keep without Redis: tenant budgets and the
+   * namespace cap (`global`), which only Redis sees across endpoints and processes; runtime rate
+   * changes and pauses made during the outage;
    * `open` admit everything (logged loudly, every admission marked `degraded: 'open'`).
    */
   failurePolicy: FailurePolicy.default('closed'),
