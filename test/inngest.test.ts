@@ -214,6 +214,42 @@ describe('queued backoff', () => {
     expect(run.requestMs[0]).toBeGreaterThan(1000);
   });
 
+  it('after maxDeferrals the inline wait still ends before the invocation does: no token for a request a cut invocation cannot send', async () => {
+    const throttler = profileThrottler('1/s', 1);
+    await throttler.acquire(EP);
+    // three callers ahead: about 3-4 s of backlog, longer than what is left of a 1.5 s invocation
+    const ahead = Array.from({ length: 3 }, () => throttler.acquire(EP));
+    await delay(50);
+    const admitted: number[] = [];
+    throttler.onEvent((e) => {
+      if (e.type === 'admitted') admitted.push(Date.now());
+    });
+    let handlerRuns = 0;
+    const inngest = new Inngest({
+      id: 'invocation-bound',
+      ...quiet,
+      middleware: [throttleMiddleware(throttler, { logger: silent, steps: { fetch: EP }, inlineWaitMs: 200, maxDeferrals: 0, invocationTimeoutMs: 1500 })],
+    });
+    const fn = inngest.createFunction({ id: 'invocation-bound', triggers: [{ event: 'test/run' }] }, async ({ step }) =>
+      step.run('fetch', async () => {
+        handlerRuns++;
+        return 'sent';
+      }),
+    );
+    const run = await runToEnd(fn);
+    await Promise.all(ahead);
+    expect(run.result).toBe('sent');
+    // the first invocation gave its place back and deferred, where it used to wait about 3.5 s inline
+    const ops = run.ops.map((o) => o.op);
+    expect(ops[0]).toBe('StepRun');
+    expect(isDeferralMarker(run.ops[0]!.data)).toBe(true);
+    expect(ops).toContain('Sleep');
+    // no invocation waited past its own end, and the logical request took one token: 3 ahead + 1
+    for (const ms of run.requestMs) expect(ms).toBeLessThan(1500);
+    expect(handlerRuns).toBe(1);
+    expect(admitted).toHaveLength(4);
+  });
+
   it('rounds deferrals up to whole seconds, where the SDK floors (step.sleep(2001) sleeps "2s")', async () => {
     expect(deferralDelayMs(2001, 600_000)).toBe(3000);
     expect(deferralDelayMs(2000, 600_000)).toBe(2000);

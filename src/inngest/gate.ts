@@ -30,6 +30,9 @@ export interface GateRequest {
   signal?: AbortSignal | undefined;
 }
 
+/** Part of the invocation kept for the request itself after the admission. */
+const INVOCATION_MARGIN_MS = 1_000;
+
 /** Errors that a retry cannot fix (a bad name, endpoint or cost): fail the step once, not maxAttempts times. */
 const PERMANENT: ReadonlySet<string> = new Set([ErrorCode.UnknownEndpoint, ErrorCode.InvalidName, ErrorCode.InvalidConfig, ErrorCode.CostAboveBurst]);
 
@@ -53,7 +56,7 @@ function deferralFor(err: unknown, endpoint: string, options: ResolvedOptions): 
  * into a durable sleep), NonRetriableError for a request no retry can fix, and lets every other
  * error (Redis unavailable, throttler closed) fail the attempt as usual.
  */
-export async function admit(throttler: Throttler, request: GateRequest, deferrals: number, options: ResolvedOptions): Promise<Admission> {
+export async function admit(throttler: Throttler, request: GateRequest, deferrals: number, options: ResolvedOptions, invocationDeadline: number): Promise<Admission> {
   const { endpoint, ...rest } = request;
   const acquireOptions = {
     ...(rest.priority !== undefined ? { priority: rest.priority } : {}),
@@ -61,13 +64,16 @@ export async function admit(throttler: Throttler, request: GateRequest, deferral
     ...(rest.cost !== undefined ? { cost: rest.cost } : {}),
     ...(rest.signal !== undefined ? { signal: rest.signal } : {}),
   };
+  // never wait past the invocation's own end: an admission after it would take a token for a
+  // request nobody sends, and the retry would take another (a margin for the request itself)
+  const invocationLeftMs = Math.max(0, invocationDeadline - Date.now() - INVOCATION_MARGIN_MS);
   try {
     if (deferrals >= options.maxDeferrals) {
       // deferred often enough: more would add steps toward Inngest's per-run cap; wait for the turn instead
-      options.logger.warn({ endpoint, deferrals }, 'step deferred maxDeferrals times: waiting inline for its turn');
-      return await throttler.acquire(endpoint, acquireOptions);
+      options.logger.warn({ endpoint, deferrals, maxWaitMs: invocationLeftMs }, 'step deferred maxDeferrals times: waiting inline for its turn');
+      return await throttler.acquire(endpoint, { ...acquireOptions, maxWaitMs: invocationLeftMs });
     }
-    return await throttler.acquire(endpoint, { ...acquireOptions, maxWaitMs: options.inlineWaitMs });
+    return await throttler.acquire(endpoint, { ...acquireOptions, maxWaitMs: Math.min(options.inlineWaitMs, invocationLeftMs) });
   } catch (err) {
     const marker = deferralFor(err, endpoint, options);
     if (marker) throw new ThrottleDeferredError(marker);

@@ -59,6 +59,8 @@ export function throttleMiddleware(throttler: Throttler, options: ThrottleMiddle
     override transformFunctionInput(arg: Middleware.TransformFunctionInputArgs): Middleware.TransformFunctionInputArgs & { ctx: ThrottleContext } {
       const functionId = arg.fn.opts.id;
       const event = arg.ctx.event as EventPayload;
+      // one invocation per HTTP request from Inngest: inline waits end before the host cuts it
+      const invocationDeadline = Date.now() + resolved.invocationTimeoutMs;
       let defaults: Defaults | undefined;
       // read lazily, inside the step: a mapper that throws fails that step, not every replay of the run
       const runDefaults = (): Defaults => {
@@ -81,11 +83,11 @@ export function throttleMiddleware(throttler: Throttler, options: ThrottleMiddle
       const throttle: ThrottleFn = async (endpoint, callOptions = {}) => {
         const frame = stepScope.getStore();
         if (!frame) throw new ThrottleOutsideStepError(endpoint);
-        return admit(throttler, request(endpoint, callOptions), frame.deferrals, resolved);
+        return admit(throttler, request(endpoint, callOptions), frame.deferrals, resolved, invocationDeadline);
       };
       const admitRoute = (route: StepRoute, deferrals: number) => {
         const { endpoint, ...overrides } = route;
-        return admit(throttler, request(endpoint, overrides), deferrals, resolved);
+        return admit(throttler, request(endpoint, overrides), deferrals, resolved, invocationDeadline);
       };
 
       const step = { ...arg.ctx.step, run: gatedRun(arg.ctx.step, { route: resolved.route, admitRoute, logger: resolved.logger, functionId }) };

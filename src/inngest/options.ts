@@ -52,6 +52,14 @@ export interface ThrottleMiddlewareOptions {
    * steps to the run (each deferral adds two; Inngest caps a run's steps). Default 50.
    */
   maxDeferrals?: number;
+  /**
+   * How long one invocation of a function may run before the platform cuts its HTTP request (your
+   * host's timeout). No inline wait outlives it, not even the one after `maxDeferrals`: a wait that
+   * would is given back (its ticket cancelled, no token taken) and the step is deferred again, so
+   * a token is never taken for a request the dead invocation cannot send, and the retry does not
+   * take a second one. Accepts ms or `"60 s"`. Default 60 000.
+   */
+  invocationTimeoutMs?: number | string;
   /** Logger; the middleware logs through a child `{ component: 'inngest' }`. Default: the root logger. */
   logger?: Logger;
 }
@@ -63,12 +71,14 @@ export interface ResolvedOptions {
   inlineWaitMs: number;
   maxDeferMs: number;
   maxDeferrals: number;
+  invocationTimeoutMs: number;
   logger: Logger;
 }
 
 export const DEFAULT_INLINE_WAIT_MS = 5_000;
 export const DEFAULT_MAX_DEFER_MS = 600_000;
 export const DEFAULT_MAX_DEFERRALS = 50;
+export const DEFAULT_INVOCATION_TIMEOUT_MS = 60_000;
 
 function duration(option: string, value: number | string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -129,6 +139,9 @@ export function resolveOptions(throttler: Throttler, options: ThrottleMiddleware
   const maxDeferMs = duration('maxDeferMs', options.maxDeferMs, DEFAULT_MAX_DEFER_MS);
   if (maxDeferMs < 1000) throw new InvalidConfigError(`maxDeferMs must be at least 1 s (Inngest sleeps in whole seconds), received ${JSON.stringify(options.maxDeferMs)}`);
 
+  const invocationTimeoutMs = duration('invocationTimeoutMs', options.invocationTimeoutMs, DEFAULT_INVOCATION_TIMEOUT_MS);
+  if (invocationTimeoutMs < 1000) throw new InvalidConfigError(`invocationTimeoutMs must be at least 1 s, received ${JSON.stringify(options.invocationTimeoutMs)}`);
+
   if (typeof options.priority === 'string') checkPriority(options.priority, 'priority');
   const priority = mapper(options.priority);
   const tenant = mapper(options.tenant);
@@ -143,6 +156,7 @@ export function resolveOptions(throttler: Throttler, options: ThrottleMiddleware
     inlineWaitMs: duration('inlineWaitMs', options.inlineWaitMs, DEFAULT_INLINE_WAIT_MS),
     maxDeferMs,
     maxDeferrals,
+    invocationTimeoutMs,
     logger: (options.logger ?? rootLogger()).child({ component: 'inngest' }),
   };
 }
