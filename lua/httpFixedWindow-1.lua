@@ -1,0 +1,21 @@
+--[[
+  httpFixedWindow-1: one inbound request by fixed window: at most `limit` per window, windows
+  aligned on the epoch (the same boundaries for every key). Across a boundary a client can get
+  up to 2 x limit within one window's length: that is the algorithm, documented in docs/http.md.
+  Quotas and abuse block as in lua/includes/httpLimit.lua.
+
+  KEYS[1] state of one limited key (hash): w window index, c its count, quota and block fields
+  ARGV as in httpLimit, with  a = limit (requests per window)   b = window (ms)
+  Returns the tuple of httpLimit.
+]]
+--- @include "httpLimit"
+
+local limit, window = A, B
+local wi = math.floor(now / window)
+local count = 0
+if tonumber(h.w) == wi then count = tonumber(h.c) end
+local reset = (wi + 1) * window - now
+if count + cost <= limit then
+  return decide(true, limit - count - cost, reset, 0, { 'w', wi, 'c', count + cost }, reset)
+end
+return decide(false, math.max(0, limit - count), reset, reset, {}, 0)
