@@ -16,6 +16,6 @@ local count = 0
 if tonumber(h.w) == wi then count = tonumber(h.c) end
 local reset = (wi + 1) * window - now
 if count + cost <= limit then
-  return decide(true, limit - count - cost, reset, 0, { 'w', wi, 'c', count + cost }, reset)
+  return decide(true, limit - count - cost, limit - count, reset, 0, { 'w', wi, 'c', count + cost }, reset)
 end
-return decide(false, math.max(0, limit - count), reset, reset, {}, 0)
+return decide(false, math.max(0, limit - count), math.max(0, limit - count), reset, reset, {}, 0)

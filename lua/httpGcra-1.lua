@@ -16,7 +16,9 @@ local newTat = tat + cost * interval
 local allowAt = newTat - burst * interval
 if now + EPS >= allowAt then
   local remaining = math.floor((burst * interval - (newTat - now)) / interval + EPS)
-  return decide(true, math.max(0, remaining), math.ceil(newTat - now), 0, { 'g', fmt(newTat) }, math.ceil(newTat - now) + 1)
+  local before = math.floor((burst * interval - (tat - now)) / interval + EPS)
+  return decide(true, math.max(0, remaining), math.max(0, before), math.ceil(newTat - now), 0, { 'g', fmt(newTat) }, math.ceil(newTat - now) + 1)
 end
-local remaining = math.floor((burst * interval - (tat - now)) / interval + EPS)
-return decide(false, math.max(0, remaining), math.ceil(tat - now), math.ceil(allowAt - now), {}, 0)
+local remaining = math.max(0, math.floor((burst * interval - (tat - now)) / interval + EPS))
+-- the first ms at which the check above passes (EPS / 2: see httpTokenBucket)
+return decide(false, remaining, remaining, math.ceil(tat - now), math.ceil(allowAt - now - EPS / 2), {}, 0)

@@ -28,7 +28,7 @@ local function resetAfter(c)
 end
 if estimate + cost <= limit + EPS then
   cur = cur + cost
-  return decide(true, math.max(0, math.floor(limit - estimate - cost + EPS)), resetAfter(cur), 0,
+  return decide(true, math.max(0, math.floor(limit - estimate - cost + EPS)), math.max(0, math.floor(limit - estimate + EPS)), resetAfter(cur), 0,
     { 'w', wi, 'c', cur, 'p', prev }, (wi + 2) * window - now)
 end
 -- the first moment the estimate leaves room, if nobody else is admitted meanwhile
@@ -40,4 +40,5 @@ else
   if cur > 0 then into = math.max(0, math.ceil(window * (1 - (limit - cost) / cur))) end
   retry = (wi + 1) * window + into - now
 end
-return decide(false, math.max(0, math.floor(limit - estimate + EPS)), resetAfter(cur), math.max(1, retry), {}, 0)
+local left = math.max(0, math.floor(limit - estimate + EPS))
+return decide(false, left, left, resetAfter(cur), math.max(1, retry), {}, 0)

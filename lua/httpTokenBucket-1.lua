@@ -16,7 +16,8 @@ t = math.min(burst, t + math.max(0, now - ts) * rate)
 ts = math.max(ts, now)
 if t + EPS >= cost then
   local left = math.max(0, t - cost)
-  return decide(true, math.floor(left + EPS), math.ceil((burst - left) / rate), 0,
+  return decide(true, math.floor(left + EPS), math.floor(t + EPS), math.ceil((burst - left) / rate), 0,
     { 't', fmt(left), 'ts', ts }, math.ceil((burst - left) / rate) + 1)
 end
-return decide(false, math.floor(t + EPS), math.ceil((burst - t) / rate), math.ceil((cost - t) / rate), {}, 0)
+-- the first ms at which the check above passes (EPS / 2: on the boundary, float noise cannot make it late or early)
+return decide(false, math.floor(t + EPS), math.floor(t + EPS), math.ceil((burst - t) / rate), math.ceil((cost - t - EPS / 2) / rate), {}, 0)

@@ -42,7 +42,9 @@ local function windowEnd(i)
   return e2
 end
 
-local function decide(ok, remaining, resetMs, retryMs, fields, rateTtl)
+-- remaining: what the rate admits after this request; before: what it admits without it (a
+-- request the quota refuses takes nothing from the rate)
+local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
   local dayLimit, monthLimit = tonumber(ARGV[5]), tonumber(ARGV[9])
   local blockAfter = tonumber(ARGV[13])
   local bu = tonumber(h.bu) or 0
@@ -63,9 +65,9 @@ local function decide(ok, remaining, resetMs, retryMs, fields, rateTtl)
   if not ok then
     status = 0
   elseif dayLimit > 0 and dUsed + cost > dayLimit then
-    status, retryMs = -1, math.max(retryMs, dEnd - now)
+    status, retryMs, remaining = -1, math.max(retryMs, dEnd - now), before
   elseif monthLimit > 0 and mUsed + cost > monthLimit then
-    status, retryMs = -2, math.max(retryMs, mEnd - now)
+    status, retryMs, remaining = -2, math.max(retryMs, mEnd - now), before
   end
 
   local ttl = 0
