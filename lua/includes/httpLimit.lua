@@ -20,6 +20,10 @@
 
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
+-- an injected clock does not move with real time, so TTLs computed on it would expire state
+-- while the test's time stands still: such keys live at least an hour of real time
+local minTtl = 0
+if now then minTtl = 3600000 end
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -106,6 +110,7 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
     ttl = math.max(ttl, bu - now)
   end
   if ttl > 0 then
+    ttl = math.max(ttl, minTtl)
     -- never shorten what the key already needs (quota counts, a block, the rate state)
     local pttl = redis.call('PTTL', key)
     if pttl < ttl then redis.call('PEXPIRE', key, math.ceil(ttl)) end
