@@ -48,7 +48,7 @@ export function fetchRateLimit(limiter: HttpLimiter, route: RouteLimit = {}): (r
 
 /** The shape of a Hono context that this middleware uses (no dependency on hono itself). */
 export interface FetchMiddlewareContext {
-  req: { raw: Request; routePath?: string };
+  req: { raw: Request };
   res: Response;
 }
 
@@ -63,7 +63,8 @@ export function fetchMiddleware<C extends FetchMiddlewareContext>(
   const { ip, ...route } = options;
   limiter.checkRoute(route, 'fetch middleware');
   return async (c, next) => {
-    const decision = await limiter.decide(toLimitRequest(limiter, c.req.raw, { ip: ip?.(c), route: c.req.routePath }), route);
+    // a middleware's routePath is its own pattern (`/api/*`), not the handler's: rules match the normalised path
+    const decision = await limiter.decide(toLimitRequest(limiter, c.req.raw, { ip: ip?.(c) }), route);
     if (!decision.allowed) return refusalResponse(decision);
     await next();
     for (const [k, v] of Object.entries(decision.headers)) c.res.headers.set(k, v);
