@@ -74,23 +74,28 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
     status, retryMs, remaining = -2, math.max(retryMs, mEnd - now), before
   end
 
+  -- the key's TTL covers everything it holds, computed from its fields (no PTTL round): the rate
+  -- state until it equals a fresh one, quota counts until their window ends, a block and its count
   local ttl = 0
+  local function keep(ms) if ms and ms > ttl then ttl = ms end end
+  local function keepUntil(at) if at then keep(at - now) end end
   local newlyBlocked = 0
   if status == 1 then
     if dayLimit > 0 then
       dUsed = dUsed + cost
       fields[#fields + 1] = 'de'; fields[#fields + 1] = dEnd
       fields[#fields + 1] = 'dc'; fields[#fields + 1] = dUsed
-      ttl = math.max(ttl, dEnd - now)
+      keep(dEnd - now)
     end
     if monthLimit > 0 then
       mUsed = mUsed + cost
       fields[#fields + 1] = 'me'; fields[#fields + 1] = mEnd
       fields[#fields + 1] = 'mc'; fields[#fields + 1] = mUsed
-      ttl = math.max(ttl, mEnd - now)
+      keep(mEnd - now)
     end
     redis.call('HSET', key, unpack(fields))
-    ttl = math.max(ttl, rateTtl)
+    keep(rateTtl)
+    if blockAfter > 0 and h.rs then keepUntil(tonumber(h.rs) + tonumber(ARGV[14])) end
   elseif blockAfter > 0 then
     local within = tonumber(ARGV[14])
     local rs, rn = tonumber(h.rs), tonumber(h.rn) or 0
@@ -103,17 +108,18 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
       redis.call('HDEL', key, 'rs', 'rn')
       retryMs = math.max(retryMs, bu - now)
       status = -3
+      keepUntil(bu)
     else
       redis.call('HSET', key, 'rs', rs, 'rn', rn)
-      ttl = rs + within - now
+      keepUntil(rs + within)
     end
-    ttl = math.max(ttl, bu - now)
+    -- what the key held before this refusal still needs its time
+    if raw[1] then
+      keep(resetMs)
+      keepUntil(tonumber(h.de))
+      keepUntil(tonumber(h.me))
+    end
   end
-  if ttl > 0 then
-    ttl = math.max(ttl, minTtl)
-    -- never shorten what the key already needs (quota counts, a block, the rate state)
-    local pttl = redis.call('PTTL', key)
-    if pttl < ttl then redis.call('PEXPIRE', key, math.ceil(ttl)) end
-  end
+  if ttl > 0 then redis.call('PEXPIRE', key, math.ceil(math.max(ttl, minTtl))) end
   return { status, remaining, resetMs, retryMs, dUsed, dEnd, mUsed, mEnd, bu, newlyBlocked, now }
 end
