@@ -18,6 +18,8 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis } from '../src/embedded/redis-server.js';
 import type { Kind } from './http/server.js';
 
+const KINDS: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
+
 const SERVER = fileURLToPath(new URL('./http/server.ts', import.meta.url));
 const DURATION_S = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const KEYS = 10_000;
@@ -26,7 +28,7 @@ const PROCESSES = 4;
 
 interface Server {
   child: ChildProcess;
-  url: string;
+  urls: Record<Kind, string>;
 }
 
 function start(spec: object): Promise<Server> {
@@ -36,8 +38,11 @@ function start(spec: object): Promise<Server> {
     let err = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ child, url: `http://127.0.0.1:${m[1]}` });
+      const m = /ready (\{.*\})\n/.exec(out);
+      if (m) {
+        const ports = JSON.parse(m[1]!) as Record<Kind, number>;
+        resolve({ child, urls: Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`])) as Record<Kind, string> });
+      }
     });
     child.stderr!.on('data', (d: Buffer) => (err += d));
     child.once('exit', (code) => reject(new Error(`bench server exited ${code}: ${err.slice(-2000)}`)));
@@ -75,16 +80,16 @@ async function distinctKeys(url: string, n: number): Promise<void> {
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (next < n) {
       const i = next++;
-      const res = await fetch(`${url}/work`, { headers: { 'x-client': `client-${i}` } });
+      const res = await fetch(`${url}/work`, { headers: { 'x-client': `mem-${i}` } });
       await res.arrayBuffer();
     }
   }));
 }
 
-async function hotBurst(servers: Server[], perServer: number): Promise<number> {
+async function hotBurst(servers: Server[], kind: Kind, perServer: number): Promise<number> {
   let admitted = 0;
   await Promise.all(servers.flatMap((s) => Array.from({ length: perServer }, async () => {
-    const res = await fetch(`${s.url}/work`, { headers: { 'x-client': 'hot' } });
+    const res = await fetch(`${s.urls[kind]}/work`, { headers: { 'x-client': 'hot' } });
     await res.arrayBuffer();
     if (res.status === 200) admitted++;
   })));
@@ -105,15 +110,15 @@ interface Row {
 async function main(): Promise<void> {
   const redisServer = await startEmbeddedRedis();
   const redis = new Redis(redisServer.url);
-  const kinds: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
   const rows: Row[] = [];
   const loads: number[] = [];
   const t0 = Date.now();
-  for (const kind of kinds) {
+  const spec = { redisUrl: redisServer.url, hotLimit: HOT_LIMIT, windowMs: 3_600_000 };
+  const servers = await Promise.all(Array.from({ length: PROCESSES }, () => start(spec)));
+  process.stderr.write(`${PROCESSES} server processes up in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  for (const kind of KINDS) {
     const limited = !kind.endsWith('-none');
-    const spec = { kind, redisUrl: redisServer.url, hotLimit: HOT_LIMIT, windowMs: 3_600_000 };
-    const servers = await Promise.all(Array.from({ length: limited ? PROCESSES : 1 }, () => start(spec)));
-    const main = servers[0]!;
+    const main = { url: servers[0]!.urls[kind] };
     // warm-up: connections, script load, JIT
     await autocannon({ url: `${main.url}/work`, connections: 10, amount: 2000, headers: { 'x-client': 'bench' } });
     const before = await redisFigures(redis);
@@ -129,13 +134,13 @@ async function main(): Promise<void> {
       await distinctKeys(main.url, KEYS);
       const m1 = (await redisFigures(redis)).memory;
       row.bytesPerKey = (m1 - m0) / KEYS;
-      row.overAdmission = (await hotBurst(servers, 200)) - HOT_LIMIT;
+      row.overAdmission = (await hotBurst(servers, kind, 200)) - HOT_LIMIT;
     }
     rows.push(row);
     process.stderr.write(`${kind}: ${Math.round(row.rps)} req/s, p99 ${row.p99} ms${row.commands ? `, ${row.commands.total.toFixed(2)} commands/req, over-admission ${row.overAdmission}` : ''} (load ${loadavg()[0]!.toFixed(1)})\n`);
-    await Promise.all(servers.map(stop));
     await redis.flushall();
   }
+  await Promise.all(servers.map(stop));
   await redis.quit();
   await redisServer.stop();
 

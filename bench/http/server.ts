@@ -1,10 +1,10 @@
 /**
- * One server process of `npm run bench:http`. Spec as JSON in argv[2]:
- *   { kind, redisUrl, hotLimit, windowMs, algorithm? }
- * kinds: fastify-none | fastify-sluice | fastify-rate-limit | fastify-rlf | express-none | express-sluice | express-erl
- * The client key is the `x-client` header. The key `hot` gets `hotLimit` per window (the
- * over-admission run); every other key a limit no run reaches (throughput and memory runs), so
- * each limiter does its full work on every request and never refuses. Prints `ready <port>`.
+ * One server process of `npm run bench:http`: every kind of server below, each on its own port
+ * (idle ones cost nothing; one process start instead of seven on a busy machine).
+ * Spec as JSON in argv[2]: { redisUrl, hotLimit, windowMs }. Prints `ready {"<kind>": port, ...}`.
+ * The client key is the `x-client` header. Keys `hot` and `mem-*` get `hotLimit` per window (the
+ * over-admission and memory runs: state that lasts); every other key a limit no run reaches
+ * (the throughput run), so each limiter does its full work on every request and never refuses.
  */
 import express from 'express';
 import Fastify from 'fastify';
@@ -17,11 +17,13 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { createHttpLimiter, expressRateLimit, fastifyRateLimit, type Algorithm } from '../../src/http/index.js';
 
 export type Kind = 'fastify-none' | 'fastify-sluice' | 'fastify-rate-limit' | 'fastify-rlf' | 'express-none' | 'express-sluice' | 'express-erl';
-const spec = JSON.parse(process.argv[2]!) as { kind: Kind; redisUrl: string; hotLimit: number; windowMs: number; algorithm?: Algorithm };
-const { kind, hotLimit, windowMs } = spec;
+const KINDS: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
+const spec = JSON.parse(process.argv[2]!) as { redisUrl: string; hotLimit: number; windowMs: number; algorithm?: Algorithm };
+const { hotLimit, windowMs } = spec;
 const BULK = 1e9;
 const clientOf = (h: Record<string, string | string[] | undefined>) => String(h['x-client'] ?? 'anonymous');
-const limitOf = (client: string) => (client === 'hot' ? hotLimit : BULK);
+const limited = (client: string | undefined) => client === 'hot' || (client?.startsWith('mem-') ?? false);
+const limitOf = (client: string) => (limited(client) ? hotLimit : BULK);
 const body = { ok: true };
 
 function sluice() {
@@ -31,7 +33,7 @@ function sluice() {
     logger: pino({ level: 'silent' }),
     timeoutMs: 10_000,
     key: (req) => req.header('x-client') ?? 'anonymous',
-    tier: (req) => (req.header('x-client') === 'hot' ? 'hot' : 'bulk'),
+    tier: (req) => (limited(req.header('x-client')) ? 'hot' : 'bulk'),
     policies: {
       hot: { algorithm: spec.algorithm ?? 'token-bucket', rate: { tokens: hotLimit, intervalMs: windowMs } },
       bulk: { algorithm: spec.algorithm ?? 'token-bucket', rate: { tokens: BULK, intervalMs: windowMs } },
@@ -40,7 +42,7 @@ function sluice() {
   });
 }
 
-let port = 0;
+async function serve(kind: Kind): Promise<number> {
 if (kind.startsWith('fastify')) {
   const app = Fastify();
   if (kind === 'fastify-sluice') await app.register(fastifyRateLimit, { limiter: sluice() });
@@ -54,7 +56,7 @@ if (kind.startsWith('fastify')) {
     app.addHook('onRequest', async (req, reply) => {
       const client = clientOf(req.headers);
       try {
-        const r = await (client === 'hot' ? hot : bulk).consume(client);
+        const r = await (limited(client) ? hot : bulk).consume(client);
         reply.header('x-ratelimit-remaining', r.remainingPoints);
       } catch (e) {
         if (!(e instanceof RateLimiterRes)) throw e;
@@ -64,7 +66,7 @@ if (kind.startsWith('fastify')) {
   }
   app.get('/work', async () => body);
   await app.listen({ port: 0, host: '127.0.0.1' });
-  port = (app.server.address() as { port: number }).port;
+  return (app.server.address() as { port: number }).port;
 } else {
   const app = express();
   if (kind === 'express-sluice') app.use(expressRateLimit(sluice()));
@@ -79,8 +81,12 @@ if (kind.startsWith('fastify')) {
   app.get('/work', (_req, res) => void res.json(body));
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  port = (server.address() as { port: number }).port;
+  return (server.address() as { port: number }).port;
 }
-process.stdout.write(`ready ${port}\n`);
+}
+
+const ports: Record<string, number> = {};
+for (const kind of KINDS) ports[kind] = await serve(kind);
+process.stdout.write(`ready ${JSON.stringify(ports)}\n`);
 process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));
