@@ -64,6 +64,7 @@ export class HttpLimiter {
   private throttler: Throttler | undefined;
   private readonly ownsThrottler: boolean;
   private closed = false;
+  private warnedNoIp = false;
 
   constructor(options: HttpLimiterOptions) {
     const { redis, logger, registry, throttler, now, ...rest } = options;
@@ -112,7 +113,13 @@ export class HttpLimiter {
 
   /** The client key (kind-prefixed, so a user named `1.2.3.4` is not the address) and the raw identity for the allowlist. */
   private keyOf(spec: KeySpec, req: LimitRequest): { key: string; identity: string | undefined } {
-    const ip = () => ({ key: `ip:${req.ip ?? 'unknown'}`, identity: req.ip });
+    const ip = () => {
+      if (req.ip === undefined && !this.warnedNoIp) {
+        this.warnedNoIp = true;
+        this.log.warn('a request limited by address came without one: such requests share the key ip:unknown (fetch adapters: pass ip, or trust a proxy)');
+      }
+      return { key: `ip:${req.ip ?? 'unknown'}`, identity: req.ip };
+    };
     if (typeof spec === 'function') {
       const v = spec(req);
       return v === undefined ? { key: 'anonymous', identity: undefined } : { key: `fn:${v}`, identity: v };
