@@ -14,12 +14,14 @@
 local limit, window = A, B
 local wi = math.floor(now / window)
 local w, cur, prev = tonumber(h.w), 0, 0
+-- a clock gone back stays in the window it knew (see httpFixedWindow)
+if w and w > wi then wi = w end
 if w == wi then
   cur, prev = tonumber(h.c), tonumber(h.p)
 elseif w == wi - 1 then
   prev = tonumber(h.c)
 end
-local elapsed = now - wi * window
+local elapsed = math.max(0, now - wi * window)
 local estimate = prev * (window - elapsed) / window + cur
 local function resetAfter(c)
   if c > 0 then return (wi + 2) * window - now end

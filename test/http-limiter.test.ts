@@ -300,3 +300,53 @@ describe('keys', () => {
     expect(text).toContain('sluice_http_requests_total{policy="api",outcome="skipped",reason="allowlist"} 1');
   });
 });
+
+describe('script contract: clock going backwards, config changed mid-flight', () => {
+  const algorithms: [string, PolicyConfigInput][] = [
+    ['token-bucket', { algorithm: 'token-bucket', rate: '2/min', burst: 2 }],
+    ['gcra', { algorithm: 'gcra', rate: '2/min', burst: 2 }],
+    ['sliding-window', { algorithm: 'sliding-window', rate: '2/min' }],
+    ['fixed-window', { algorithm: 'fixed-window', rate: '2/min' }],
+  ];
+  for (const [name, policy] of algorithms) {
+    it(`${name}: a clock that goes back (even by windows) admits nothing more`, async () => {
+      const clock = new Clock(Date.UTC(2026, 5, 15, 12, 0, 30));
+      const limiter = limiterFor({ policies: { p: policy }, now: clock.now });
+      const req = request();
+      expect((await limiter.decide(req)).allowed).toBe(true);
+      expect((await limiter.decide(req)).allowed).toBe(true);
+      for (const back of [1, 1_000, 60_000, 3 * 60_000]) {
+        clock.ms -= back;
+        expect((await limiter.decide(req)).allowed, `${back} ms back`).toBe(false);
+        clock.ms += back;
+      }
+      expect((await limiter.decide(req)).allowed).toBe(false);
+    });
+  }
+
+  it('a policy changed for keys already counted: the new limit applies at once, no leftover credit', async () => {
+    const clock = new Clock();
+    const first = limiterFor({ policies: { p: { rate: '10/min', burst: 10 } }, now: clock.now });
+    const req = request();
+    expect((await first.decide(req)).allowed).toBe(true);
+    // the same namespace, the bucket shrunk to 2: 9 tokens stored, 2 usable
+    const { createHttpLimiter } = await import('../src/http/index.js');
+    const { pino } = await import('pino');
+    const second = createHttpLimiter({ redis: first.redis, namespace: first.keys.namespace, logger: pino({ level: 'silent' }), now: clock.now, policies: { p: { rate: '2/min', burst: 2 } } });
+    try {
+      expect((await second.decide(req)).allowed).toBe(true);
+      expect((await second.decide(req)).allowed).toBe(true);
+      expect((await second.decide(req)).allowed).toBe(false);
+      const windows = createHttpLimiter({ redis: first.redis, namespace: first.keys.namespace, logger: pino({ level: 'silent' }), now: clock.now, policies: { w: { rate: '5/min', algorithm: 'fixed-window' } } });
+      for (let i = 0; i < 3; i++) await windows.decide(req);
+      await windows.close();
+      const lowered = createHttpLimiter({ redis: first.redis, namespace: first.keys.namespace, logger: pino({ level: 'silent' }), now: clock.now, policies: { w: { rate: '2/min', algorithm: 'fixed-window' } } });
+      const d = await lowered.decide(req);
+      expect(d.allowed).toBe(false);
+      expect(d.reply!.remaining).toBe(0);
+      await lowered.close();
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -47,8 +47,10 @@ export async function limit(redis: RedisConnection, stateKey: string, policy: Re
     policy.block?.after ?? 0, policy.block?.withinMs ?? 0, policy.block?.forMs ?? 0,
   ]);
   const n = (i: number) => Number(r[i]);
+  const verdict = STATUS[n(0)];
+  if (!verdict) throw new Error(`${VERB[policy.algorithm]} answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
   return {
-    verdict: STATUS[n(0)] ?? 'limited',
+    verdict,
     remaining: n(1),
     resetMs: n(2),
     retryMs: n(3),
