@@ -40,7 +40,12 @@ describe('sluice/http on a real fastify server', () => {
     const { url } = await fastifyServer(limiter, (app) => {
       app.get('/strict', { config: { rateLimit: { policy: 'strict' } } }, async () => 'ok');
       app.get('/health', { config: { rateLimit: false } }, async () => 'ok');
+      // routes of a child plugin are covered too: the plugin skips encapsulation
+      void app.register(async (child) => {
+        child.get('/child', async () => 'ok');
+      });
     });
+    expect((await get(`${url}/child`)).headers['ratelimit-policy']).toBe('"api";q=100;w=60');
     expect((await get(`${url}/strict`)).status).toBe(200);
     expect((await get(`${url}/strict`)).status).toBe(429);
     for (let i = 0; i < 3; i++) {

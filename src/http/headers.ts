@@ -16,8 +16,15 @@ export interface HeaderOptions {
 
 const sec = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
-/** `RateLimit-Policy` of a policy: fixed per policy, built once. */
+const fixedPolicyHeaders = new WeakMap<ResolvedPolicy, string>();
+
+/** `RateLimit-Policy` of a policy: fixed for a policy without quotas (built once), else per calendar window. */
 export function policyHeader(p: ResolvedPolicy, now: number): string {
+  if (!p.day && !p.month) {
+    let h = fixedPolicyHeaders.get(p);
+    if (h === undefined) fixedPolicyHeaders.set(p, (h = `"${p.name}";q=${p.quota};w=${p.windowSec}`));
+    return h;
+  }
   const items = [`"${p.name}";q=${p.quota};w=${p.windowSec}`];
   if (p.day) {
     const w = calendarWindow('day', now, p.timeZone);
