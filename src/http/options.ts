@@ -190,6 +190,8 @@ export function parseHttpLimiterConfig(input: unknown): { config: HttpLimiterCon
   for (const [name, p] of Object.entries(config.policies)) {
     const rate = p.rate as Rate;
     const where = `invalid http limiter options: policies.${name}`;
+    // `h:<policy>:<key>` must read one way only
+    if (name.includes(':')) throw new InvalidConfigError(`${where}: a policy name cannot hold ":"`);
     if (!(rate.tokens >= 1)) throw new InvalidConfigError(`${where}.rate: must admit at least 1 request per interval (received ${rate.tokens}/${rate.intervalMs} ms)`);
     const windowed = p.algorithm === 'sliding-window' || p.algorithm === 'fixed-window';
     if (windowed && !Number.isInteger(rate.tokens)) throw new InvalidConfigError(`${where}.rate: a window takes a whole number of requests (received ${rate.tokens})`);
