@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/embedded/redis-server.js';
@@ -55,5 +56,24 @@ describe('failure policies: when Redis cannot decide, per route, never silent', 
       return r.status === 200 ? r : undefined;
     }, 20_000);
     expect(back.headers.ratelimit).toMatch(/^"api";r=\d+;t=\d+$/);
+  });
+
+  it('a Redis instance the user passes, set to retry forever, still gets the limiter\'s deadline', async () => {
+    server = await startEmbeddedRedis();
+    // ioredis would hold commands until Redis returns: without a deadline the request hangs
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    const limiter = limiterFor({ redis, timeoutMs: 300, policies: { api: { rate: '100/min' } } });
+    try {
+      const { url } = await fastifyServer(limiter);
+      expect((await get(`${url}/api/items`)).status).toBe(200);
+      await server.stop();
+      server = undefined;
+      const refused = await get(`${url}/api/items`);
+      expect(refused.status).toBe(503);
+      expect((refused.body as { code: string }).code).toBe('REDIS_UNAVAILABLE');
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -154,7 +154,9 @@ export class HttpLimiter {
     if (Date.now() < this.downUntil) return this.failed(policy, key, undefined);
     let reply: LimitReply;
     try {
-      reply = await limit(this.redis, this.keys.state(name, key), policy, this.now?.());
+      const call = limit(this.redis, this.keys.state(name, key), policy, this.now?.());
+      // a connection the limiter opened has commandTimeout; a given one gets the deadline here
+      reply = this.owned ? await call : await withDeadline(call, this.config.timeoutMs);
     } catch (err) {
       this.downUntil = Date.now() + this.config.breakerMs;
       return this.failed(policy, key, err);
@@ -270,6 +272,14 @@ export class HttpLimiter {
     if (this.ownsThrottler) await this.throttler?.close();
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisUnavailableError(`Redis did not answer within ${ms} ms (timeoutMs)`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Creates the limiter; the options are validated at once (InvalidConfigError names the field and value). */
