@@ -65,6 +65,7 @@ describe('options', () => {
     bad({ policies: { a: { rate: '1/s' } }, policy: { pro: 'a' } }, /needs a "default" entry/);
     bad({ policies: { a: { rate: '0.5/s', algorithm: 'sliding-window' } } }, /at least 1 request per interval/);
     bad({ policies: { 'a:b': { rate: '1/s' } } }, /policies.a:b: a policy name cannot hold ":"/);
+    bad({ key: 'user-or-ip', policies: { a: { rate: '1/s' } } }, /key is "user-or-ip" but no user option/);
   });
 
   it('resolves defaults: token-bucket burst = the rate count, GCRA smooth, windows by their limit', () => {

@@ -223,6 +223,12 @@ export function parseHttpLimiterConfig(input: unknown): { config: HttpLimiterCon
     });
   }
   for (const ref of [config.policy, ...config.rules.map((r) => r.policy)]) checkPolicyRef(ref, policies, 'invalid http limiter options');
+  const specs = [['key', config.key], ...[...policies.values()].map((p) => [`policies.${p.name}.key`, p.key] as const)] as const;
+  for (const [where, spec] of specs) {
+    if (typeof spec === 'string' && spec.startsWith('user') && !config.user) {
+      throw new InvalidConfigError(`invalid http limiter options: ${where} is "${spec}" but no user option says who the user is: give user: (req) => id`);
+    }
+  }
   return { config, policies };
 }
 
