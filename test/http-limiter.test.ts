@@ -1,10 +1,12 @@
+import { type AddressInfo } from 'node:net';
 import calculateSlot from 'cluster-key-slot';
+import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liftBlock, listBlocked, quotaUsage, type HttpLimiter, type LimitRequest, type PolicyConfigInput } from '../src/http/index.js';
 import { HttpKeys } from '../src/http/keys.js';
 import { InvalidConfigError } from '../src/errors/index.js';
-import { newRedis } from './support/helpers.js';
+import { newRedis, until } from './support/helpers.js';
 import { Clock, closeAll, fastifyServer, get, httpKeys, limiterFor } from './support/http.js';
 
 afterEach(closeAll);
@@ -366,6 +368,38 @@ describe('script contract: clock going backwards, config changed mid-flight', ()
       await lowered.close();
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('admin routes for blocks and quotas (to mount in the admin server)', () => {
+  it('lists and lifts a block, reads quota usage', async () => {
+    const { registerHttpAdminRoutes } = await import('../src/http/index.js');
+    const limiter = limiterFor({ policies: { api: { rate: '1/hour', quota: { day: 10 }, block: { after: 2, within: '1 min', for: '1 hour' } } } });
+    const { url: api } = await fastifyServer(limiter);
+    // as the admin server would mount them: its own instance, which the limiter does not cover
+    const admin = Fastify();
+    registerHttpAdminRoutes(admin, { redis: limiter.redis, namespace: limiter.keys.namespace });
+    await admin.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(admin.server.address() as AddressInfo).port}`;
+    try {
+      expect((await get(`${api}/api/items`)).status).toBe(200);
+      await get(`${api}/api/items`);
+      expect(((await get(`${api}/api/items`)).body as { code: string }).code).toBe('BLOCKED');
+      const listed = await until('the block is listed', async () => {
+        const r = await get(`${url}/api/http/blocked`);
+        return (r.body as { blocked: unknown[] }).blocked.length ? r : undefined;
+      });
+      expect(listed.body).toEqual({ namespace: limiter.keys.namespace, blocked: [{ policy: 'api', key: 'ip:127.0.0.1', until: expect.any(Number) }] });
+      const quota = await get(`${url}/api/http/quota/api/ip:127.0.0.1`);
+      expect(quota.body).toMatchObject({ policy: 'api', key: 'ip:127.0.0.1', day: { used: 1 }, month: null });
+      expect((await get(`${url}/api/http/blocked/api/ip:127.0.0.1`, {}, 'DELETE')).status).toBe(200);
+      expect((await get(`${url}/api/http/blocked/api/ip:127.0.0.1`, {}, 'DELETE')).status).toBe(404);
+      expect(((await get(`${url}/api/http/blocked`)).body as { blocked: unknown[] }).blocked).toEqual([]);
+      // lifted: back to the rate's own answer
+      expect(((await get(`${api}/api/items`)).body as { code: string }).code).toBe('RATE_LIMITED');
+    } finally {
+      await admin.close();
     }
   });
 });

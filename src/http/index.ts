@@ -15,3 +15,4 @@ export { fastifyRateLimit, type FastifyRateLimitOptions } from './fastify.js';
 export { expressRateLimit } from './express.js';
 export { fetchRateLimit, fetchMiddleware, refusalResponse, type FetchContext, type FetchMiddlewareContext } from './fetch.js';
 export { listBlocked, liftBlock, quotaUsage, type BlockedKey, type QuotaUsage } from './admin.js';
+export { registerHttpAdminRoutes } from './admin-routes.js';
