@@ -12,6 +12,7 @@ export default defineConfig({
     'inngest/index': 'src/inngest/index.ts',
     'admin/index': 'src/admin/index.ts',
     'metrics/index': 'src/metrics/index.ts',
+    'http/index': 'src/http/index.ts',
   },
   format: ['esm', 'cjs'],
   outDir: 'dist',

@@ -20,6 +20,8 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { Inngest, InngestFunction } from 'inngest';
 import { InvalidConfigError } from '../errors/index.js';
+import { registerHttpAdminRoutes } from '../http/admin-routes.js';
+import type { Cluster, Redis } from 'ioredis';
 import type { Throttler } from '../throttler.js';
 import { rootLogger, type Logger } from '../logger.js';
 import { createMetrics, type SluiceMetrics } from '../metrics/registry.js';
@@ -63,6 +65,12 @@ export interface AdminServerOptions {
    * result. Not behind the bearer token (Inngest signs its requests); see the module comment.
    */
   inngest?: { client: Inngest; functions: readonly InngestFunction.Like[] };
+  /**
+   * The inbound limiter (`sluice/http`) to operate from here: its blocks (`GET /api/http/blocked`,
+   * `DELETE /api/http/blocked/:policy/:key`) and quota usage (`GET /api/http/quota/:policy/:key`),
+   * behind the same tokens as the rest of `/api`.
+   */
+  httpLimiter?: { redis: Redis | Cluster; namespace: string };
   /**
    * Largest request body on `/api/inngest`, bytes. Default 256 KiB, Inngest's documented maximum
    * event size on its free plan: the example's calls carry one event and one small step output.
@@ -280,6 +288,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   };
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
+  if (options.httpLimiter) registerHttpAdminRoutes(app, options.httpLimiter);
   if (options.inngest) {
     app.route({
       method: ['GET', 'POST', 'PUT'],
