@@ -11,8 +11,9 @@
  * worker mid-deploy.
  */
 import { z } from 'zod';
-import { assertName } from 'sluice';
-import { InvalidPayloadError } from 'sluice';
+import { assertName, formatIssues, InvalidPayloadError, showValue } from 'sluice';
+
+export { showValue };
 
 /** TikTok usernames: letters, digits, `_` and `.`, at most 24, case-insensitive (stored lowercase). */
 const HANDLE = /^[a-z0-9_.]{1,24}$/;
@@ -198,45 +199,6 @@ export interface JobInputs {
 
 const schemas = { discovery: DiscoveryJob, harvesting: HarvestingJob } as const;
 
-/** Shows a received value in an error message: JSON, cut short so a huge payload cannot flood a log. */
-export function showValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    try {
-      text = String(value);
-    } catch {
-      // a null-prototype object with a BigInt inside: neither JSON nor String can show it
-      text = Object.prototype.toString.call(value);
-    }
-  }
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
-
-/**
- * One line per issue: `field: what is wrong (received value)`. For an unknown discriminator zod
- * reports the whole object as input; the message shows the discriminator's own value instead.
- */
-export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.map(String).join('.') || '(payload)';
-      const raw = issue as { input?: unknown; discriminator?: string };
-      let received = raw.input;
-      if (issue.code === 'invalid_union' && raw.discriminator && received !== null && typeof received === 'object') {
-        received = (received as Record<string, unknown>)[raw.discriminator];
-      }
-      if (received === undefined && issue.code === 'invalid_type') return `${path}: missing`;
-      // zod's own wording names the received type; the value itself says more.
-      const stock = issue.code === 'invalid_type' && issue.message.startsWith('Invalid input');
-      const what = stock ? `expected ${String(issue.expected)}` : issue.message;
-      return `${path}: ${what} (received ${showValue(received)})`;
-    })
-    .join('; ');
-}
-
 /**
  * Parses and normalizes a payload of the given kind.
  *
@@ -255,7 +217,7 @@ function parseOrThrow<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
   if (fast.success) return fast.data;
   const explained = schema.safeParse(data, { reportInput: true });
   const error = explained.success ? fast.error : explained.error;
-  throw new InvalidPayloadError(`${what}: ${formatIssues(error)}`, { cause: error });
+  throw new InvalidPayloadError(`${what}: ${formatIssues(error, data, { root: '(payload)' }).message}`, { cause: error });
 }
 
 /**

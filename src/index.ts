@@ -9,6 +9,8 @@ export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus, Audit
 export type { ThrottleEvent, ThrottleListener } from './events.js';
 export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig, describeIssues, checkDefaultPriority } from './config/schema.js';
 export type { ThrottlerConfigInput } from './config/schema.js';
+export { formatIssues, showValue } from './config/issues.js';
+export type { IssueReport, FormatIssuesOptions } from './config/issues.js';
 export { parseRate, parseDurationMs, formatRate } from './config/units.js';
 export type { Rate } from './config/units.js';
 export { redactUrl } from './redis/connection.js';

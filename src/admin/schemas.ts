@@ -3,6 +3,7 @@
  * cannot set a rate of 1e12/s or a queue of a billion tickets. Errors name the field.
  */
 import { z } from 'zod';
+import { formatIssues } from '../config/issues.js';
 import { Name, RateInput } from '../config/schema.js';
 import { tokensPerMs, type Rate } from '../config/units.js';
 
@@ -78,18 +79,6 @@ export class BadRequest extends Error {
 export function parseOr400<S extends z.ZodType>(schema: S, input: unknown, base?: string): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  const fields: string[] = [];
-  const messages: string[] = [];
-  const join = (path: string[]) => [base, ...path].filter((p) => p !== undefined && p !== '').join('.') || '(body)';
-  for (const issue of r.error.issues) {
-    const path = issue.path.map(String);
-    let value: unknown = input;
-    for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
-    // zod blames an unknown key on the object holding it; name the key, which is what the caller must fix
-    const at = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => join([...path, k])) : [join(path)];
-    const shown = value === undefined || issue.code === 'unrecognized_keys' ? '' : ` (received ${JSON.stringify(value)?.slice(0, 80)})`;
-    for (const field of at) if (!fields.includes(field)) fields.push(field);
-    messages.push(`${at.join(', ')}: ${issue.message}${shown}`);
-  }
-  throw new BadRequest(messages.join('; '), fields);
+  const { fields, message } = formatIssues(r.error, input, { base, root: '(body)' });
+  throw new BadRequest(message, fields);
 }

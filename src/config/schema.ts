@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatIssues } from './issues.js';
 import { InvalidConfigError } from '../errors/index.js';
 import { MAX_TOKENS, MIN_INTERVAL_MS, parseDurationMs, parseRate, type Rate } from './units.js';
 
@@ -137,28 +138,9 @@ export const ThrottlerConfig = z.object({
 export type ThrottlerConfigInput = z.input<typeof ThrottlerConfig>;
 export type ThrottlerConfig = z.output<typeof ThrottlerConfig>;
 
-/** A received value for a message: JSON cut short, and never a throw (BigInt, cycles). */
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value);
-  } catch {
-    text = typeof value === 'object' ? '[object]' : String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
-
 /** Formats zod issues as `field: message (received value)` lines a person can act on. */
 export function describeIssues(error: z.ZodError, input: unknown): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.join('.') || '(root)';
-      let value: unknown = input;
-      for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
-      const shown = value === undefined ? '' : ` (received ${show(value)})`;
-      return `${path}: ${issue.message}${shown}`;
-    })
-    .join('; ');
+  return formatIssues(error, input).message;
 }
 
 /** Parses throttler config once, at the boundary; throws InvalidConfigError naming the field and value. */
