@@ -4,8 +4,8 @@
  *   sluice [--config <path>] [--redis <url>] <command>
  *     worker discovery|harvesting [--concurrency N]
  *     enqueue discovery [--hashtag X] [--keyword K] [--creator C] [--video V] [--file seeds.txt]
- *                       [--tenant T] [--priority P] [--max-profiles N]
- *     enqueue harvesting --handle H [--tenant T] [--priority P]
+ *                       [--tenant T] [--priority P] [--max-profiles N] [--max-backlog N [--wait 5min]]
+ *     enqueue harvesting --handle H [--tenant T] [--priority P] [--max-backlog N [--wait 5min]]
  *     export --format csv|jsonl [--out file]
  *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]
  *     admin [--port N] [--host H] [--token T]
@@ -13,8 +13,11 @@
  *
  * `--config`: else SLUICE_CONFIG, else config/default.yml (the demo: config/demo.yml).
  * `--redis`: else REDIS_URL (the demo: else a private redis-server).
- * Exit codes: 0 ok, 2 bad input (usage, config, seeds), 1 anything else; errors are one line on
- * stderr, never a stack trace.
+ * `--namespace`: else SLUICE_NAMESPACE, else the config file's `namespace` (workers, enqueue, admin,
+ * status and export all resolve it the same way, workers/config/load.ts `resolveNamespace`).
+ * Durations take a unit (`60s`, `10min`, `1h`, `500ms`); a bare number is refused, never guessed.
+ * Exit codes: 0 ok, 2 bad input (usage, config, seeds), 3 refused by backpressure (the queue's
+ * backlog is full: retry later), 1 anything else; errors are one line on stderr, never a stack trace.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { JobKind } from '../../jobs/schemas.js';
@@ -27,6 +30,7 @@ import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from 'sluic
 interface GlobalOptions {
   config?: string;
   redis?: string;
+  namespace?: string;
 }
 
 function positiveInt(name: string) {
@@ -43,7 +47,15 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/**
+ * A duration option: a number with its unit (`60s`, `90 s`, `2min`, `1h`, `500ms`). A bare
+ * number is refused rather than guessed: `--duration 60` once meant 60 ms to the parser and
+ * 60 s to the person typing it.
+ */
 function duration(value: string): number {
+  if (/^\s*\d+(?:\.\d+)?\s*$/.test(value)) {
+    throw new InvalidArgumentError(`a bare number has no unit: write ${value.trim()}s (seconds), ${value.trim()}min or ${value.trim()}ms`);
+  }
   const ms = parseDurationMs(value);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError('write a duration like 60s, 90 s or 2min');
   return ms;
@@ -56,7 +68,7 @@ function collect(value: string, previous: string[] = []): string[] {
 /** Global options, with the environment as fallback where the command does not read it itself. */
 function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<GlobalOptions>();
-  return { ...(o.config ? { config: o.config } : {}), ...(o.redis ? { redis: o.redis } : {}) };
+  return { ...(o.config ? { config: o.config } : {}), ...(o.redis ? { redis: o.redis } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) };
 }
 
 /** Builds the program (exported for tests; does not parse). */
@@ -65,6 +77,7 @@ export function buildProgram(): Command {
     .description('Sluice: a distributed fair-queueing throttler and the TikTok harvesting fleet around it')
     .option('--config <path>', 'config file (default: SLUICE_CONFIG, else config/default.yml; the demo: config/demo.yml)')
     .option('--redis <url>', 'Redis URL (default: REDIS_URL)')
+    .option('--namespace <name>', "namespace (default: SLUICE_NAMESPACE, else the config file's); the demo picks its own")
     .exitOverride();
 
   program
@@ -87,8 +100,10 @@ export function buildProgram(): Command {
     .option('--video <id-or-url>', 'a video id or tiktok.com video URL', collect)
     .option('--file <path>', 'a seeds file: #tag, @creator, keyword:text, video:id, one per line')
     .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
-    .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .option('--priority <name>', 'priority class and pull order (default: the config\'s defaultPriority)')
     .option('--max-profiles <n>', 'stop each job after this many profiles', positiveInt('--max-profiles'))
+    .option('--max-backlog <n>', 'refuse to fill the queue beyond this many jobs not yet started (default: SLUICE_MAX_BACKLOG, else no limit)', positiveInt('--max-backlog'))
+    .option('--wait <duration>', 'with a backlog limit: wait this long for room before refusing, e.g. 5min', duration)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const { enqueueDiscoveryCommand } = await import('./commands/enqueue.js');
       await enqueueDiscoveryCommand({ ...globals(cmd), ...o });
@@ -99,6 +114,8 @@ export function buildProgram(): Command {
     .option('--handle <handle>', 'a profile handle (repeatable)', collect)
     .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
     .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .option('--max-backlog <n>', 'refuse to fill the queue beyond this many jobs not yet started (default: SLUICE_MAX_BACKLOG, else no limit)', positiveInt('--max-backlog'))
+    .option('--wait <duration>', 'with a backlog limit: wait this long for room before refusing, e.g. 5min', duration)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const { enqueueHarvestingCommand } = await import('./commands/enqueue.js');
       await enqueueHarvestingCommand({ ...globals(cmd), ...o });
@@ -179,7 +196,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       return;
     }
     process.stderr.write(`sluice: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = isBadInput(err) ? 2 : 1;
+    process.exitCode = isBadInput(err) ? 2 : (err as { code?: unknown })?.code === 'BACKLOG_FULL' ? 3 : 1;
   }
 }
 

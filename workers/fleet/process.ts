@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { createQueues, type SluiceQueues } from '../../jobs/queues.js';
 import type { JobKind } from '../../jobs/schemas.js';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, resolveNamespace } from '../config/load.js';
 import { InvalidConfigError } from 'sluice';
 import { rootLogger, type Logger } from 'sluice';
 import { ResultsStore } from '../results/store.js';
@@ -58,7 +58,7 @@ function concurrencyFrom(option: number | undefined, settings: FleetSettings): F
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const config = loadConfigFile(options.configPath);
   const settings = concurrencyFrom(options.concurrency, loadFleetSettings(config.path));
-  const namespace = options.namespace ?? process.env.SLUICE_NAMESPACE ?? config.namespace;
+  const namespace = resolveNamespace(config, options.namespace);
   const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? config.tiktokBaseUrl;
   try {
     new URL(baseUrl);
@@ -83,7 +83,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   let queues: SluiceQueues | undefined;
   let store: ResultsStore | undefined;
-  if (options.kind === 'discovery') queues = createQueues({ connection, namespace });
+  if (options.kind === 'discovery') queues = createQueues({ connection, namespace, priorities: config.throttle.priorities });
   else store = new ResultsStore(connection, namespace);
 
   if (!throttle) log.error('THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to TikTok unchecked');

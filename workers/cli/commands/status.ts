@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { redactUrl } from 'sluice';
 import { pino } from 'pino';
-import { loadConfigFile } from '../../config/load.js';
+import { loadConfigFile, resolveNamespace } from '../../config/load.js';
 import { createThrottler } from 'sluice';
 import { readEndpointViews, type EndpointView } from 'sluice/metrics';
 import { readFleet, type FleetView } from 'sluice/admin';
@@ -21,6 +21,8 @@ export interface StatusOptions {
   json?: boolean;
   /** Redis URL. Default: REDIS_URL, then redis://127.0.0.1:6379. */
   redis?: string;
+  /** Namespace. Default: SLUICE_NAMESPACE, then the config file's. */
+  namespace?: string;
   /** Refresh interval of `--watch`. Default 2 000 ms. */
   intervalMs?: number;
   /** Where to write. Default process.stdout. */
@@ -125,19 +127,20 @@ export function renderStatusTable(statuses: readonly EndpointView[], options: { 
 export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
   const out = opts.out ?? process.stdout;
   const file = loadConfigFile(opts.config);
+  const namespace = resolveNamespace(file, opts.namespace);
   const url = opts.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   // logs go to stderr: stdout is the table (or the JSON a script reads)
   const logger = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true });
   redis.on('error', () => undefined); // reported by the failing command, once, below
-  const throttler = createThrottler({ ...file.throttle, namespace: file.namespace, redis, logger });
-  const results = new ResultsStore(redis, file.namespace);
+  const throttler = createThrottler({ ...file.throttle, namespace, redis, logger });
+  const results = new ResultsStore(redis, namespace);
   let queueConn: Redis | undefined;
   let queues: SluiceQueues | undefined;
 
   const render = async () => {
     const [views, fleet] = await Promise.all([readEndpointViews(throttler), queues ? readFleet([queues.discovery, queues.harvesting], results).catch(() => null) : null]);
-    if (opts.json) return `${JSON.stringify({ namespace: file.namespace, at: Date.now(), endpoints: views, fleet }, null, 2)}\n`;
+    if (opts.json) return `${JSON.stringify({ namespace, at: Date.now(), endpoints: views, fleet }, null, 2)}\n`;
     return renderStatusTable(views, { fleet });
   };
 
@@ -148,7 +151,7 @@ export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
     // only now: BullMQ prints connection errors of its own, and the one above says it better
     queueConn = new Redis(url, { maxRetriesPerRequest: 2 });
     queueConn.on('error', () => undefined);
-    queues = createQueues({ connection: queueConn, namespace: file.namespace });
+    queues = createQueues({ connection: queueConn, namespace });
     if (!opts.watch) {
       out.write(await render());
       return;
@@ -160,7 +163,7 @@ export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
       while (true) {
         const text = await render().catch((err: Error) => `error: ${err.message}\n`);
         // home + clear screen: redraws in place instead of scrolling
-        out.write(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  namespace ${file.namespace}  (Ctrl-C to quit)\n\n${text}`);
+        out.write(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  namespace ${namespace}  (Ctrl-C to quit)\n\n${text}`);
         const timer = new Promise<'tick'>((r) => setTimeout(() => r('tick'), opts.intervalMs ?? 2_000).unref());
         if ((await Promise.race([timer, stopped.then(() => 'stop' as const)])) === 'stop') break;
       }
