@@ -10,6 +10,9 @@
  *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]
  *     admin [--port N] [--host H] [--token T]
  *     status [--watch] [--json]
+ *     limits set <endpoint> [--rate 80/min] [--burst N] [--ttl 1h]
+ *     limits pause <endpoint> [--for 10min] [--reason text]
+ *     limits resume|reset <endpoint>          (through the admin API: --admin-url, --token)
  *
  * `--config`: else SLUICE_CONFIG, else config/default.yml (the demo: config/demo.yml).
  * `--redis`: else REDIS_URL (the demo: else a private redis-server).
@@ -21,7 +24,7 @@
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { JobKind } from '../../jobs/schemas.js';
-import { parseDurationMs } from 'sluice';
+import { parseDurationMs, parseRate } from 'sluice';
 import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from 'sluice';
 
 // Commands are imported when they run: a command (or a usage error) does not pay for loading
@@ -59,6 +62,11 @@ function duration(value: string): number {
   const ms = parseDurationMs(value);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError('write a duration like 60s, 90 s or 2min');
   return ms;
+}
+
+function rate(value: string): string {
+  if (parseRate(value) === undefined) throw new InvalidArgumentError('write a rate like 80/min, 2/s or 5/10s');
+  return value;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -177,11 +185,52 @@ export function buildProgram(): Command {
       await statusCommand({ ...globals(cmd), ...o });
     });
 
+  const limits = program
+    .command('limits')
+    .description("change an endpoint's limits for the whole fleet through a running admin server (audit-logged); `sluice status` shows what wins")
+    .option('--admin-url <url>', 'admin server (default: SLUICE_ADMIN_URL, else http://127.0.0.1:8787)')
+    .option('--token <token>', 'admin bearer token (default: SLUICE_ADMIN_TOKEN; prefer the variable: arguments show in ps)');
+  const runLimits = async (endpoint: string, change: import('./commands/limits.js').LimitsChange, cmd: Command) => {
+    const o = cmd.optsWithGlobals<{ adminUrl?: string; token?: string }>();
+    const { limitsCommand } = await import('./commands/limits.js');
+    await limitsCommand(endpoint, change, { ...(o.adminUrl ? { adminUrl: o.adminUrl } : {}), ...(o.token ? { token: o.token } : {}) });
+  };
+  limits
+    .command('set')
+    .description('override the rate and/or burst (until reset, 30 days after the last change, or --ttl)')
+    .argument('<endpoint>', 'endpoint name, e.g. tiktok.profile')
+    .option('--rate <rate>', 'new rate, e.g. 80/min', rate)
+    .option('--burst <n>', 'new burst (tokens)', positiveNumber)
+    .option('--ttl <duration>', 'make the override temporary, e.g. 1h: then the previous values apply again', duration)
+    .action(async (endpoint: string, o: { rate?: string; burst?: number; ttl?: number }, cmd: Command) => {
+      await runLimits(endpoint, { action: 'set', ...(o.rate ? { rate: o.rate } : {}), ...(o.burst !== undefined ? { burst: o.burst } : {}), ...(o.ttl !== undefined ? { ttlMs: o.ttl } : {}) }, cmd);
+    });
+  limits
+    .command('pause')
+    .description('stop admissions on an endpoint fleet-wide (callers queue or time out)')
+    .argument('<endpoint>', 'endpoint name')
+    .option('--for <duration>', 'resume by itself after this long, e.g. 10min (default: until `limits resume`)', duration)
+    .option('--reason <text>', 'why, for the audit log')
+    .action(async (endpoint: string, o: { for?: number; reason?: string }, cmd: Command) => {
+      await runLimits(endpoint, { action: 'pause', ...(o.for !== undefined ? { forMs: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}) }, cmd);
+    });
+  limits
+    .command('resume')
+    .description('end an operator pause')
+    .argument('<endpoint>', 'endpoint name')
+    .action(async (endpoint: string, _o: unknown, cmd: Command) => runLimits(endpoint, { action: 'resume' }, cmd));
+  limits
+    .command('reset')
+    .description("drop every runtime override of an endpoint: the config file's values apply again")
+    .argument('<endpoint>', 'endpoint name')
+    .action(async (endpoint: string, _o: unknown, cmd: Command) => runLimits(endpoint, { action: 'reset' }, cmd));
+
   return program;
 }
 
 /** Bad input: the user can fix it by changing the command or the config. */
 function isBadInput(err: unknown): boolean {
+  if ((err as { code?: unknown; badRequest?: unknown })?.code === 'ADMIN_API') return (err as { badRequest: boolean }).badRequest;
   return err instanceof InvalidConfigError || err instanceof InvalidPayloadError || err instanceof InvalidNameError || err instanceof CommanderError;
 }
 
