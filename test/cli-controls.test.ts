@@ -102,12 +102,13 @@ describe('namespace: --namespace > SLUICE_NAMESPACE > the config file, for every
     const common = ['--config', configPath, '--redis', redisUrl()];
     await new ResultsStore(redis, envNs).recordProfile({ handle: 'carol', domains: ['carol.example'], at: Date.now() });
     try {
-      const [enq, flagged, status, exported, bad] = await Promise.all([
+      const [enq, flagged, status, exported, bad, demo] = await Promise.all([
         sluice([...common, 'enqueue', 'harvesting', '--handle', 'bob'], { SLUICE_NAMESPACE: envNs }),
         sluice([...common, '--namespace', flagNs, 'enqueue', 'harvesting', '--handle', 'dave'], { SLUICE_NAMESPACE: envNs }),
         sluice([...common, 'status', '--json'], { SLUICE_NAMESPACE: envNs }),
         sluice([...common, 'export', '--format', 'jsonl'], { SLUICE_NAMESPACE: envNs }),
         sluice([...common, 'status'], { SLUICE_NAMESPACE: 'no spaces {allowed}' }),
+        sluice(['--namespace', flagNs, 'demo']),
       ]);
       for (const run of [enq, flagged, status, exported]) expect(run.code, run.stderr).toBe(0);
       expect((await queuesOf(envNs).harvesting.getJobs(['waiting', 'prioritized'])).map((j) => j.data.handle)).toEqual(['bob']);
@@ -117,6 +118,9 @@ describe('namespace: --namespace > SLUICE_NAMESPACE > the config file, for every
       expect(lines(exported.stdout).map((l) => JSON.parse(l) as { handle: string }).map((r) => r.handle)).toEqual(['carol']);
       expect(bad.code).toBe(2);
       expect(lines(bad.stderr)).toEqual([expect.stringMatching(/^sluice: SLUICE_NAMESPACE: /)]);
+      // never silently ignored
+      expect(demo.code).toBe(2);
+      expect(lines(demo.stderr)).toEqual(['sluice: --namespace does not apply to the demo: each run uses a fresh namespace of its own']);
     } finally {
       await new ResultsStore(redis, envNs).clear();
     }

@@ -148,9 +148,12 @@ export function buildProgram(): Command {
     .option('--no-throttle', 'skip acquire: show what happens without the throttle')
     .option('--concurrency <n>', "jobs at once in each worker process (default: the config's fleet.concurrency)", positiveInt('--concurrency'))
     .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean; concurrency?: number }, cmd: Command) => {
+      const g = globals(cmd);
+      // the demo makes a namespace of its own per run: a namespace given here would be ignored
+      if (g.namespace !== undefined) throw new InvalidConfigError('--namespace does not apply to the demo: each run uses a fresh namespace of its own');
       const { demoCommand } = await import('./commands/demo.js');
       await demoCommand({
-        ...globals(cmd),
+        ...g,
         json: o.json === true,
         throttle: o.throttle,
         ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
