@@ -272,7 +272,8 @@ async function raiseDuplicate<T extends { priority: string }>(queue: AddableQueu
   const job = await queue.getJob(jobId);
   // gone: finished and removed, while its deduplication key still runs
   if (!job) return false;
-  if (job.priority !== 0 && job.priority <= wanted) return undefined;
+  // 0: added without classes, which BullMQ pulls before any prioritized job: nothing to gain
+  if (job.priority === 0 || job.priority <= wanted) return undefined;
   if (!NOT_STARTED.has(await job.getState())) return false;
   await job.updateData({ ...job.data, priority: req.data.priority });
   await job.changePriority({ priority: wanted });
