@@ -54,15 +54,41 @@ export interface QueueFactoryOptions {
   namespace: string;
   /** Overrides merged over {@link defaultJobOptions}, key by key. */
   defaultJobOptions?: DefaultJobOptions;
+  /**
+   * The throttle's priority classes and their weights (`throttle.priorities` of the config): the
+   * producers turn a job's class into BullMQ's pull order with them (see {@link pullOrder}).
+   * Default: none, jobs are pulled first in, first out whatever their class.
+   */
+  priorities?: Readonly<Record<string, number>>;
+}
+
+/** The priority classes each queue was created with, for the producers (a BullMQ Queue has no slot for them). */
+const prioritiesOf = new WeakMap<object, Readonly<Record<string, number>>>();
+
+/** The priority classes a queue was created with by {@link createQueue}, if any. */
+export function queuePriorities(queue: object): Readonly<Record<string, number>> | undefined {
+  return prioritiesOf.get(queue);
+}
+
+/**
+ * BullMQ's job `priority` for each class: the heaviest class is 1 (pulled first), the next 2, and
+ * so on; classes of equal weight share a number. BullMQ pulls jobs without a priority before any
+ * prioritized job, so every job of a queue with classes gets one.
+ */
+export function pullOrder(priorities: Readonly<Record<string, number>>): Map<string, number> {
+  const weights = [...new Set(Object.values(priorities))].sort((a, b) => b - a);
+  return new Map(Object.entries(priorities).map(([name, w]) => [name, weights.indexOf(w) + 1]));
 }
 
 /** Creates one queue of a namespace with the tagged prefix and the default job options. */
 export function createQueue<N extends QueueName>(name: N, options: QueueFactoryOptions): QueueByName[N] {
-  return new Queue(name, {
+  const queue = new Queue(name, {
     connection: options.connection,
     prefix: bullmqPrefix(options.namespace),
     defaultJobOptions: { ...defaultJobOptions, ...options.defaultJobOptions },
   }) as QueueByName[N];
+  if (options.priorities) prioritiesOf.set(queue, options.priorities);
+  return queue;
 }
 
 export interface SluiceQueues {

@@ -10,10 +10,17 @@ import type { Browser } from 'playwright';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
-import { launchBrowser } from '../workers/fleet/browser.js';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchBrowser, sandboxed } from '../workers/fleet/browser.js';
 import { ContextPool } from '../workers/fleet/pool.js';
 import { discover, type FoundBatch } from '../workers/fleet/discovery.js';
-import { tiktokHosts, type Exchange } from '../workers/fleet/gate.js';
+import { assetHostsMatcher, RequestGate, tiktokHosts, type Exchange } from '../workers/fleet/gate.js';
 import { harvest } from '../workers/fleet/harvesting.js';
 import { createFleetWorker } from '../workers/fleet/runner.js';
 import { Session } from '../workers/fleet/session.js';
@@ -22,7 +29,7 @@ import { ResultsStore } from '../workers/results/store.js';
 import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { tiktokUrls } from '../workers/tiktok/index.js';
 import type { ThrottleEvent, Throttler } from '../src/index.js';
-import { cleanup, makeThrottler, redisUrl, testNamespace, until } from './support/helpers.js';
+import { cleanup, logSink, makeThrottler, redisUrl, testNamespace, until } from './support/helpers.js';
 
 const ENDPOINTS = ['tiktok.search', 'tiktok.hashtag', 'tiktok.creator', 'tiktok.video', 'tiktok.profile'];
 const silent = pino({ level: 'silent' });
@@ -391,4 +398,104 @@ describe('jobs behind the throttle', () => {
     await until('good job completed', async () => (await good.getState()) === 'completed');
     expect(r.workers[0]!.isRunning()).toBe(true);
   });
+});
+
+describe('the browser reaches nothing but TikTok', () => {
+  async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; port: number }> {
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, port: (server.address() as AddressInfo).port };
+  }
+
+  it('aborts and logs what a TikTok page asks of other hosts: another loopback port (img, fetch), localhost, a private address, a WebSocket', async () => {
+    // what a hostile page could aim at: the machine's own services
+    const hits: string[] = [];
+    const other = await listen((req, res) => {
+      hits.push(req.url ?? '');
+      res.end('secret');
+    });
+    const o = other.port;
+    const targets = [`http://127.0.0.1:${o}/img`, `http://localhost:${o}/img2`, `http://127.0.0.1:${o}/fetch`, 'http://10.255.255.1/internal'];
+    // "TikTok": a profile page whose markup and script reach elsewhere
+    const tiktok = await listen((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<html><head></head><body><h1>profile</h1><img src="${targets[0]}"><img src="${targets[1]}"><img src="${targets[3]}">` +
+          `<script>fetch(${JSON.stringify(targets[2])}).catch(() => {}); new WebSocket('ws://127.0.0.1:${o}/ws');</script></body></html>`,
+      );
+    });
+    const r = rig();
+    const { logger, lines } = logSink();
+    const context = await browser.newContext({ serviceWorkers: 'block' });
+    try {
+      const baseUrl = `http://127.0.0.1:${tiktok.port}`;
+      const gate = await RequestGate.attach(context, {
+        throttler: r.throttler, baseUrl, priority: 'normal', tenant: 'acme', maxWaitMs: 5_000, defaultPenaltyMs: 1_000, requestTimeoutMs: 10_000, logger,
+      });
+      const page = await context.newPage();
+      // every request to another host ends one way or the other: wait for all of them
+      const outcomes = new Map<string, string>();
+      const settled = new Promise<void>((resolve) => {
+        const note = (url: string, outcome: string) => {
+          if (targets.includes(url)) outcomes.set(url, outcome);
+          if (outcomes.size === targets.length) resolve();
+        };
+        page.on('requestfailed', (req) => note(req.url(), req.failure()?.errorText ?? 'failed'));
+        page.on('requestfinished', (req) => note(req.url(), 'finished'));
+      });
+      const response = await page.goto(`${baseUrl}/@someone`, { waitUntil: 'domcontentloaded' });
+      expect(response?.status()).toBe(200);
+      await settled;
+      expect(Object.fromEntries(outcomes)).toEqual(Object.fromEntries(targets.map((t) => [t, expect.stringMatching(/^net::ERR_BLOCKED_BY_CLIENT/)])));
+      // the WebSocket is refused by the gate's WebSocket route (the page sees no request event for it)
+      await until('websocket refused', async () => gate.counters.offsite === targets.length + 1);
+      expect(hits).toEqual([]);
+      // the profile page itself went through the throttle
+      expect(gate.counters.sent).toBe(1);
+      const warned = lines.filter((l) => l.msg === 'request outside TikTok aborted' && l.level === 40).map((l) => new URL(l.url as string).origin);
+      expect(new Set(warned)).toEqual(new Set([`http://127.0.0.1:${o}`, `http://localhost:${o}`, 'http://10.255.255.1', `ws://127.0.0.1:${o}`]));
+    } finally {
+      await context.close();
+      other.server.close();
+      tiktok.server.close();
+    }
+  });
+
+  it('asset hosts: https subdomains of the listed domains only; the settings refuse IPs and localhost', () => {
+    const isAsset = assetHostsMatcher(['tiktokcdn.com']);
+    expect(isAsset(new URL('https://p16-sign.tiktokcdn.com/a.js'))).toBe(true);
+    expect(isAsset(new URL('https://tiktokcdn.com/a.js'))).toBe(true);
+    expect(isAsset(new URL('http://p16.tiktokcdn.com/a.js'))).toBe(false);
+    expect(isAsset(new URL('https://eviltiktokcdn.com/a.js'))).toBe(false);
+    expect(isAsset(new URL('https://tiktokcdn.com.evil.io/a.js'))).toBe(false);
+    expect(parseFleetSettings({}).assetHosts).toContain('tiktokcdn.com');
+    for (const bad of ['127.0.0.1', 'localhost', 'https://tiktokcdn.com', '10.0.0.1']) {
+      expect(() => parseFleetSettings({ assetHosts: [bad] }), bad).toThrow(/assetHosts\.0: must be a lowercase domain name/);
+    }
+  });
+
+  it("Chromium's sandbox is on whenever the process is not root (seccomp-bpf in its renderers)", async () => {
+    expect(sandboxed(0)).toBe(false);
+    expect(sandboxed(1000)).toBe(true);
+    // as root here, launch as an unprivileged user, the way the image runs (as `node`)
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const home = mkdtempSync(join(tmpdir(), 'sluice-sandbox-'));
+    try {
+      if (asUser.uid !== undefined) chownSync(home, asUser.uid, asUser.gid);
+      const root = fileURLToPath(new URL('..', import.meta.url));
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/browser/sandbox-probe.ts'], { cwd: root, env: { ...process.env, HOME: home }, ...asUser, timeout: 150_000 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`probe failed: ${err.message}\n${stderr}`));
+          else resolve(stdout);
+        });
+      });
+      const probe = JSON.parse(out.trim().split('\n').at(-1)!) as { uid: number; processes: { type: string; seccomp: string; noSandbox: boolean }[] };
+      expect(probe.uid).not.toBe(0);
+      expect(probe.processes.filter((p) => p.noSandbox)).toEqual([]);
+      // renderers are forked from the zygote: with the sandbox, they run under seccomp-bpf (mode 2)
+      expect(probe.processes.filter((p) => p.seccomp === '2').length).toBeGreaterThan(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -14,8 +14,9 @@ import {
   type DiscoveryJobInput,
   type HarvestingJobInput,
 } from '../jobs/schemas.js';
-import { createQueues, defaultJobOptions, QueueName, type SluiceQueues } from '../jobs/queues.js';
+import { createQueues, defaultJobOptions, pullOrder, QueueName, type SluiceQueues } from '../jobs/queues.js';
 import {
+  BacklogFullError,
   enqueueDiscovery,
   enqueueHarvesting,
   harvestDedupId,
@@ -149,10 +150,10 @@ describe('producers (real Redis, real BullMQ)', () => {
   const opened: { queues: SluiceQueues; redis: Redis; namespace: string }[] = [];
   const closers: (() => Promise<unknown>)[] = [];
 
-  function setup(defaults: DefaultJobOptions = {}): { queues: SluiceQueues; redis: Redis; keys: Keys } {
+  function setup(defaults: DefaultJobOptions = {}, priorities?: Record<string, number>): { queues: SluiceQueues; redis: Redis; keys: Keys } {
     const namespace = `jobs-${randomBytes(5).toString('hex')}`;
     const redis = new Redis(url);
-    const queues = createQueues({ connection: redis, namespace, defaultJobOptions: defaults });
+    const queues = createQueues({ connection: redis, namespace, defaultJobOptions: defaults, ...(priorities ? { priorities } : {}) });
     opened.push({ queues, redis, namespace });
     return { queues, redis, keys: new Keys(namespace) };
   }
@@ -169,9 +170,9 @@ describe('producers (real Redis, real BullMQ)', () => {
     return out;
   }
 
-  function worker(queue: string, keys: Keys): Worker {
+  function worker(queue: string, keys: Keys, onJob: (data: HarvestingJob) => void = () => undefined): Worker {
     const connection = new Redis(url, { maxRetriesPerRequest: null });
-    const w = new Worker(queue, async () => 'ok', { connection, prefix: bullmqPrefix(keys.namespace) });
+    const w = new Worker(queue, async (job) => (onJob(job.data as HarvestingJob), 'ok'), { connection, prefix: bullmqPrefix(keys.namespace) });
     closers.push(async () => {
       await w.close();
       await connection.quit();
@@ -224,7 +225,7 @@ describe('producers (real Redis, real BullMQ)', () => {
     expect(first.jobId).not.toContain(':');
 
     const again = await enqueueHarvesting(queues.harvesting, harvest('@alice.b', { tenant: 'other' }));
-    expect(again).toEqual({ jobId: first.jobId, duplicate: true });
+    expect(again).toMatchObject({ jobId: first.jobId, duplicate: true });
     expectTypeOf(again).toEqualTypeOf<EnqueuedJob>();
 
     expect(await queues.harvesting.count()).toBe(1);
@@ -250,7 +251,7 @@ describe('producers (real Redis, real BullMQ)', () => {
     expect(await queues.harvesting.getJob(first.jobId)).toBeUndefined();
 
     const again = await enqueueHarvesting(queues.harvesting, harvest('carol'));
-    expect(again).toEqual({ jobId: first.jobId, duplicate: true });
+    expect(again).toMatchObject({ jobId: first.jobId, duplicate: true });
   });
 
   it('enqueues the handle again once the period has passed', async () => {
@@ -290,7 +291,7 @@ describe('producers (real Redis, real BullMQ)', () => {
       seed('video', 'https://www.tiktok.com/@x/video/7234567890123456789'),
       seed('hashtag', 'bob'),
     ]);
-    expect(report).toEqual({ enqueued: 6, duplicates: 4, invalid: [] });
+    expect(report).toMatchObject({ enqueued: 6, duplicates: 4, invalid: [] });
     const ids = (await queues.discovery.getJobs(['waiting'])).map((job) => job.id ?? '');
     expect(ids).toHaveLength(6);
     for (const id of ids) expect(id).not.toContain(':');
@@ -351,7 +352,7 @@ describe('producers (real Redis, real BullMQ)', () => {
       chunkSize: 1_000,
       onProgress: (done, total) => calls.push([done, total]),
     });
-    expect(report).toEqual({ enqueued: 2_500, duplicates: 0, invalid: [] });
+    expect(report).toMatchObject({ enqueued: 2_500, duplicates: 0, invalid: [] });
     expect(calls).toEqual([
       [1_000, 2_500],
       [2_000, 2_500],
@@ -361,7 +362,7 @@ describe('producers (real Redis, real BullMQ)', () => {
 
     // Re-running the same import is safe: everything is a duplicate.
     const rerun = await enqueueHarvesting(queues.harvesting, items);
-    expect(rerun).toEqual({ enqueued: 0, duplicates: 2_500, invalid: [] });
+    expect(rerun).toMatchObject({ enqueued: 0, duplicates: 2_500, invalid: [] });
     expect(await queues.harvesting.count()).toBe(2_500);
   });
 
@@ -390,10 +391,69 @@ describe('producers (real Redis, real BullMQ)', () => {
     expect(withTotal).toEqual([6]);
   });
 
+  const CLASSES = { high: 3, normal: 2, low: 1 };
+
+  it('pull order: a job of a heavier priority class is pulled first (BullMQ job priority)', async () => {
+    expect([...pullOrder({ low: 1, high: 3, normal: 2, urgent: 3 })].sort()).toEqual([['high', 1], ['low', 3], ['normal', 2], ['urgent', 1]]);
+    const { queues, keys } = setup({}, CLASSES);
+    await enqueueHarvesting(queues.harvesting, [harvest('l1', { priority: 'low' }), harvest('n1', { priority: 'normal' }), harvest('h1', { priority: 'high' }), harvest('l2', { priority: 'low' })]);
+    expect((await queues.harvesting.getJobs(['prioritized'])).map((j) => [j.data.handle, j.priority]).sort()).toEqual([['h1', 1], ['l1', 3], ['l2', 3], ['n1', 2]]);
+    const order: string[] = [];
+    const w = worker(QueueName.harvesting, keys, (d) => order.push(d.handle));
+    await new Promise<void>((resolve) => w.on('completed', () => order.length === 4 && resolve()));
+    expect(order).toEqual(['h1', 'n1', 'l1', 'l2']);
+  });
+
+  it('pull order: a class outside the configured ones is refused, and an explicit map wins over the queue', async () => {
+    const { queues } = setup({}, CLASSES);
+    await expect(enqueueHarvesting(queues.harvesting, harvest('x', { priority: 'urgent' }))).rejects.toThrow(/priority "urgent" is not one of high, normal, low/);
+    const r = await enqueueHarvesting(queues.harvesting, [harvest('y', { priority: 'urgent' })], { priorities: { urgent: 9, high: 3 } });
+    expect(r).toMatchObject({ enqueued: 1, invalid: [] });
+    expect((await queues.harvesting.getJobs(['prioritized']))[0]?.priority).toBe(1);
+  });
+
+  it('a re-enqueue with a higher priority raises the waiting job, and says so; a started or finished job is reported, not raised', async () => {
+    const { queues, keys } = setup({ removeOnComplete: true }, CLASSES);
+    const first = await enqueueHarvesting(queues.harvesting, harvest('slow', { priority: 'low' }));
+    await enqueueHarvesting(queues.harvesting, harvest('other', { priority: 'normal' }));
+    // same or lower priority: a plain duplicate
+    expect(await enqueueHarvesting(queues.harvesting, harvest('slow', { priority: 'low' }))).toEqual({ jobId: first.jobId, duplicate: true, depth: 2 });
+    const raised = await enqueueHarvesting(queues.harvesting, [harvest('slow', { priority: 'high' })]);
+    expect(raised).toEqual({ enqueued: 0, duplicates: 1, raised: 1, notRaised: 0, invalid: [], depth: 2 });
+    const job = await queues.harvesting.getJob(first.jobId);
+    expect(job?.priority).toBe(1);
+    expect(job?.data.priority).toBe('high');
+    const order: string[] = [];
+    const w = worker(QueueName.harvesting, keys, (d) => order.push(d.handle));
+    await new Promise<void>((resolve) => w.on('completed', () => order.length === 2 && resolve()));
+    expect(order).toEqual(['slow', 'other']);
+    for (let i = 0; i < 50 && (await queues.harvesting.getJob(first.jobId)); i++) await sleep(20);
+    // finished (and removed) while its deduplication key still runs: cannot be raised, and the report says so
+    const late = await enqueueHarvesting(queues.harvesting, harvest('other', { priority: 'high' }));
+    expect(late).toMatchObject({ duplicate: true, raised: false, depth: 0 });
+  });
+
+  it('backpressure: reports the depth, refuses above maxBacklog with what fitted, waits for room with waitMs', async () => {
+    const { queues, keys } = setup();
+    expect(await enqueueHarvesting(queues.harvesting, [harvest('b1'), harvest('b2')])).toMatchObject({ enqueued: 2, depth: 2 });
+    const refused = await enqueueHarvesting(queues.harvesting, [harvest('b3'), harvest('b4'), harvest('b5')], { maxBacklog: 3 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BacklogFullError);
+    const err = refused as BacklogFullError;
+    expect(err).toMatchObject({ code: 'BACKLOG_FULL', queue: 'harvesting', depth: 3, maxBacklog: 3, report: { enqueued: 1 } });
+    expect(err.message).toMatch(/queue "harvesting" holds 3 jobs not yet started \(max backlog 3\): 1 enqueued/);
+    expect(await queues.harvesting.count()).toBe(3);
+    await expect(enqueueHarvesting(queues.harvesting, harvest('b6'), { maxBacklog: 3 })).rejects.toThrow(BacklogFullError);
+    // with a wait, the call goes on as workers make room
+    const waiting = enqueueHarvesting(queues.harvesting, [harvest('b7'), harvest('b8'), harvest('b9'), harvest('b10')], { maxBacklog: 3, waitMs: 60_000, pollMs: 20 });
+    worker(QueueName.harvesting, keys);
+    expect(await waiting).toMatchObject({ enqueued: 4, duplicates: 0 });
+  });
+
   it('refuses nonsense options before touching Redis', async () => {
     const { queues } = setup();
     await expect(enqueueHarvesting(queues.harvesting, [harvest('x')], { chunkSize: 0 })).rejects.toThrow(RangeError);
     await expect(enqueueHarvesting(queues.harvesting, harvest('x'), { periodMs: -1 })).rejects.toThrow(/periodMs/);
+    await expect(enqueueHarvesting(queues.harvesting, harvest('x'), { maxBacklog: 0 })).rejects.toThrow(/maxBacklog/);
     expect(await queues.harvesting.count()).toBe(0);
   });
 });

@@ -4,21 +4,27 @@
  *   sluice [--config <path>] [--redis <url>] <command>
  *     worker discovery|harvesting [--concurrency N]
  *     enqueue discovery [--hashtag X] [--keyword K] [--creator C] [--video V] [--file seeds.txt]
- *                       [--tenant T] [--priority P] [--max-profiles N]
- *     enqueue harvesting --handle H [--tenant T] [--priority P]
+ *                       [--tenant T] [--priority P] [--max-profiles N] [--max-backlog N [--wait 5min]]
+ *     enqueue harvesting --handle H [--tenant T] [--priority P] [--max-backlog N [--wait 5min]]
  *     export --format csv|jsonl [--out file]
  *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]
  *     admin [--port N] [--host H] [--token T]
  *     status [--watch] [--json]
+ *     limits set <endpoint> [--rate 80/min] [--burst N] [--ttl 1h]
+ *     limits pause <endpoint> [--for 10min] [--reason text]
+ *     limits resume|reset <endpoint>          (through the admin API: --admin-url, --token)
  *
  * `--config`: else SLUICE_CONFIG, else config/default.yml (the demo: config/demo.yml).
  * `--redis`: else REDIS_URL (the demo: else a private redis-server).
- * Exit codes: 0 ok, 2 bad input (usage, config, seeds), 1 anything else; errors are one line on
- * stderr, never a stack trace.
+ * `--namespace`: else SLUICE_NAMESPACE, else the config file's `namespace` (workers, enqueue, admin,
+ * status and export all resolve it the same way, workers/config/load.ts `resolveNamespace`).
+ * Durations take a unit (`60s`, `10min`, `1h`, `500ms`); a bare number is refused, never guessed.
+ * Exit codes: 0 ok, 2 bad input (usage, config, seeds), 3 refused by backpressure (the queue's
+ * backlog is full: retry later), 1 anything else; errors are one line on stderr, never a stack trace.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { JobKind } from '../../jobs/schemas.js';
-import { parseDurationMs } from 'sluice';
+import { parseDurationMs, parseRate } from 'sluice';
 import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from 'sluice';
 
 // Commands are imported when they run: a command (or a usage error) does not pay for loading
@@ -27,6 +33,7 @@ import { InvalidConfigError, InvalidNameError, InvalidPayloadError } from 'sluic
 interface GlobalOptions {
   config?: string;
   redis?: string;
+  namespace?: string;
 }
 
 function positiveInt(name: string) {
@@ -43,10 +50,23 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/**
+ * A duration option: a number with its unit (`60s`, `90 s`, `2min`, `1h`, `500ms`). A bare
+ * number is refused rather than guessed: `--duration 60` once meant 60 ms to the parser and
+ * 60 s to the person typing it.
+ */
 function duration(value: string): number {
+  if (/^\s*\d+(?:\.\d+)?\s*$/.test(value)) {
+    throw new InvalidArgumentError(`a bare number has no unit: write ${value.trim()}s (seconds), ${value.trim()}min or ${value.trim()}ms`);
+  }
   const ms = parseDurationMs(value);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError('write a duration like 60s, 90 s or 2min');
   return ms;
+}
+
+function rate(value: string): string {
+  if (parseRate(value) === undefined) throw new InvalidArgumentError('write a rate like 80/min, 2/s or 5/10s');
+  return value;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -56,7 +76,7 @@ function collect(value: string, previous: string[] = []): string[] {
 /** Global options, with the environment as fallback where the command does not read it itself. */
 function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<GlobalOptions>();
-  return { ...(o.config ? { config: o.config } : {}), ...(o.redis ? { redis: o.redis } : {}) };
+  return { ...(o.config ? { config: o.config } : {}), ...(o.redis ? { redis: o.redis } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) };
 }
 
 /** Builds the program (exported for tests; does not parse). */
@@ -65,6 +85,7 @@ export function buildProgram(): Command {
     .description('Sluice: a distributed fair-queueing throttler and the TikTok harvesting fleet around it')
     .option('--config <path>', 'config file (default: SLUICE_CONFIG, else config/default.yml; the demo: config/demo.yml)')
     .option('--redis <url>', 'Redis URL (default: REDIS_URL)')
+    .option('--namespace <name>', "namespace (default: SLUICE_NAMESPACE, else the config file's); the demo picks its own")
     .exitOverride();
 
   program
@@ -87,8 +108,10 @@ export function buildProgram(): Command {
     .option('--video <id-or-url>', 'a video id or tiktok.com video URL', collect)
     .option('--file <path>', 'a seeds file: #tag, @creator, keyword:text, video:id, one per line')
     .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
-    .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .option('--priority <name>', 'priority class and pull order (default: the config\'s defaultPriority)')
     .option('--max-profiles <n>', 'stop each job after this many profiles', positiveInt('--max-profiles'))
+    .option('--max-backlog <n>', 'refuse to fill the queue beyond this many jobs not yet started (default: SLUICE_MAX_BACKLOG, else no limit)', positiveInt('--max-backlog'))
+    .option('--wait <duration>', 'with a backlog limit: wait this long for room before refusing, e.g. 5min', duration)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const { enqueueDiscoveryCommand } = await import('./commands/enqueue.js');
       await enqueueDiscoveryCommand({ ...globals(cmd), ...o });
@@ -99,6 +122,8 @@ export function buildProgram(): Command {
     .option('--handle <handle>', 'a profile handle (repeatable)', collect)
     .option('--tenant <name>', 'tenant the jobs are billed to', 'default')
     .option('--priority <name>', 'priority class (default: the config\'s defaultPriority)')
+    .option('--max-backlog <n>', 'refuse to fill the queue beyond this many jobs not yet started (default: SLUICE_MAX_BACKLOG, else no limit)', positiveInt('--max-backlog'))
+    .option('--wait <duration>', 'with a backlog limit: wait this long for room before refusing, e.g. 5min', duration)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const { enqueueHarvestingCommand } = await import('./commands/enqueue.js');
       await enqueueHarvestingCommand({ ...globals(cmd), ...o });
@@ -123,9 +148,12 @@ export function buildProgram(): Command {
     .option('--no-throttle', 'skip acquire: show what happens without the throttle')
     .option('--concurrency <n>', "jobs at once in each worker process (default: the config's fleet.concurrency)", positiveInt('--concurrency'))
     .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean; concurrency?: number }, cmd: Command) => {
+      const g = globals(cmd);
+      // the demo makes a namespace of its own per run: a namespace given here would be ignored
+      if (g.namespace !== undefined) throw new InvalidConfigError('--namespace does not apply to the demo: each run uses a fresh namespace of its own');
       const { demoCommand } = await import('./commands/demo.js');
       await demoCommand({
-        ...globals(cmd),
+        ...g,
         json: o.json === true,
         throttle: o.throttle,
         ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
@@ -160,11 +188,52 @@ export function buildProgram(): Command {
       await statusCommand({ ...globals(cmd), ...o });
     });
 
+  const limits = program
+    .command('limits')
+    .description("change an endpoint's limits for the whole fleet through a running admin server (audit-logged); `sluice status` shows what wins")
+    .option('--admin-url <url>', 'admin server (default: SLUICE_ADMIN_URL, else http://127.0.0.1:8787)')
+    .option('--token <token>', 'admin bearer token (default: SLUICE_ADMIN_TOKEN; prefer the variable: arguments show in ps)');
+  const runLimits = async (endpoint: string, change: import('./commands/limits.js').LimitsChange, cmd: Command) => {
+    const o = cmd.optsWithGlobals<{ adminUrl?: string; token?: string }>();
+    const { limitsCommand } = await import('./commands/limits.js');
+    await limitsCommand(endpoint, change, { ...(o.adminUrl ? { adminUrl: o.adminUrl } : {}), ...(o.token ? { token: o.token } : {}) });
+  };
+  limits
+    .command('set')
+    .description('override the rate and/or burst (until reset, 30 days after the last change, or --ttl)')
+    .argument('<endpoint>', 'endpoint name, e.g. tiktok.profile')
+    .option('--rate <rate>', 'new rate, e.g. 80/min', rate)
+    .option('--burst <n>', 'new burst (tokens)', positiveNumber)
+    .option('--ttl <duration>', 'make the override temporary, e.g. 1h: then the previous values apply again', duration)
+    .action(async (endpoint: string, o: { rate?: string; burst?: number; ttl?: number }, cmd: Command) => {
+      await runLimits(endpoint, { action: 'set', ...(o.rate ? { rate: o.rate } : {}), ...(o.burst !== undefined ? { burst: o.burst } : {}), ...(o.ttl !== undefined ? { ttlMs: o.ttl } : {}) }, cmd);
+    });
+  limits
+    .command('pause')
+    .description('stop admissions on an endpoint fleet-wide (callers queue or time out)')
+    .argument('<endpoint>', 'endpoint name')
+    .option('--for <duration>', 'resume by itself after this long, e.g. 10min (default: until `limits resume`)', duration)
+    .option('--reason <text>', 'why, for the audit log')
+    .action(async (endpoint: string, o: { for?: number; reason?: string }, cmd: Command) => {
+      await runLimits(endpoint, { action: 'pause', ...(o.for !== undefined ? { forMs: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}) }, cmd);
+    });
+  limits
+    .command('resume')
+    .description('end an operator pause')
+    .argument('<endpoint>', 'endpoint name')
+    .action(async (endpoint: string, _o: unknown, cmd: Command) => runLimits(endpoint, { action: 'resume' }, cmd));
+  limits
+    .command('reset')
+    .description("drop every runtime override of an endpoint: the config file's values apply again")
+    .argument('<endpoint>', 'endpoint name')
+    .action(async (endpoint: string, _o: unknown, cmd: Command) => runLimits(endpoint, { action: 'reset' }, cmd));
+
   return program;
 }
 
 /** Bad input: the user can fix it by changing the command or the config. */
 function isBadInput(err: unknown): boolean {
+  if ((err as { code?: unknown; badRequest?: unknown })?.code === 'ADMIN_API') return (err as { badRequest: boolean }).badRequest;
   return err instanceof InvalidConfigError || err instanceof InvalidPayloadError || err instanceof InvalidNameError || err instanceof CommanderError;
 }
 
@@ -179,7 +248,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       return;
     }
     process.stderr.write(`sluice: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = isBadInput(err) ? 2 : 1;
+    process.exitCode = isBadInput(err) ? 2 : (err as { code?: unknown })?.code === 'BACKLOG_FULL' ? 3 : 1;
   }
 }
 

@@ -40,3 +40,15 @@ export function loadConfigFile(path = process.env.SLUICE_CONFIG ?? DEFAULT_CONFI
   checkDefaultPriority(parsed.data.throttle, `invalid config ${full}: throttle`);
   return { ...parsed.data, path: full };
 }
+
+/**
+ * The namespace a command or worker works in: the `--namespace` flag, else SLUICE_NAMESPACE, else
+ * the config file's `namespace`. Every command and every worker resolves it here: a producer that
+ * read the file while the workers read the variable would fill queues no worker watches.
+ */
+export function resolveNamespace(file: Pick<SluiceFile, 'namespace'>, flag?: string): string {
+  const [value, from] = flag !== undefined ? [flag, '--namespace'] : process.env.SLUICE_NAMESPACE ? [process.env.SLUICE_NAMESPACE, 'SLUICE_NAMESPACE'] : [file.namespace, 'namespace'];
+  const parsed = Name.safeParse(value);
+  if (!parsed.success) throw new InvalidConfigError(`${from}: ${describeIssues(parsed.error, value)}`);
+  return parsed.data;
+}

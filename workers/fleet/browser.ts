@@ -9,12 +9,11 @@ import { chromium, type Browser } from 'playwright';
 export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
 
 /**
- * Flags for a headless scraper: no sandbox (containers run as root), no GPU, and none of the
- * background traffic Chromium makes on its own (updates, sync, QUIC probes), so every request the
- * browser sends is one a page asked for.
+ * Flags for a headless scraper: no GPU, and none of the background traffic Chromium makes on its
+ * own (updates, sync, QUIC probes), so every request the browser sends is one a page asked for.
+ * The sandbox is not among them: see {@link sandboxed}.
  */
 export const CHROMIUM_ARGS: readonly string[] = [
-  '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',
   '--disable-component-update',
@@ -28,6 +27,29 @@ export class ChromiumMissingError extends Error {
   constructor(readonly path: string) {
     super(`Chromium not found at ${path}: install it with \`apt-get install -y chromium\` (or set SLUICE_CHROMIUM to its path)`);
     this.name = 'ChromiumMissingError';
+  }
+}
+
+/**
+ * Whether Chromium runs with its sandbox: whenever the process is not root (the image runs as
+ * `node`). The renderer parses pages from the internet; its sandbox is what keeps a renderer
+ * exploit inside the renderer. Chromium refuses to sandbox as root, so root (a developer's
+ * container) is the one case without it.
+ */
+export function sandboxed(uid: number | undefined = process.getuid?.()): boolean {
+  return uid !== 0;
+}
+
+/** Chromium could not start its sandbox (no user namespaces for an unprivileged user). */
+export class ChromiumSandboxError extends Error {
+  readonly code = 'CHROMIUM_SANDBOX';
+  constructor(cause: unknown) {
+    super(
+      'Chromium could not start its sandbox: allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, ' +
+        "or a container seccomp profile that permits them); the fleet does not run a browser that reads the internet without it",
+      { cause },
+    );
+    this.name = 'ChromiumSandboxError';
   }
 }
 
@@ -46,8 +68,15 @@ export function assertChromium(path = chromiumPath()): string {
   return path;
 }
 
-/** Launches headless Chromium with the fleet's flags. */
+/** Launches headless Chromium with the fleet's flags, sandboxed unless the process is root. */
 export async function launchBrowser(options: { executablePath?: string } = {}): Promise<Browser> {
   const executablePath = assertChromium(options.executablePath);
-  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS] });
+  const sandbox = sandboxed();
+  try {
+    // Playwright adds --no-sandbox unless told otherwise: say it, both ways
+    return await chromium.launch({ executablePath, headless: true, chromiumSandbox: sandbox, args: sandbox ? [...CHROMIUM_ARGS] : ['--no-sandbox', ...CHROMIUM_ARGS] });
+  } catch (err) {
+    if (sandbox && /sandbox|namespace/i.test((err as Error).message)) throw new ChromiumSandboxError(err);
+    throw err;
+  }
 }

@@ -2,8 +2,8 @@
  * The one place where a browser's requests to TikTok meet the throttle.
  *
  * A gate is installed on a Playwright BrowserContext (one context per job) with
- * `context.route(...)` for every URL of TikTok. Every request a page makes there,
- * navigations and the API calls of the page's own scripts alike, goes through:
+ * `context.route(...)` for every URL. Every request a page makes to TikTok, navigations and the
+ * API calls of the page's own scripts alike, goes through:
  *
  * 1. `endpointForUrl(url)`: which throttle endpoint it belongs to;
  * 2. `throttler.acquire(endpoint, { priority, tenant, maxWaitMs, signal })` with the job's class;
@@ -17,8 +17,13 @@
  * - Requests to TikTok that map to no endpoint (the simulator's `/`, favicon, captcha
  *   images; on tiktok.com the feed, comments, analytics...) are ABORTED, not passed through: the
  *   extraction never needs them, and an unthrottled request to TikTok is exactly what this layer
- *   exists to prevent. Requests to other domains (CDNs, static assets) are not routed at all: they
- *   are not TikTok's rate-limited web endpoints.
+ *   exists to prevent.
+ * - Requests anywhere else are ABORTED and logged (the first per origin at warn, the rest at
+ *   debug), except to the configured asset hosts (`fleet.assetHosts`: TikTok's static CDNs, https
+ *   only), which pass unthrottled. A page from the internet (or a hostile redirect) thus cannot
+ *   make the worker's browser reach loopback, the private network or cloud metadata: an IP literal
+ *   or `localhost` other than the base URL's own origin (the simulator's, in the demo) never
+ *   matches. WebSockets are closed: the extraction reads no live stream.
  * - Once a job is marked for deferral, every further request of its context is aborted without
  *   taking a token: the job is going back to the queue, what it would fetch now is wasted.
  * - When the job ends, the context closes and the gate aborts its pending acquires (the throttler
@@ -79,6 +84,12 @@ export interface GateOptions {
   /** Called for every completed exchange (observers, tests). */
   onExchange?: (exchange: Exchange) => void;
   /**
+   * Hosts outside TikTok's web app that pages may load from, unthrottled (TikTok's static CDNs):
+   * registrable domains, each also admitting its subdomains, https only. Every other request
+   * outside TikTok is aborted and logged. Default: none.
+   */
+  assetHosts?: readonly string[];
+  /**
    * Requests the job does not need, aborted before they take a token (e.g. the page's own first
    * list call when a discovery job goes on from a saved cursor).
    */
@@ -99,6 +110,8 @@ export interface GateCounters {
   refused: number;
   /** Refusals from TikTok that penalized the endpoint. */
   pushbacks: number;
+  /** Requests (and WebSockets) outside TikTok and the asset hosts, aborted. */
+  offsite: number;
 }
 
 interface Tracked {
@@ -120,6 +133,12 @@ export function tiktokHosts(baseUrl: string): (url: URL) => boolean {
   return (url) => (url.protocol === 'https:' || url.protocol === 'http:') && (url.hostname === domain || url.hostname.endsWith(`.${domain}`));
 }
 
+/** Which requests go to an asset host: https, the host or a subdomain of one of `domains`. */
+export function assetHostsMatcher(domains: readonly string[]): (url: URL) => boolean {
+  const list = domains.map((d) => d.toLowerCase());
+  return (url) => url.protocol === 'https:' && list.some((d) => url.hostname === d || url.hostname.endsWith(`.${d}`));
+}
+
 /**
  * Chromium fetches `/favicon.ico` from the browser process, outside Playwright's request
  * interception (measured: it reaches the server without passing the route), so a page that
@@ -137,24 +156,35 @@ const DROP_HEADERS = new Set(['content-encoding', 'content-length', 'transfer-en
 
 /** Gates one BrowserContext (one job). Create with {@link RequestGate.attach}. */
 export class RequestGate {
-  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, skipped: 0, refused: 0, pushbacks: 0 };
+  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, skipped: 0, refused: 0, pushbacks: 0, offsite: 0 };
   /** Exchanges completed so far, in the order they finished. */
   readonly exchanges: Exchange[] = [];
   private readonly tracked: Tracked[] = [];
   private readonly abort = new AbortController();
   private readonly isTikTok: (url: URL) => boolean;
+  private readonly isAsset: (url: URL) => boolean;
+  /** Origins already logged at warn by this gate: a page full of trackers logs each once. */
+  private readonly offsiteLogged = new Set<string>();
   private stop: Error | undefined;
 
   private constructor(private readonly options: GateOptions) {
     this.isTikTok = tiktokHosts(options.baseUrl);
+    this.isAsset = assetHostsMatcher(options.assetHosts ?? []);
   }
 
-  /** Installs a gate on `context`; every request to TikTok goes through it from now on. */
+  /** Installs a gate on `context`: from now on every request of its pages goes through it. */
   static async attach(context: BrowserContext, options: GateOptions): Promise<RequestGate> {
     const gate = new RequestGate(options);
     await context.route(
-      (url) => gate.isTikTok(url),
-      (route) => gate.handle(route),
+      () => true,
+      (route) => gate.route(route),
+    );
+    await context.routeWebSocket(
+      () => true,
+      (ws) => {
+        gate.offsite(ws.url(), 'websocket');
+        void ws.close({ code: 1008, reason: 'blocked by the fleet' }).catch(() => undefined);
+      },
     );
     return gate;
   }
@@ -185,6 +215,36 @@ export class RequestGate {
   private halt(reason: Error): void {
     // the first reason wins: a later one is usually a consequence of it
     this.stop ??= reason;
+  }
+
+  private route(route: Route): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(route.request().url());
+    } catch {
+      url = new URL('invalid:');
+    }
+    if (this.isTikTok(url)) return this.handle(route);
+    if (this.isAsset(url)) return route.continue().catch(() => undefined);
+    this.offsite(route.request().url(), route.request().resourceType());
+    return route.abort('blockedbyclient').catch(() => undefined);
+  }
+
+  /** Counts and logs a request outside TikTok and the asset hosts (the caller aborts it). */
+  private offsite(url: string, resourceType: string): void {
+    this.counters.offsite += 1;
+    let origin: string;
+    try {
+      origin = new URL(url).origin;
+    } catch {
+      origin = url.slice(0, 100);
+    }
+    const first = !this.offsiteLogged.has(origin);
+    this.offsiteLogged.add(origin);
+    const log = this.options.logger;
+    const fields = { url: url.slice(0, 300), resourceType };
+    if (first) log?.warn(fields, 'request outside TikTok aborted');
+    else log?.debug(fields, 'request outside TikTok aborted');
   }
 
   private handle(route: Route): Promise<void> {

@@ -39,7 +39,7 @@ export interface BrowserHarvestOptions {
   baseUrl: string;
   store: Pick<ResultsStore, 'recordProfile'>;
   /** Request timeout, retries and the pause for a refusal without Retry-After, as the workers use them. */
-  settings: Pick<FleetSettings, 'requestTimeoutMs' | 'requestRetries' | 'defaultPenaltyMs'>;
+  settings: Pick<FleetSettings, 'requestTimeoutMs' | 'requestRetries' | 'defaultPenaltyMs' | 'assetHosts'>;
   /** The middleware's `inlineWaitMs`, in ms. Default 5000. */
   inlineWaitMs?: number;
   /** Longest deferral sleep (the middleware's `maxDeferMs`), in ms. Default 10 min. */
@@ -95,6 +95,7 @@ export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<H
       defaultPenaltyMs: options.settings.defaultPenaltyMs,
       requestTimeoutMs: options.settings.requestTimeoutMs,
       requestRetries: options.settings.requestRetries,
+      assetHosts: options.settings.assetHosts,
       ...(log ? { logger: log } : {}),
     });
     try {

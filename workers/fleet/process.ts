@@ -11,13 +11,14 @@
  * - namespace: the `namespace` option, SLUICE_NAMESPACE, the file's `namespace`;
  * - concurrency: the `concurrency` option, SLUICE_CONCURRENCY, the file's `fleet.concurrency`;
  * - SLUICE_THROTTLE=off disables the throttle (the demo's `--no-throttle`, to show what the
- *   throttle prevents). Never in production: it is logged as an error.
+ *   throttle prevents). Refused unless the base URL is a simulator on this machine (a loopback
+ *   address), and logged as an error at every start when accepted (see {@link throttleSwitch}).
  */
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { createQueues, type SluiceQueues } from '../../jobs/queues.js';
 import type { JobKind } from '../../jobs/schemas.js';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, resolveNamespace } from '../config/load.js';
 import { InvalidConfigError } from 'sluice';
 import { rootLogger, type Logger } from 'sluice';
 import { ResultsStore } from '../results/store.js';
@@ -48,6 +49,27 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+/** localhost, 127.0.0.0/8 or ::1: where the demo runs its simulator, never TikTok. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+/**
+ * Whether the throttle is on, from SLUICE_THROTTLE (`on`, the default, or `off`). `off` exists for
+ * the demo's `--no-throttle` (what the simulator sees without the throttle); aimed at anything but
+ * a simulator on this machine it would send unchecked requests to TikTok, so it is refused.
+ */
+export function throttleSwitch(value: string | undefined, baseUrl: string): boolean {
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value !== 'off') throw new InvalidConfigError(`SLUICE_THROTTLE must be "on" or "off" (received ${JSON.stringify(value)})`);
+  if (!isLoopback(new URL(baseUrl).hostname)) {
+    throw new InvalidConfigError(
+      `SLUICE_THROTTLE=off refused: the TikTok base URL ${baseUrl} is not a simulator on this machine; the throttle can only be switched off against the demo's simulator (sluice demo --no-throttle)`,
+    );
+  }
+  return false;
+}
+
 function concurrencyFrom(option: number | undefined, settings: FleetSettings): FleetSettings {
   const raw = option ?? (process.env.SLUICE_CONCURRENCY ? Number(process.env.SLUICE_CONCURRENCY) : undefined);
   if (raw === undefined) return settings;
@@ -58,7 +80,7 @@ function concurrencyFrom(option: number | undefined, settings: FleetSettings): F
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const config = loadConfigFile(options.configPath);
   const settings = concurrencyFrom(options.concurrency, loadFleetSettings(config.path));
-  const namespace = options.namespace ?? process.env.SLUICE_NAMESPACE ?? config.namespace;
+  const namespace = resolveNamespace(config, options.namespace);
   const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? config.tiktokBaseUrl;
   try {
     new URL(baseUrl);
@@ -66,7 +88,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     throw new InvalidConfigError(`SLUICE_TIKTOK_BASE_URL is not a URL (received ${JSON.stringify(baseUrl)})`);
   }
   const redisUrl = options.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const throttle = process.env.SLUICE_THROTTLE !== 'off';
+  const throttle = throttleSwitch(process.env.SLUICE_THROTTLE, baseUrl);
   const name = `${options.kind}-${hostname()}-${process.pid}`;
   const log = (options.logger ?? rootLogger()).child({ component: 'fleet', queue: options.kind, worker: name });
 
@@ -83,10 +105,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   let queues: SluiceQueues | undefined;
   let store: ResultsStore | undefined;
-  if (options.kind === 'discovery') queues = createQueues({ connection, namespace });
+  if (options.kind === 'discovery') queues = createQueues({ connection, namespace, priorities: config.throttle.priorities });
   else store = new ResultsStore(connection, namespace);
 
-  if (!throttle) log.error('THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to TikTok unchecked');
+  if (!throttle) log.error({ baseUrl }, 'THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to the simulator unchecked');
   const worker = createFleetWorker({
     kind: options.kind,
     connection,

@@ -119,6 +119,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       defaultPenaltyMs: settings.defaultPenaltyMs,
       requestTimeoutMs: settings.requestTimeoutMs,
       requestRetries: settings.requestRetries,
+      assetHosts: settings.assetHosts,
       logger: jobLog,
       onExchange: options.onExchange,
       ...(kind === 'discovery' ? { skip: skipOnResume(payload as DiscoveryJob) } : {}),

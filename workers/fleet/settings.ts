@@ -10,6 +10,9 @@ import { readYamlFile } from '../config/load.js';
 import { describeIssues, DurationInput } from 'sluice';
 import { InvalidConfigError } from 'sluice';
 
+/** Where TikTok's web pages load their scripts, styles and images from. */
+export const TIKTOK_ASSET_DOMAINS: readonly string[] = ['tiktokcdn.com', 'tiktokcdn-us.com', 'ttwstatic.com', 'ibytedtos.com', 'byteimg.com'];
+
 export const FollowSettings = z
   .object({
     /** Count handles mentioned in captions as found (they are harvested). Default true. */
@@ -44,6 +47,16 @@ export const FleetSettings = z
     lockDurationMs: DurationInput.default(30_000),
     /** How often a worker looks for stalled jobs (locks of dead workers). Default 30 s. */
     stalledIntervalMs: DurationInput.default(30_000),
+    /**
+     * Domains besides TikTok's web app the workers' browser may load from, unthrottled, over https
+     * (each admits its subdomains): TikTok's static CDNs, which its pages' scripts come from. Every
+     * other request is aborted and logged. Names only: an IP or `localhost` is refused, so no page
+     * can reach loopback or the private network. Default: {@link TIKTOK_ASSET_DOMAINS}.
+     */
+    assetHosts: z
+      .array(z.string().regex(/^(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]+$/, { error: 'must be a lowercase domain name such as tiktokcdn.com (no scheme, no IP)' }))
+      .max(50)
+      .default(() => [...TIKTOK_ASSET_DOMAINS]),
   })
   .strict();
 export type FleetSettings = z.output<typeof FleetSettings>;

@@ -1,11 +1,11 @@
 /**
- * `sluice admin`: the admin server (API, /metrics, dashboard) for the namespace of a config
- * file, until SIGINT/SIGTERM. With `--inngest` it also serves the example Inngest function
+ * `sluice admin`: the admin server (API, /metrics, dashboard) for one namespace (`--namespace`,
+ * SLUICE_NAMESPACE or the config file's), until SIGINT/SIGTERM. With `--inngest` it also serves the example Inngest function
  * (harvest one profile, in a Chromium of its own, through the harvesting worker's code path) at
  * `/api/inngest`.
  */
 import { Redis } from 'ioredis';
-import { loadConfigFile } from '../../config/load.js';
+import { loadConfigFile, resolveNamespace } from '../../config/load.js';
 import { createThrottler } from 'sluice';
 import { rootLogger, type Logger } from 'sluice';
 import { createAdminServer } from 'sluice/admin';
@@ -28,6 +28,8 @@ export interface AdminCommandOptions {
   config?: string;
   /** Redis URL. Default: REDIS_URL, then redis://127.0.0.1:6379. */
   redis?: string;
+  /** Namespace. Default: SLUICE_NAMESPACE, then the config file's. */
+  namespace?: string;
   logger?: Logger;
   /** Stop on SIGINT/SIGTERM. Default true. */
   handleSignals?: boolean;
@@ -45,19 +47,20 @@ export interface RunningAdmin {
 /** Starts the admin server for the config file's namespace; resolves once it listens. */
 export async function adminCommand(opts: AdminCommandOptions = {}): Promise<RunningAdmin> {
   const file = loadConfigFile(opts.config);
+  const namespace = resolveNamespace(file, opts.namespace);
   const root = opts.logger ?? rootLogger();
-  const log = root.child({ component: 'admin-cli', namespace: file.namespace });
+  const log = root.child({ component: 'admin-cli', namespace });
   const url = opts.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const envPort = process.env.SLUICE_ADMIN_PORT;
   const port = opts.port ?? (envPort ? Number(envPort) : 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`admin port must be an integer 0-65535, received ${String(opts.port ?? envPort)}`);
 
-  const throttler = createThrottler({ ...file.throttle, namespace: file.namespace, redis: url, logger: root });
+  const throttler = createThrottler({ ...file.throttle, namespace, redis: url, logger: root });
   // BullMQ wants its own connection that retries forever (a Queue's commands must not give up mid-outage)
   const queueConn = new Redis(url, { maxRetriesPerRequest: null });
   queueConn.on('error', (err) => log.warn({ err: err.message }, 'queue connection error'));
-  const queues = createQueues({ connection: queueConn, namespace: file.namespace });
-  const results = new ResultsStore(throttler.redis, file.namespace);
+  const queues = createQueues({ connection: queueConn, namespace });
+  const results = new ResultsStore(throttler.redis, namespace);
 
   let admin: ReturnType<typeof createAdminServer> | undefined;
   let harvester: InngestHarvester | undefined;

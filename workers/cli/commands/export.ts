@@ -4,7 +4,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { loadConfigFile } from '../../config/load.js';
+import { loadConfigFile, resolveNamespace } from '../../config/load.js';
 import { connectRedis } from '../../fleet/redis.js';
 import { exportResults, type ExportFormat } from '../../results/export.js';
 import { ResultsStore } from '../../results/store.js';
@@ -15,18 +15,20 @@ export interface ExportCommandOptions {
   out?: string;
   config?: string;
   redis?: string;
+  /** Namespace. Default: SLUICE_NAMESPACE, then the config file's. */
+  namespace?: string;
   /** Where the closing note goes. Default process.stderr. */
   err?: NodeJS.WritableStream;
 }
 
 /** Writes the export; resolves with the number of rows. */
 export async function exportCommand(opts: ExportCommandOptions): Promise<number> {
-  const file = loadConfigFile(opts.config);
+  const namespace = resolveNamespace(loadConfigFile(opts.config), opts.namespace);
   const redis = await connectRedis(opts.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const stream = opts.out ? createWriteStream(opts.out) : process.stdout;
   try {
     if (opts.out) await once(stream, 'open');
-    const { rows } = await exportResults(new ResultsStore(redis, file.namespace), { format: opts.format, out: stream });
+    const { rows } = await exportResults(new ResultsStore(redis, namespace), { format: opts.format, out: stream });
     (opts.err ?? process.stderr).write(`exported ${rows} row${rows === 1 ? '' : 's'} (${opts.format})${opts.out ? ` to ${opts.out}` : ''}\n`);
     return rows;
   } finally {

@@ -5,8 +5,8 @@
 import { Redis } from 'ioredis';
 import { redactUrl } from 'sluice';
 import { pino } from 'pino';
-import { loadConfigFile } from '../../config/load.js';
-import { createThrottler } from 'sluice';
+import { loadConfigFile, resolveNamespace } from '../../config/load.js';
+import { createThrottler, type AuditEntry, type Throttler } from 'sluice';
 import { readEndpointViews, type EndpointView } from 'sluice/metrics';
 import { readFleet, type FleetView } from 'sluice/admin';
 import { createQueues, type SluiceQueues } from '../../../jobs/queues.js';
@@ -21,6 +21,8 @@ export interface StatusOptions {
   json?: boolean;
   /** Redis URL. Default: REDIS_URL, then redis://127.0.0.1:6379. */
   redis?: string;
+  /** Namespace. Default: SLUICE_NAMESPACE, then the config file's. */
+  namespace?: string;
   /** Refresh interval of `--watch`. Default 2 000 ms. */
   intervalMs?: number;
   /** Where to write. Default process.stdout. */
@@ -79,11 +81,118 @@ function table(header: string[], align: Align[], rows: string[][]): string {
 }
 
 /**
+ * Where one of an endpoint's limits comes from. A runtime override (`sluice limits set`, the
+ * dashboard, the admin API) beats the config file until it is reset or expires: 30 days after
+ * the endpoint's last change, or at the end of its `--ttl`. Editing the file changes nothing
+ * while one is in force, hence this.
+ */
+export interface LimitSource {
+  endpoint: string;
+  /** `rate`, `burst`, `maxQueue` or `weight:<priority>`. */
+  field: string;
+  /** The value in force, formatted. */
+  value: string;
+  /** What the config file says, formatted. */
+  configured: string;
+  source: 'config file' | 'runtime override' | 'temporary override' | 'adaptive';
+  /** When the operator set it (ms since the epoch) and who, from the audit log; null when it has rolled off. */
+  setAt: number | null;
+  setBy: string | null;
+  /** When it stops applying by itself (ms since the epoch); null for the config file. */
+  expiresAt: number | null;
+}
+
+const LIMIT_FIELDS = ['rate', 'burst', 'maxQueue'] as const;
+
+/** Rates travel as tokens per ms and back: equal up to rounding. */
+export function sameRate(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/**
+ * Which value wins for each limit that is not the config file's, and why. Pure: `ttlMs` is the
+ * remaining life of the endpoint's override hash (PTTL), `audit` the newest entries first.
+ */
+export function limitSources(v: EndpointView, audit: readonly AuditEntry[], ttlMs: number, now: number): LimitSource[] {
+  const out: LimitSource[] = [];
+  const format = (field: string, n: number) => (field === 'rate' ? formatRatePerSec(n) : num(n, n % 1 ? 2 : 0));
+  const temporary = v.temporaryUntil !== null;
+  const setBy = (stored: string) => {
+    // the newest change that wrote this field
+    const e = audit.find((a) => a.endpoint === v.endpoint && a.after[stored] !== undefined && a.before[stored] !== a.after[stored]);
+    return { setAt: e?.at ?? null, setBy: e?.actor ?? null };
+  };
+  const fields: { field: string; stored: string; value: number; configured: number }[] = LIMIT_FIELDS.map((f) => ({
+    field: f,
+    stored: f,
+    value: f === 'rate' ? v.effective.ratePerSec : v.effective[f],
+    configured: f === 'rate' ? v.configured.ratePerSec : v.configured[f],
+  }));
+  for (const [p, w] of Object.entries(v.weights)) fields.push({ field: `weight:${p}`, stored: `w:${p}`, value: w, configured: NaN });
+  for (const f of fields) {
+    const configured = Number.isNaN(f.configured) ? '-' : format(f.field, f.configured);
+    const base = { endpoint: v.endpoint, field: f.field, value: format(f.field, f.value), configured };
+    if (temporary && v.overrides[`tmp:${f.stored}`] !== undefined) {
+      out.push({ ...base, source: 'temporary override', ...setBy(`tmp:${f.stored}`), expiresAt: v.temporaryUntil });
+    } else if (v.overrides[f.stored] !== undefined) {
+      out.push({ ...base, source: 'runtime override', ...setBy(f.stored), expiresAt: ttlMs > 0 ? now + ttlMs : null });
+    } else if (f.field === 'rate' && !sameRate(f.value, f.configured)) {
+      // no override holds the rate: the adaptive controller moved it after pushbacks
+      out.push({ ...base, source: 'adaptive', setAt: null, setBy: null, expiresAt: null });
+    }
+  }
+  return out;
+}
+
+function ago(at: number, now: number): string {
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}min ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86_400)}d ago`;
+}
+
+function inTime(at: number, now: number): string {
+  const s = Math.max(0, Math.ceil((at - now) / 1000));
+  if (s < 120) return `in ${s}s`;
+  if (s < 7200) return `in ${Math.round(s / 60)}min`;
+  if (s < 172_800) return `in ${Math.round(s / 3600)}h`;
+  return `in ${Math.round(s / 86_400)}d`;
+}
+
+/** The OVERRIDES section: one row per limit that is not the config file's. */
+export function renderLimitSources(sources: readonly LimitSource[], now: number): string {
+  const rows = sources.map((l) => [
+    l.endpoint,
+    l.field,
+    l.value,
+    l.configured,
+    l.source,
+    l.setAt === null ? (l.source === 'adaptive' ? 'after pushbacks' : 'unknown (audit rolled off)') : `${ago(l.setAt, now)}${l.setBy ? ` by ${l.setBy}` : ''}`,
+    l.expiresAt === null ? (l.source === 'adaptive' ? 'recovers when quiet' : '-') : inTime(l.expiresAt, now),
+  ]);
+  return [
+    table(['OVERRIDES', 'LIMIT', 'IN FORCE', 'CONFIG FILE', 'SOURCE', 'SET', 'EXPIRES'], ['l', 'l', 'r', 'r', 'l', 'l', 'l'], rows),
+    'A runtime override beats the config file until it expires or `sluice limits reset <endpoint>`; editing the file does not end it.',
+  ].join('\n');
+}
+
+/** Reads what `limitSources` needs: the audit log and each endpoint's override TTL. */
+async function readLimitSources(throttler: Throttler, views: readonly EndpointView[]): Promise<LimitSource[]> {
+  const withOverrides = views.filter((v) => Object.keys(v.overrides).length > 0 || !sameRate(v.effective.ratePerSec, v.configured.ratePerSec));
+  if (withOverrides.length === 0) return [];
+  const [audit, ttls] = await Promise.all([throttler.auditLog(1000), Promise.all(withOverrides.map((v) => throttler.redis.pttl(throttler.keys.config(v.endpoint))))]);
+  const now = Date.now();
+  return withOverrides.flatMap((v, i) => limitSources(v, audit, ttls[i]!, now));
+}
+
+/**
  * The status table: one row per endpoint (rates and bursts show the configured value in
- * parentheses when an override is in force), then the queued tickets by class, then the fleet.
+ * parentheses when an override is in force), then the queued tickets by class, then which
+ * override wins over the config file and until when, then the fleet.
  * Pure: same input, same text (`now` only formats remaining times).
  */
-export function renderStatusTable(statuses: readonly EndpointView[], options: { fleet?: FleetView | null; now?: number } = {}): string {
+export function renderStatusTable(statuses: readonly EndpointView[], options: { fleet?: FleetView | null; now?: number; limits?: readonly LimitSource[] } = {}): string {
   const now = options.now ?? Date.now();
   const rows = statuses.map((v) => [
     v.endpoint,
@@ -108,6 +217,7 @@ export function renderStatusTable(statuses: readonly EndpointView[], options: { 
   ];
   const classes = statuses.flatMap((v) => v.queuedByClass.map((c) => [v.endpoint, c.tenant, c.priority, num(c.queued)]));
   if (classes.length) parts.push(table(['QUEUED BY CLASS', 'TENANT', 'PRIORITY', 'TICKETS'], ['l', 'l', 'l', 'r'], classes));
+  if (options.limits?.length) parts.push(renderLimitSources(options.limits, now));
   const fleet = options.fleet;
   if (fleet) {
     const j = fleet.jobs;
@@ -125,20 +235,22 @@ export function renderStatusTable(statuses: readonly EndpointView[], options: { 
 export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
   const out = opts.out ?? process.stdout;
   const file = loadConfigFile(opts.config);
+  const namespace = resolveNamespace(file, opts.namespace);
   const url = opts.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   // logs go to stderr: stdout is the table (or the JSON a script reads)
   const logger = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true });
   redis.on('error', () => undefined); // reported by the failing command, once, below
-  const throttler = createThrottler({ ...file.throttle, namespace: file.namespace, redis, logger });
-  const results = new ResultsStore(redis, file.namespace);
+  const throttler = createThrottler({ ...file.throttle, namespace, redis, logger });
+  const results = new ResultsStore(redis, namespace);
   let queueConn: Redis | undefined;
   let queues: SluiceQueues | undefined;
 
   const render = async () => {
     const [views, fleet] = await Promise.all([readEndpointViews(throttler), queues ? readFleet([queues.discovery, queues.harvesting], results).catch(() => null) : null]);
-    if (opts.json) return `${JSON.stringify({ namespace: file.namespace, at: Date.now(), endpoints: views, fleet }, null, 2)}\n`;
-    return renderStatusTable(views, { fleet });
+    const limits = await readLimitSources(throttler, views);
+    if (opts.json) return `${JSON.stringify({ namespace, at: Date.now(), endpoints: views, limits, fleet }, null, 2)}\n`;
+    return renderStatusTable(views, { fleet, limits });
   };
 
   try {
@@ -148,7 +260,7 @@ export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
     // only now: BullMQ prints connection errors of its own, and the one above says it better
     queueConn = new Redis(url, { maxRetriesPerRequest: 2 });
     queueConn.on('error', () => undefined);
-    queues = createQueues({ connection: queueConn, namespace: file.namespace });
+    queues = createQueues({ connection: queueConn, namespace });
     if (!opts.watch) {
       out.write(await render());
       return;
@@ -160,7 +272,7 @@ export async function statusCommand(opts: StatusOptions = {}): Promise<void> {
       while (true) {
         const text = await render().catch((err: Error) => `error: ${err.message}\n`);
         // home + clear screen: redraws in place instead of scrolling
-        out.write(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  namespace ${file.namespace}  (Ctrl-C to quit)\n\n${text}`);
+        out.write(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  namespace ${namespace}  (Ctrl-C to quit)\n\n${text}`);
         const timer = new Promise<'tick'>((r) => setTimeout(() => r('tick'), opts.intervalMs ?? 2_000).unref());
         if ((await Promise.race([timer, stopped.then(() => 'stop' as const)])) === 'stop') break;
       }

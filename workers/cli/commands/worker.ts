@@ -13,6 +13,8 @@ export interface WorkerCommandOptions {
   config?: string;
   /** Redis URL. Default: REDIS_URL, then redis://127.0.0.1:6379. */
   redis?: string;
+  /** Namespace. Default: SLUICE_NAMESPACE, then the config file's. */
+  namespace?: string;
 }
 
 /** Starts the worker; it keeps the process alive until a signal. */
@@ -21,6 +23,7 @@ export function workerCommand(kind: JobKind, opts: WorkerCommandOptions = {}): P
     kind,
     ...(opts.config ? { configPath: opts.config } : {}),
     ...(opts.redis ? { redis: opts.redis } : {}),
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
   });
 }
