@@ -148,6 +148,10 @@ export const DiscoveryResume = z.object({
   /** The cursor (or offset) of the next page to read. */
   cursor: z.string().min(1).max(256),
   searchId: z.string().max(256).optional(),
+  /** The hashtag's challenge id, read from its page: a resumed job does not visit the page again. */
+  challengeId: z.string().regex(/^\d{1,32}$/).optional(),
+  /** The creator's secUid, read from its profile page: a resumed job does not visit the page again. */
+  secUid: z.string().min(1).max(256).optional(),
   /** Handles found by the earlier attempts: they count against maxProfiles. */
   found: z.int().min(0),
 });

@@ -27,8 +27,8 @@ import type { ResultsStore } from '../results/store.js';
 import type { Throttler } from 'sluice';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferredError } from 'sluice';
-import { discover, skipOnResume, type DiscoveryResult, type FoundBatch } from './discovery.js';
-import type { Exchange } from './gate.js';
+import { discover, type DiscoveryResult, type FoundBatch } from './discovery.js';
+import { ServerErrorWatch, type Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { ContextPool } from './pool.js';
 import { Session } from './session.js';
@@ -105,6 +105,8 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
   const log = options.logger.child({ component: 'worker', queue: kind });
   const pool = new ContextPool(options.browser, settings.concurrency);
   pool.warm();
+  // 5xx bursts are seen across the jobs of this process, not within one job
+  const serverErrors = new ServerErrorWatch();
 
   const processor = async (job: Job, token?: string): Promise<FleetJobResult> => {
     const payload = parsePayload(kind, job.data, options.priorities);
@@ -121,7 +123,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       requestRetries: settings.requestRetries,
       logger: jobLog,
       onExchange: options.onExchange,
-      ...(kind === 'discovery' ? { skip: skipOnResume(payload as DiscoveryJob) } : {}),
+      serverErrors,
     });
     const openedMs = Date.now() - startedAt;
     let checkpoint: DiscoveryResume | undefined;
