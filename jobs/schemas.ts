@@ -182,6 +182,12 @@ export const HarvestingJob = z.object({
   tenant: Name,
   priority: Name,
   source: HarvestSource,
+  /**
+   * Set by discovery when it follows creators: once the profile is read, list the creator's
+   * videos with a creator discovery job that starts from the secUid the page gave, so the
+   * profile page is fetched once, here, and never again by the creator job.
+   */
+  followCreator: z.boolean().optional(),
 });
 export type HarvestingJob = z.infer<typeof HarvestingJob>;
 export type HarvestingJobInput = z.input<typeof HarvestingJob>;

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { Browser } from 'playwright';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueHarvesting } from '../jobs/producers.js';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
 import { launchBrowser } from '../workers/fleet/browser.js';
 import { ContextPool } from '../workers/fleet/pool.js';
@@ -458,6 +459,33 @@ describe('jobs behind the throttle', () => {
       await big.close();
     }
   }, 60_000);
+
+  it('following creators: the harvesting job reads the profile once and hands the list on; no page is fetched twice', async () => {
+    const r = rig();
+    worker(r, 'harvesting');
+    worker(r, 'discovery', { follow: { mentions: true, hashtags: false, creators: true } });
+    sim.resetStats();
+    const creator = sim.graph.creators.find((c) => !c.private && c.videoIds.length > 0)!;
+    // through the producer, as discovery enqueues it: the creator's own list names it again, a duplicate
+    await enqueueHarvesting(r.queues.harvesting, { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' }, followCreator: true });
+    const listing = await until('creator list job done', async () => {
+      const jobs = await r.queues.discovery.getJobs(['completed']);
+      return jobs.find((j) => j.data.seed.kind === 'creator' && j.data.seed.value === creator.handle);
+    });
+    // it started from the secUid the profile page gave, and its own finds are followed the same way
+    expect(listing.data.resume).toMatchObject({ list: 'items', cursor: '0', secUid: creator.secUid });
+    expect(listing.attemptsMade).toBe(1);
+    const pages = r.exchanges.filter((e) => e.resourceType === 'document' && e.url.endsWith(`/@${creator.handle}`));
+    expect(pages).toHaveLength(1);
+    expect(r.exchanges.some((e) => e.url.includes('/api/post/item_list/') && e.url.includes(encodeURIComponent(creator.secUid)))).toBe(true);
+    await until('queues idle', async () => {
+      const c = await Promise.all([r.queues.discovery.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), r.queues.harvesting.getJobCounts('waiting', 'active', 'delayed', 'prioritized')]);
+      return c.every((x) => Object.values(x).every((n) => n === 0));
+    }, 60_000);
+    expect(sorted((await r.store.profile(creator.handle))!.domains)).toEqual(sorted(creator.domains));
+    const stats = sim.stats();
+    expect(stats.repeats, stats.repeatedUrls.join(' ')).toBe(0);
+  }, 90_000);
 
   it('an invalid payload fails as unrecoverable and the worker keeps running', async () => {
     const r = rig();

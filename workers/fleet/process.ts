@@ -90,8 +90,9 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   let queues: SluiceQueues | undefined;
   let store: ResultsStore | undefined;
-  if (options.kind === 'discovery') queues = createQueues({ connection, namespace });
-  else store = new ResultsStore(connection, namespace);
+  // harvesting enqueues too: a followed creator's list goes to the discovery queue
+  queues = createQueues({ connection, namespace });
+  if (options.kind === 'harvesting') store = new ResultsStore(connection, namespace);
 
   if (!throttle) log.error('THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to TikTok unchecked');
   const worker = createFleetWorker({
