@@ -1,5 +1,5 @@
 /**
- * `npm run bench:adaptive [-- --seconds=300]`: the fleet's adaptive settings (tiktok.profile as
+ * `npm run bench:adaptive [-- --seconds=300] [--adaptive='{"quietMs":10000}'] [--out=file.md]`: the fleet's adaptive settings (tiktok.profile as
  * shipped in config/demo.yml) against the simulator's hidden limit, without browsers: 8 callers
  * acquire, fetch, classify the answer as the gate does and penalize every push-back. Cases run at
  * once, each with its own simulator and namespace:
@@ -26,7 +26,11 @@ import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 
 const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 300);
 const ENDPOINT = 'tiktok.profile';
-const shipped = loadConfigFile(DEMO_CONFIG_PATH).throttle.endpoints[ENDPOINT] as EndpointConfig & { rate: { tokens: number; intervalMs: number } };
+const fromConfig = loadConfigFile(DEMO_CONFIG_PATH).throttle.endpoints[ENDPOINT] as EndpointConfig & { rate: { tokens: number; intervalMs: number } };
+// `--adaptive='{"decreaseFactor":0.8,"quietMs":10000}'` tries other settings (merged over the shipped ones)
+const override = process.argv.find((a) => a.startsWith('--adaptive='))?.slice(11);
+const shipped = override ? { ...fromConfig, adaptive: { ...(typeof fromConfig.adaptive === 'object' ? fromConfig.adaptive : {}), ...(JSON.parse(override) as object) } } : fromConfig;
+const out = process.argv.find((a) => a.startsWith('--out='))?.slice(6);
 const configuredPerSec = (shipped.rate.tokens / shipped.rate.intervalMs) * 1000;
 
 interface Case {
@@ -134,7 +138,7 @@ const rows = results.flatMap((r) =>
   ),
 );
 const table = [
-  `Measured by \`npm run bench:adaptive -- --seconds=${seconds}\` (${ENDPOINT} as shipped in config/demo.yml: configured ${configuredPerSec}/s, ` +
+  `Measured by \`npm run bench:adaptive -- --seconds=${seconds}${override ? ` --adaptive='${override}'` : ''}\` (${ENDPOINT} ${override ? 'from' : 'as shipped in'} config/demo.yml: configured ${configuredPerSec}/s, ` +
     `adaptive ${JSON.stringify(shipped.adaptive)}; 8 callers; hidden burst 2; ${new Date().toISOString().slice(0, 10)}; load average ${load} before, ${loadAfter} after, 2 cores).`,
   '',
   '| case | fleet | hidden limit | effective within [0.8, 1.05]x after | share of samples in band (from +60 s) | served (from +60 s) | violations from +60 s |',
@@ -142,7 +146,7 @@ const table = [
   ...rows,
   '',
 ].join('\n');
-writeFileSync(new URL('./adaptive-results.md', import.meta.url), table);
+writeFileSync(out ?? new URL('./adaptive-results.md', import.meta.url), table);
 console.log(table);
 await server?.stop();
 process.exit(0);

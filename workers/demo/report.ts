@@ -116,7 +116,7 @@ export function renderReport(summary: DemoSummary, series: Snapshot[], startedAt
 <p>Throttle ${s.throttle ? 'on' : 'OFF'}; hidden limits ${esc(schedule)}. Jobs ${s.jobsCompleted} done, ${s.jobsFailed} failed, ${s.jobsPending} not finished.
 Harvested ${s.domains} domains (${s.domainsPerHour} per hour) of ${s.groundTruth.domains} in the ground truth.
 Violations ${s.violations}; penalties ${penalties}; pages fetched twice ${s.pagesFetchedTwice}.</p>
-<table><tr><th>endpoint</th><th>configured/s</th><th>hidden/s (end)</th><th>effective/s (end)</th><th>achieved/s</th><th>requests</th><th>violations</th><th>after 60 s</th><th>penalties</th><th>fetched twice</th><th>effective / hidden after 60 s</th></tr>${rows}</table>
+<table><tr><th>endpoint</th><th>configured/s</th><th>hidden/s (end)</th><th>effective/s (end)</th><th>achieved/s</th><th>requests</th><th>violations</th><th>settled (60 s after first request)</th><th>penalties</th><th>fetched twice</th><th>effective / hidden, settled</th></tr>${rows}</table>
 <p class="key"><span><i style="background:#1f6feb"></i>effective (throttle)</span><span><i style="background:#d1242f"></i>hidden limit (simulator)</span><span><i style="background:#2da44e"></i>achieved (requests/s, ${ACHIEVED_WINDOW_MS / 1000} s window)</span><span><i style="background:#bf8700"></i>penalty</span></p>
 ${charts}
 </body></html>

@@ -29,15 +29,19 @@ export interface EndpointSummary {
   peakPerSec: number;
   /** The throttle's effective rate at the end (requests/s): below the configured one when adaptive mode cut it. */
   effectivePerSec: number | null;
-  /** Violations after the first 60 s of the run (the time adaptive mode has to find the limit). */
+  /**
+   * Violations from 60 s after the fleet's first request on (the time adaptive mode has to find
+   * the limit; a starved machine's workers may take a while to start).
+   */
   violationsAfter60s: number;
   /** Penalties the fleet sent for this endpoint (each one a fleet-wide pause, and a cut when adaptive). */
   penalties: number;
   /** Pages or API calls of this endpoint served with data more than once. */
   pagesFetchedTwice: number;
   /**
-   * After the first 60 s, the effective rate over the hidden limit in force at each sample: lowest,
-   * highest, and the share of samples within [0.8, 1.05]. Null when unlimited or not sampled.
+   * The effective rate over the hidden limit in force at each sample, from 60 s after the fleet's
+   * first request and 60 s after each change of the hidden limits: lowest, highest, and the share
+   * of samples within [0.8, 1.05]. Null when unlimited or not sampled.
    */
   effectiveVsHidden: { min: number; max: number; inBand: number } | null;
 }
@@ -125,16 +129,26 @@ export interface SummaryInput {
   logDir: string;
 }
 
-/** Violations of `endpoint` after the first 60 s: the final count less the count at the last sample before 60 s. */
+/** When the grace for finding a limit ends: 60 s after the fleet's first request. */
+const SETTLE_MS = 60_000;
+function settledFrom(i: SummaryInput): number {
+  return (i.final.sim.firstAt ?? i.startedAt) + SETTLE_MS;
+}
+
+/** Violations of `endpoint` once settled: the final count less the count at the last sample before. */
 function violationsAfter60s(i: SummaryInput, endpoint: TikTokEndpoint): number {
   const key = endpointKey(endpoint);
-  const before = i.series.filter((snap) => snap.at - i.startedAt <= 60_000).at(-1);
+  const from = settledFrom(i);
+  const before = i.series.filter((snap) => snap.at <= from).at(-1);
+  if (i.final.at <= from) return 0;
   return i.final.sim.endpoints[key].violations - (before?.sim.endpoints[key].violations ?? 0);
 }
 
 function effectiveVsHidden(i: SummaryInput, endpoint: TikTokEndpoint): EndpointSummary['effectiveVsHidden'] {
+  const from = settledFrom(i);
+  const changes = i.limitHistory.slice(1).map((p) => p.from);
   const ratios = i.series
-    .filter((snap) => snap.at - i.startedAt > 60_000 && snap.hiddenPerSec[endpoint])
+    .filter((snap) => snap.at > from && changes.every((c) => snap.at < c || snap.at > c + SETTLE_MS) && snap.hiddenPerSec[endpoint])
     .map((snap) => snap.effectivePerSec[endpoint] / snap.hiddenPerSec[endpoint]!);
   if (ratios.length === 0) return null;
   const inBand = ratios.filter((r) => r >= 0.8 && r <= 1.05).length / ratios.length;
