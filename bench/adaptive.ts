@@ -20,7 +20,7 @@ import { createThrottler, type EndpointConfig } from 'sluice';
 import { loadConfigFile } from '../workers/config/load.js';
 import { DEMO_CONFIG_PATH } from '../workers/demo/config.js';
 import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
-import { PUSHBACK_KINDS } from '../workers/fleet/gate.js';
+import { coalescePenalties, PUSHBACK_KINDS } from '../workers/fleet/gate.js';
 import { startSimulator } from '../workers/simulator/index.js';
 import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 
@@ -69,6 +69,8 @@ async function run(c: Case, redisUrl: string) {
     endpoints: { [ENDPOINT]: c.adaptive ? shipped : fixed },
     logger: pino({ level: 'silent' }),
   });
+  // one worker process's callers: their push-backs of one moment are one penalty, as in the gate
+  const gate = coalescePenalties(t);
   const urls = tiktokUrls({ baseUrl: sim.url });
   const handles = sim.graph.creators.map((x) => x.handle);
   const start = Date.now();
@@ -95,7 +97,7 @@ async function run(c: Case, redisUrl: string) {
         const at = (Date.now() - start) / 1000;
         if (PUSHBACK_KINDS.has(v.kind)) {
           violations.push(at);
-          await t.penalize(ENDPOINT, { retryAfterMs: v.retryAfterMs ?? 3_000, reason: `${v.kind} (${v.reason})` });
+          await gate.penalize(ENDPOINT, { retryAfterMs: v.retryAfterMs ?? 3_000, reason: `${v.kind} (${v.reason})` });
         } else served.push(at);
       }
     }),

@@ -91,6 +91,27 @@ export class ServerErrorWatch {
   }
 }
 
+/**
+ * One penalty per endpoint per pause from this process. The throttle's penalize adds the pause
+ * to the bucket's debt on every call, so the 429s that the jobs of one worker meet together (they
+ * were admitted together) would stack into that many pauses; one is the signal. Another call
+ * within the pause this process already asked for is dropped (the library would have to cap the
+ * debt itself to do the same fleet-wide).
+ */
+export function coalescePenalties(throttler: GateThrottler, clock: () => number = Date.now): GateThrottler {
+  const until = new Map<string, number>();
+  return {
+    acquire: throttler.acquire.bind(throttler),
+    penalize: async (endpoint, options) => {
+      const now = clock();
+      const pausedTill = until.get(endpoint) ?? 0;
+      if (pausedTill > now) return { pausedUntil: pausedTill };
+      until.set(endpoint, now + Math.ceil(options.retryAfterMs));
+      return throttler.penalize(endpoint, options);
+    },
+  };
+}
+
 /** What the gate serves itself on a navigation that must not reach TikTok: a blank page of TikTok's origin. */
 const BLANK_PAGE = '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body></body></html>';
 

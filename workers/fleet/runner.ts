@@ -28,7 +28,7 @@ import type { Throttler } from 'sluice';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferredError } from 'sluice';
 import { discover, type DiscoveryResult, type FoundBatch } from './discovery.js';
-import { ServerErrorWatch, type Exchange } from './gate.js';
+import { coalescePenalties, ServerErrorWatch, type Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { ContextPool } from './pool.js';
 import { Session } from './session.js';
@@ -123,13 +123,15 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
   pool.warm();
   // 5xx bursts are seen across the jobs of this process, not within one job
   const serverErrors = new ServerErrorWatch();
+  // and the jobs' push-backs of one moment are one penalty, not one each
+  const throttler = options.throttler === null ? null : coalescePenalties(options.throttler);
 
   const processor = async (job: Job, token?: string): Promise<FleetJobResult> => {
     const payload = parsePayload(kind, job.data, options.priorities);
     const jobLog = log.child({ jobId: job.id });
     const startedAt = Date.now();
     const session = await Session.open(pool, {
-      throttler: options.throttler,
+      throttler,
       baseUrl: options.baseUrl,
       priority: payload.priority,
       tenant: payload.tenant,
