@@ -149,6 +149,10 @@ export const DiscoveryResume = z.object({
   /** The cursor (or offset) of the next page to read. */
   cursor: z.string().min(1).max(256),
   searchId: z.string().max(256).optional(),
+  /** The hashtag's challenge id, read from its page: a resumed job does not visit the page again. */
+  challengeId: z.string().regex(/^\d{1,32}$/).optional(),
+  /** The creator's secUid, read from its profile page: a resumed job does not visit the page again. */
+  secUid: z.string().min(1).max(256).optional(),
   /** Handles found by the earlier attempts: they count against maxProfiles. */
   found: z.int().min(0),
 });
@@ -179,6 +183,12 @@ export const HarvestingJob = z.object({
   tenant: Name,
   priority: Name,
   source: HarvestSource,
+  /**
+   * Set by discovery when it follows creators: once the profile is read, list the creator's
+   * videos with a creator discovery job that starts from the secUid the page gave, so the
+   * profile page is fetched once, here, and never again by the creator job.
+   */
+  followCreator: z.boolean().optional(),
 });
 export type HarvestingJob = z.infer<typeof HarvestingJob>;
 export type HarvestingJobInput = z.input<typeof HarvestingJob>;

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../workers/simulator/index.js';
+import { coalescePenalties } from '../workers/fleet/gate.js';
 import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 import { cleanup, logSink, makeThrottler } from './support/helpers.js';
 
@@ -46,6 +47,24 @@ describe('adaptive rate (AIMD)', () => {
     expect((await t.inspect('fixed')).adaptive).toBeNull();
   });
 
+  it('the fleet sends one penalty per pause from a process: the 429s its jobs meet together do not stack', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
+    let now = 1_000;
+    const gate = coalescePenalties(t, () => now);
+    const penalized: number[] = [];
+    t.onEvent((ev) => {
+      if (ev.type === 'penalized') penalized.push(ev.retryAfterMs);
+    });
+    // five jobs admitted together meet five 429s: one pause, not five stacked into the bucket's debt
+    await Promise.all(Array.from({ length: 5 }, () => gate.penalize('e', { retryAfterMs: 2_000 })));
+    expect(penalized).toEqual([2_000]);
+    const paused = await t.inspect('e');
+    expect(paused.tokens).toBeGreaterThan(-21); // one pause's debt: 2 s x 10/s (and the refill since)
+    now += 2_001;
+    await gate.penalize('e', { retryAfterMs: 1_000 });
+    expect(penalized).toEqual([2_000, 1_000]);
+  });
+
   describe('against the simulator\'s hidden limit', () => {
     let sim: Simulator;
     beforeAll(async () => {
@@ -87,6 +106,48 @@ describe('adaptive rate (AIMD)', () => {
       const rateLate = rates.reduce((a, b) => a + b, 0) / rates.length;
       return { violationsLate, rateLate, servedLate };
     }
+
+    it('follows hidden limits that move both ways: down when they tighten, back up when they relax', async () => {
+      // its own simulator: 40/s, tightened to 2/s at 1.5 s (far under what 8 callers send even on a
+      // busy machine), relaxed to 40/s again at 5 s
+      const moving = await startSimulator({
+        graph: { seed: 7, creators: 20 },
+        limits: { profile: { ratePerSec: 40, burst: 4 } },
+        limitSchedule: [{ atMs: 1_500, limitFactor: 0.05 }, { atMs: 5_000, limitFactor: 1 }],
+        pageScripts: false,
+      });
+      try {
+        const t = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '40/s', burst: 4, adaptive: { quietMs: 300, increase: 0.05 } } } });
+        // 8 callers of one process, penalizing as the fleet's gate does (one penalty per pause)
+        const gate = coalescePenalties(t);
+        const urls = tiktokUrls({ baseUrl: moving.url });
+        const handles = moving.graph.creators.map((c) => c.handle);
+        const start = Date.now();
+        const rates: Array<{ t: number; r: number }> = [];
+        const sampler = setInterval(() => void t.inspect('tiktok.profile').then((s) => rates.push({ t: Date.now() - start, r: s.effective.ratePerSec })), 100);
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, w) => {
+            let i = w;
+            while (Date.now() - start < 9_000) {
+              await t.acquire('tiktok.profile');
+              const res = await fetch(urls.userDetailApi({ uniqueId: handles[i++ % handles.length]! }));
+              const verdict = classifyResponse({ status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() });
+              if (verdict.kind === 'rate-limited') await gate.penalize('tiktok.profile', { retryAfterMs: verdict.retryAfterMs ?? 1000, reason: verdict.kind });
+            }
+          }),
+        );
+        clearInterval(sampler);
+        const tight = rates.filter((x) => x.t > 4_000 && x.t < 5_000).map((x) => x.r);
+        const relaxed = rates.filter((x) => x.t > 7_500).map((x) => x.r);
+        expect(moving.limitHistory().map((h) => h.limitFactor)).toEqual([1, 0.05, 1]);
+        // down: well under the configured 40/s while the limit is 2/s
+        expect(Math.max(...tight), tight.join(' ')).toBeLessThan(25);
+        // and up again once it relaxed
+        expect(Math.max(...relaxed), relaxed.join(' ')).toBeGreaterThan(Math.max(...tight) * 1.5);
+      } finally {
+        await moving.close();
+      }
+    }, 30_000);
 
     it('adaptive mode settles near the hidden limit with few violations; a static fleet keeps violating', async () => {
       const adaptive = await drive(true, 8_000);

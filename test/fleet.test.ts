@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { Browser } from 'playwright';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueHarvesting } from '../jobs/producers.js';
 import { createQueues, type SluiceQueues } from '../jobs/queues.js';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -20,13 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { launchBrowser, sandboxed } from '../workers/fleet/browser.js';
 import { ContextPool } from '../workers/fleet/pool.js';
 import { discover, type FoundBatch } from '../workers/fleet/discovery.js';
-import { assetHostsMatcher, RequestGate, tiktokHosts, type Exchange } from '../workers/fleet/gate.js';
+import { assetHostsMatcher, penaltyKindOf, RequestGate, tiktokHosts, type Exchange, type PenaltyKind } from '../workers/fleet/gate.js';
 import { harvest } from '../workers/fleet/harvesting.js';
 import { createFleetWorker } from '../workers/fleet/runner.js';
 import { Session } from '../workers/fleet/session.js';
 import { parseFleetSettings, type FleetSettingsInput } from '../workers/fleet/settings.js';
 import { ResultsStore } from '../workers/results/store.js';
-import { startSimulator, type Simulator } from '../workers/simulator/index.js';
+import { startSimulator, type ApiRefusal, type Simulator } from '../workers/simulator/index.js';
 import { tiktokUrls } from '../workers/tiktok/index.js';
 import type { ThrottleEvent, Throttler } from '../src/index.js';
 import { cleanup, logSink, makeThrottler, redisUrl, testNamespace, until } from './support/helpers.js';
@@ -51,6 +52,8 @@ afterAll(async () => {
 
 interface Rig {
   namespace: string;
+  /** The throttler's log lines (adaptive cuts are logged with their rates). */
+  logs: Record<string, unknown>[];
   throttler: Throttler;
   events: ThrottleEvent[];
   exchanges: Exchange[];
@@ -58,6 +61,8 @@ interface Rig {
   queues: SluiceQueues;
   store: ResultsStore;
   workers: Worker[];
+  /** Called with every exchange of the rig's workers (after it is recorded). */
+  onExchange?: (e: Exchange) => void;
 }
 
 const rigs: Rig[] = [];
@@ -73,12 +78,15 @@ afterEach(async () => {
   }
   await cleanup();
   sim.setLimits({ limits: { profile: null, creator: null, hashtag: null, search: null, video: null }, refill: true });
+  sim.setRefusals({ api: 'http429', page: 'captcha' });
+  sim.failNext('creator', 0);
 });
 
-function rig(rates: Partial<Record<string, string>> = {}, burst = 50): Rig {
+function rig(rates: Partial<Record<string, string>> = {}, burst = 50, adaptive = false): Rig {
   const namespace = testNamespace('fleet');
-  const endpoints = Object.fromEntries(ENDPOINTS.map((e) => [e, { rate: rates[e] ?? '100/s', burst: rates[e] ? 1 : burst }]));
-  const throttler = makeThrottler({ namespace, endpoints });
+  const endpoints = Object.fromEntries(ENDPOINTS.map((e) => [e, { rate: rates[e] ?? '100/s', burst: rates[e] ? 1 : burst, ...(adaptive ? { adaptive: { quietMs: 60_000 } } : {}) }]));
+  const sink = logSink();
+  const throttler = makeThrottler({ namespace, endpoints, logger: sink.logger });
   const events: ThrottleEvent[] = [];
   throttler.onEvent((e) => {
     if (e.type !== 'redis-call') events.push(e);
@@ -86,6 +94,7 @@ function rig(rates: Partial<Record<string, string>> = {}, burst = 50): Rig {
   const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const r: Rig = {
     namespace,
+    logs: sink.lines,
     throttler,
     events,
     exchanges: [],
@@ -129,7 +138,10 @@ function worker(r: Rig, kind: 'discovery' | 'harvesting', extra: FleetSettingsIn
     queues: r.queues,
     store: r.store,
     logger: silent,
-    onExchange: (e) => r.exchanges.push(e),
+    onExchange: (e) => {
+      r.exchanges.push(e);
+      r.onExchange?.(e);
+    },
   });
   r.workers.push(w);
   return w;
@@ -265,6 +277,76 @@ describe('discovery logic', () => {
   });
 });
 
+describe('every blocking signal reaches penalize with its kind (tiktok-web-shapes.md §4a)', () => {
+  // A creator job: its profile page is served, its first item_list call meets the signal. The
+  // endpoint is adaptive, so the penalty also cuts its rate; the job goes back to the queue
+  // without spending an attempt, and its next attempt reads the list without the profile page.
+  // (429 with Retry-After: 'an API 429 penalizes with its Retry-After' below.) The hidden bucket
+  // is empty and never refills until the test lifts the limit: no race with a refill.
+  const cases: Array<{ name: string; refusal?: ApiRefusal; fail?: number; kind: PenaltyKind; detail: RegExp; retryAfterMs?: number }> = [
+    { name: '429 without Retry-After (the fleet\'s default pause)', refusal: 'http429-bare', kind: 'rate-limited', detail: /http-429/, retryAfterMs: 1_500 },
+    { name: 'verify (captcha) JSON', refusal: 'verify', kind: 'captcha', detail: /verify-json/, retryAfterMs: 1_500 },
+    { name: 'WAF challenge page', refusal: 'waf', kind: 'waf', detail: /waf-challenge/, retryAfterMs: 1_500 },
+    { name: 'soft block: 200 with an empty body', refusal: 'empty', kind: 'empty', detail: /empty-body/, retryAfterMs: 1_500 },
+    { name: 'soft block: 200 with an empty list', refusal: 'empty-list', kind: 'empty', detail: /empty-list/, retryAfterMs: 1_500 },
+    { name: 'soft block: 200 with a block status code', refusal: 'block-status', kind: 'empty', detail: /status--1/, retryAfterMs: 1_500 },
+    { name: 'a burst of 5xx (3 in a row, each retried)', fail: 3, kind: 'server-error', detail: /3 5xx/, retryAfterMs: 1_500 },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const r = rig({}, 50, true);
+      worker(r, 'discovery', { requestRetries: 2 });
+      if (c.refusal) {
+        sim.setRefusals({ api: c.refusal });
+        sim.setLimits({ limits: { creator: { ratePerSec: 0, burst: 1 } }, empty: true });
+      }
+      if (c.fail) sim.failNext('creator', c.fail);
+      // the simulator is shared: count this test's requests only
+      sim.resetStats();
+      const creator = sim.graph.creators.find((x) => !x.private && x.videoIds.length > 0)!;
+      const job = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
+      const deferred = await until('job deferred', async () => {
+        const s = await stateOf(r.queues.discovery, job.id!);
+        return s.state === 'delayed' ? s.job : undefined;
+      });
+      expect(deferred.attemptsMade).toBe(0);
+      expect(deferred.data.resume).toMatchObject({ list: 'items', cursor: '0', secUid: creator.secUid });
+      const penalties = r.events.filter((e) => e.type === 'penalized');
+      expect(penalties).toHaveLength(1);
+      const penalty = penalties[0] as Extract<ThrottleEvent, { type: 'penalized' }>;
+      expect(penalty.endpoint).toBe('tiktok.creator');
+      expect(penaltyKindOf(penalty.reason)).toBe(c.kind);
+      expect(penalty.reason).toMatch(c.detail);
+      if (c.retryAfterMs !== undefined) expect(penalty.retryAfterMs).toBe(c.retryAfterMs);
+      // adaptive: the rate that met the signal is cut (0.5 x 100/s); read from the log, as the
+      // bucket's hash (and the learned rate in it) expires once the paused endpoint is idle
+      expect(r.logs.filter((l) => l.msg === 'adaptive rate cut')).toEqual([expect.objectContaining({ endpoint: 'tiktok.creator', fromPerSec: expect.closeTo(100), toPerSec: expect.closeTo(50) })]);
+      sim.setLimits({ limits: { creator: null } });
+      const done = await until('job completed', async () => {
+        const s = await stateOf(r.queues.discovery, job.id!);
+        return s.state === 'completed' ? s.job : undefined;
+      });
+      expect(done.attemptsMade).toBe(1);
+      // the profile page (and its own API call) was fetched once: the second attempt did not come
+      // back for it, and no list page was read twice
+      const after = sim.stats();
+      expect(after.endpoints.profile.served).toBeLessThanOrEqual(2);
+      expect(after.repeats, after.repeatedUrls.join(' ')).toBe(0);
+    }, 60_000);
+  }
+
+  it('a single 5xx is only retried: no penalty', async () => {
+    const r = rig({}, 50, true);
+    worker(r, 'discovery', { requestRetries: 2 });
+    sim.failNext('creator', 1);
+    const creator = sim.graph.creators.find((x) => !x.private && x.videoIds.length > 0)!;
+    const job = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
+    await until('job completed', async () => (await job.getState()) === 'completed');
+    expect(r.events.filter((e) => e.type === 'penalized')).toHaveLength(0);
+    expect(r.exchanges.filter((e) => e.status === 503)).toHaveLength(1);
+  }, 60_000);
+});
+
 describe('jobs behind the throttle', () => {
   it('a long expected wait sends the job back to the queue without spending an attempt; other endpoints keep going', async () => {
     const r = rig({ 'tiktok.profile': '1/min' });
@@ -291,8 +373,9 @@ describe('jobs behind the throttle', () => {
   it('a captcha page penalizes the endpoint fleet-wide and the job is retried after the pause', async () => {
     const r = rig();
     worker(r, 'harvesting');
-    // empty, and the next token 5 s away: the job's page is refused (no race with a refill)
-    sim.setLimits({ limits: { profile: { ratePerSec: 0.2, burst: 1 } }, empty: true });
+    // empty and never refilled until lifted below: the job's page is refused however slow the
+    // machine is to get there (no race with a refill)
+    sim.setLimits({ limits: { profile: { ratePerSec: 0, burst: 1 } }, empty: true });
     const creator = sim.graph.creators.find((c) => !c.private)!;
     const job = await r.queues.harvesting.add('harvesting', { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' } });
     const deferred = await until('job deferred', async () => {
@@ -304,7 +387,9 @@ describe('jobs behind the throttle', () => {
     // soon after the pause on an idle endpoint)
     const penalty = r.events.find((e) => e.type === 'penalized');
     expect(penalty).toMatchObject({ endpoint: 'tiktok.profile', retryAfterMs: 1_500 });
+    expect(penaltyKindOf((penalty as { reason?: string }).reason)).toBe('captcha');
     expect(sim.stats().endpoints.profile.refusals.captcha).toBeGreaterThanOrEqual(1);
+    sim.setLimits({ limits: { profile: null } });
 
     const done = await until('job completed', async () => {
       const s = await stateOf(r.queues.harvesting, job.id!);
@@ -317,7 +402,11 @@ describe('jobs behind the throttle', () => {
   it('an API 429 penalizes with its Retry-After (in ms, rounded up) and the job completes later', async () => {
     const r = rig();
     worker(r, 'discovery');
-    sim.setLimits({ limits: { creator: { ratePerSec: 0.2, burst: 1 } }, empty: true });
+    // emptied once the profile page is in, not before: a slow machine's browser start cannot give
+    // the bucket time to refill before the list call
+    r.onExchange = (e) => {
+      if (e.endpoint === 'tiktok.profile' && e.resourceType === 'document') sim.setLimits({ limits: { creator: { ratePerSec: 0.2, burst: 1 } }, empty: true });
+    };
     const creator = sim.graph.creators.find((c) => !c.private && c.videoIds.length > 0)!;
     const job = await r.queues.discovery.add('discovery', { seed: { kind: 'creator', value: creator.handle }, tenant: 'acme', priority: 'normal' });
     await until('job deferred', async () => (await stateOf(r.queues.discovery, job.id!)).state === 'delayed');
@@ -361,11 +450,14 @@ describe('jobs behind the throttle', () => {
       expect(done.attemptsMade).toBe(1);
       const listed = (cursor: string) =>
         r.exchanges.filter((e) => e.url.includes('/api/challenge/item_list/') && new URL(e.url).searchParams.get('cursor') === cursor).length;
-      // the second attempt read neither page 1 (its page's own call for it was aborted, untaxed)
-      // nor page 2 again
+      // the second attempt read neither the hashtag's page, nor list page 1, nor page 2 again: it
+      // put its browser page on the origin without a request and went on from its cursor
       expect(listed('0')).toBe(1);
       expect(listed('30')).toBe(1);
       expect(listed('60')).toBe(2); // refused, then read
+      expect(r.exchanges.filter((e) => e.resourceType === 'document')).toHaveLength(1);
+      expect(deferred.data.resume.challengeId).toBe(tag.id);
+      expect(big.stats().repeats, big.stats().repeatedUrls.join(' ')).toBe(0);
       // everything the hashtag leads to was found across the two attempts
       const fromBig = new Set<string>();
       for (const id of tag.videoIds) {
@@ -379,6 +471,33 @@ describe('jobs behind the throttle', () => {
       await big.close();
     }
   }, 60_000);
+
+  it('following creators: the harvesting job reads the profile once and hands the list on; no page is fetched twice', async () => {
+    const r = rig();
+    worker(r, 'harvesting');
+    worker(r, 'discovery', { follow: { mentions: true, hashtags: false, creators: true } });
+    sim.resetStats();
+    const creator = sim.graph.creators.find((c) => !c.private && c.videoIds.length > 0)!;
+    // through the producer, as discovery enqueues it: the creator's own list names it again, a duplicate
+    await enqueueHarvesting(r.queues.harvesting, { handle: creator.handle, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 't' }, followCreator: true });
+    const listing = await until('creator list job done', async () => {
+      const jobs = await r.queues.discovery.getJobs(['completed']);
+      return jobs.find((j) => j.data.seed.kind === 'creator' && j.data.seed.value === creator.handle);
+    });
+    // it started from the secUid the profile page gave, and its own finds are followed the same way
+    expect(listing.data.resume).toMatchObject({ list: 'items', cursor: '0', secUid: creator.secUid });
+    expect(listing.attemptsMade).toBe(1);
+    const pages = r.exchanges.filter((e) => e.resourceType === 'document' && e.url.endsWith(`/@${creator.handle}`));
+    expect(pages).toHaveLength(1);
+    expect(r.exchanges.some((e) => e.url.includes('/api/post/item_list/') && e.url.includes(encodeURIComponent(creator.secUid)))).toBe(true);
+    await until('queues idle', async () => {
+      const c = await Promise.all([r.queues.discovery.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), r.queues.harvesting.getJobCounts('waiting', 'active', 'delayed', 'prioritized')]);
+      return c.every((x) => Object.values(x).every((n) => n === 0));
+    }, 60_000);
+    expect(sorted((await r.store.profile(creator.handle))!.domains)).toEqual(sorted(creator.domains));
+    const stats = sim.stats();
+    expect(stats.repeats, stats.repeatedUrls.join(' ')).toBe(0);
+  }, 90_000);
 
   it('an invalid payload fails as unrecoverable and the worker keeps running', async () => {
     const r = rig();

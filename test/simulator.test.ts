@@ -1,6 +1,6 @@
 import { runInNewContext } from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createGraph, HiddenLimits, startSimulator, type SimGraph, type SimKey, type Seeds, type Simulator } from '../workers/simulator/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { API_REFUSALS, createGraph, HiddenLimits, startSimulator, type ApiRefusal, type PageRefusal, type SimGraph, type SimKey, type Seeds, type Simulator } from '../workers/simulator/index.js';
 import {
   classifyResponse,
   extractChallenge,
@@ -286,6 +286,92 @@ describe('hidden limits', () => {
     s.setRefusals({ api: 'verify' });
     expect(classifyResponse(await get(urls.challengeDetailApi({ challengeName: tag?.name ?? '' })))).toMatchObject({ kind: 'captcha', reason: 'verify-json' });
     expect(s.stats().endpoints.hashtag.refusals).toMatchObject({ empty: 1, waf: 1, verify: 1, http429: 0, captcha: 0 });
+  });
+
+  it('emits every blocking signal of tiktok-web-shapes.md §4a, each classified as the push-back it is', async () => {
+    const s = await sim({ graph: { seed: 4, creators: 5 }, limits: { creator: { ratePerSec: 0, burst: 1 }, profile: { ratePerSec: 0, burst: 1 } } });
+    const urls = tiktokUrls({ baseUrl: s.url });
+    const creator = s.graph.creators.find((c) => !c.private)!;
+    const list = urls.postItemListApi({ secUid: creator.secUid, cursor: 0 });
+    // the bucket's one token: the real first page is data
+    expect(classifyResponse({ ...(await get(list)), url: list }).kind).toBe('ok');
+    const api: Array<[ApiRefusal, string, string]> = [
+      ['http429', 'rate-limited', 'http-429'],
+      ['http429-bare', 'rate-limited', 'http-429'],
+      ['verify', 'captcha', 'verify-json'],
+      ['empty', 'empty', 'empty-body'],
+      ['empty-list', 'empty', 'empty-list'],
+      ['block-status', 'empty', 'status--1'],
+      ['waf', 'waf', 'waf-challenge'],
+    ];
+    expect(api.map(([r]) => r).sort()).toEqual([...API_REFUSALS].sort());
+    for (const [refusal, kind, reason] of api) {
+      s.setRefusals({ api: refusal });
+      const res = await get(list);
+      const c = classifyResponse({ ...res, url: list });
+      expect(c, refusal).toMatchObject({ kind, reason });
+      // only the 429 that says so carries a Retry-After
+      expect(c.retryAfterMs !== undefined, refusal).toBe(refusal === 'http429');
+    }
+    const page = urls.profile(creator.handle);
+    expect((await get(page)).status).toBe(200);
+    for (const [refusal, kind] of [['captcha', 'captcha'], ['empty', 'empty'], ['waf', 'waf'], ['http429', 'rate-limited'], ['http429-bare', 'rate-limited']] as Array<[PageRefusal, string]>) {
+      s.setRefusals({ page: refusal });
+      expect(classifyResponse({ ...(await get(page)), url: page }).kind, refusal).toBe(kind);
+    }
+    // 5xx bursts: failNext answers server errors, which classify as errors (the gate counts bursts)
+    s.setLimits({ limits: { creator: null } });
+    s.failNext('creator', 2);
+    for (let i = 0; i < 2; i++) expect(classifyResponse({ ...(await get(list)), url: list })).toMatchObject({ kind: 'error', reason: 'http-503' });
+    expect(s.stats().endpoints.creator).toMatchObject({ serverErrors: 2, violations: 7 });
+    expect(s.stats().endpoints.creator.refusals).toMatchObject({ http429: 1, 'http429-bare': 1, verify: 1, empty: 1, 'empty-list': 1, 'block-status': 1, waf: 1 });
+  });
+
+  it('an empty list is a soft block only where data was due: a first page, not the end of a list or an empty search', () => {
+    const url = (path: string) => `http://127.0.0.1:1${path}`;
+    const body = JSON.stringify({ statusCode: 0, itemList: [], hasMore: false, cursor: '0' });
+    expect(classifyResponse({ status: 200, body, url: url('/api/challenge/item_list/?challengeID=1&cursor=0') })).toMatchObject({ kind: 'empty', reason: 'empty-list' });
+    expect(classifyResponse({ status: 200, body, url: url('/api/post/item_list/?secUid=x') }).kind).toBe('empty');
+    expect(classifyResponse({ status: 200, body, url: url('/api/challenge/item_list/?challengeID=1&cursor=30') }).kind).toBe('ok');
+    const nil = JSON.stringify({ status_code: 0, user_list: [], has_more: 0, search_nil_info: { search_nil_item: 'empty_session' } });
+    expect(classifyResponse({ status: 200, body: nil, url: url('/api/search/user/full/?keyword=zz&cursor=0') }).kind).toBe('ok');
+    // not a list API, or no URL to tell: never guessed
+    expect(classifyResponse({ status: 200, body, url: url('/api/item/detail/?itemId=1') }).kind).toBe('ok');
+    expect(classifyResponse({ status: 200, body }).kind).toBe('ok');
+  });
+
+  it('counts pages served with data more than once, whatever the spelling of their URL', async () => {
+    const s = await sim({ graph: { seed: 4, creators: 5 }, limits: { hashtag: { ratePerSec: 0, burst: 2 } } });
+    const tag = s.graph.hashtags[0]!;
+    await get(`${s.url}/api/challenge/item_list/?challengeID=${tag.id}&cursor=0&count=30&aid=1988`);
+    await get(`${s.url}/api/challenge/item_list?count=10&challengeID=${tag.id}`);
+    // refused: not served, so not a repeat
+    await get(`${s.url}/api/challenge/item_list/?challengeID=${tag.id}&cursor=0`);
+    await get(`${s.url}/@${s.graph.creators[0]!.handle}`);
+    expect(s.stats()).toMatchObject({ repeats: 1, repeatedUrls: [`/api/challenge/item_list?challengeID=${tag.id}&at=0`] });
+    expect(s.stats().endpoints.hashtag).toMatchObject({ served: 2, repeats: 1, violations: 1 });
+    expect(s.stats().endpoints.profile.repeats).toBe(0);
+    s.resetStats();
+    await get(`${s.url}/@${s.graph.creators[0]!.handle}`);
+    expect(s.stats().repeats).toBe(0);
+  });
+
+  it('moves its hidden limits on a schedule, and records each change', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const s = await sim({ graph: { seed: 4, creators: 5 }, limits: { search: { ratePerSec: 2, burst: 4 } }, limitSchedule: [{ atMs: 120_000, limitFactor: 0.5 }, { atMs: 300_000, limitFactor: 1.5 }] });
+      expect(s.limits().search).toEqual({ ratePerSec: 2, burst: 4 });
+      vi.advanceTimersByTime(120_000);
+      expect(s.limits().search).toEqual({ ratePerSec: 1, burst: 2 });
+      vi.advanceTimersByTime(180_000);
+      expect(s.limits().search).toEqual({ ratePerSec: 3, burst: 6 });
+      const history = s.limitHistory();
+      expect(history.map((h) => h.limitFactor)).toEqual([1, 0.5, 1.5]);
+      expect(history[2]!.from - history[0]!.from).toBe(300_000);
+      await expect(sim({ limitSchedule: [{ atMs: -1, limitFactor: 1 }] })).rejects.toThrow(/atMs must be >= 0/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('HiddenLimits rejects invalid limits and never spends a token on a refusal', () => {

@@ -7,7 +7,8 @@
  *                       [--tenant T] [--priority P] [--max-profiles N] [--max-backlog N [--wait 5min]]
  *     enqueue harvesting --handle H [--tenant T] [--priority P] [--max-backlog N [--wait 5min]]
  *     export --format csv|jsonl [--out file]
- *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--no-throttle]
+ *     demo [--json] [--duration 60s] [--sim-limit-factor 0.5] [--sim-limit-schedule 2m=0.5,5m=1]
+ *          [--report demo-report.html] [--no-throttle]
  *     admin [--port N] [--host H] [--token T]
  *     status [--watch] [--json]
  *     limits set <endpoint> [--rate 80/min] [--burst N] [--ttl 1h]
@@ -67,6 +68,28 @@ function duration(value: string): number {
 function rate(value: string): string {
   if (parseRate(value) === undefined) throw new InvalidArgumentError('write a rate like 80/min, 2/s or 5/10s');
   return value;
+}
+
+/** One step of `--sim-limit-schedule`, as the simulator takes it. */
+interface LimitStep {
+  atMs: number;
+  limitFactor: number;
+}
+
+/** `2m=0.5,5m=1`: the same reading as the simulator's parseLimitSchedule (kept here so a usage error loads nothing). */
+function limitSchedule(value: string): LimitStep[] {
+  const steps: LimitStep[] = [];
+  for (const step of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const [at, factor] = step.split('=');
+    const atMs = at === undefined ? undefined : parseDurationMs(at.trim());
+    const limitFactor = Number(factor);
+    if (atMs === undefined || atMs < 0 || factor === undefined || !Number.isFinite(limitFactor) || limitFactor <= 0) {
+      throw new InvalidArgumentError(`step "${step}": write steps like 2m=0.5,5m=1 (at 2 minutes hidden limits x0.5, at 5 minutes x1)`);
+    }
+    steps.push({ atMs, limitFactor });
+  }
+  if (steps.length === 0) throw new InvalidArgumentError('write steps like 2m=0.5,5m=1');
+  return steps.sort((a, b) => a.atMs - b.atMs);
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -145,9 +168,11 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as one JSON line on stdout')
     .option('--duration <duration>', 'stop after this long and summarize, e.g. 60s', duration)
     .option('--sim-limit-factor <f>', "scale the simulator's hidden limits, e.g. 0.5", positiveNumber)
+    .option('--sim-limit-schedule <steps>', "move the hidden limits during the run, e.g. 2m=0.5,5m=1 (factor from then on)", limitSchedule)
+    .option('--report <file>', 'write the HTML report (rates over time per endpoint) here (default: demo-report.html in the worker log dir)')
     .option('--no-throttle', 'skip acquire: show what happens without the throttle')
     .option('--concurrency <n>', "jobs at once in each worker process (default: the config's fleet.concurrency)", positiveInt('--concurrency'))
-    .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; throttle: boolean; concurrency?: number }, cmd: Command) => {
+    .action(async (o: { json?: boolean; duration?: number; simLimitFactor?: number; simLimitSchedule?: LimitStep[]; report?: string; throttle: boolean; concurrency?: number }, cmd: Command) => {
       const g = globals(cmd);
       // the demo makes a namespace of its own per run: a namespace given here would be ignored
       if (g.namespace !== undefined) throw new InvalidConfigError('--namespace does not apply to the demo: each run uses a fresh namespace of its own');
@@ -158,6 +183,8 @@ export function buildProgram(): Command {
         throttle: o.throttle,
         ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
         ...(o.simLimitFactor !== undefined ? { simLimitFactor: o.simLimitFactor } : {}),
+        ...(o.simLimitSchedule !== undefined ? { simLimitSchedule: o.simLimitSchedule } : {}),
+        ...(o.report !== undefined ? { report: o.report } : {}),
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       });
     });

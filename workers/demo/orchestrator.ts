@@ -9,7 +9,7 @@
  * get SIGTERM (active jobs finish) and the summary is taken.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -22,13 +22,14 @@ import type { Rate } from 'sluice';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { assertChromium } from '../fleet/browser.js';
 import { ResultsStore } from '../results/store.js';
-import { startSimulator, type Seeds } from '../simulator/index.js';
+import { startSimulator, type LimitStep, type Seeds } from '../simulator/index.js';
 import { createThrottler } from 'sluice';
 import { TIKTOK_ENDPOINTS, type TikTokEndpoint } from '../tiktok/index.js';
 import { DEMO_CONFIG_PATH, loadDemoSection } from './config.js';
 import { AdmissionTotals, idle, progressLine, takeSnapshot, type Snapshot } from './progress.js';
+import { renderReport } from './report.js';
 import { buildSummary, type DemoSummary } from './summary.js';
-import { admissionsOf, isReady, logTail, spawnWorker, stopWorker, type WorkerProcess } from './workers.js';
+import { admissionsOf, isReady, penaltiesOf, logTail, spawnWorker, stopWorker, type WorkerProcess } from './workers.js';
 
 export interface DemoOptions {
   /** Config file with `throttle:`, `fleet:` and `demo:` sections. Default config/demo.yml. */
@@ -39,6 +40,10 @@ export interface DemoOptions {
   durationMs?: number;
   /** Scales the simulator's hidden limits. Default 1. */
   simLimitFactor?: number;
+  /** Moves the hidden limits during the run: at `atMs` after the start the factor becomes `limitFactor`. */
+  simLimitSchedule?: LimitStep[];
+  /** Where the HTML report goes. Default: `report.html` in the run's log directory. */
+  reportPath?: string;
   /** False: workers skip acquire (to show what the throttle prevents). Default true. */
   throttle?: boolean;
   /** Jobs at once in each worker process. Default: the config's `fleet.concurrency`. */
@@ -111,13 +116,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       cleanups.push(() => server.stop());
       redisUrl = server.url;
     }
-    const sim = await startSimulator({ graph: demo.simulator.graph, limits: demo.simulator.limits, limitFactor: simLimitFactor });
+    const sim = await startSimulator({
+      graph: demo.simulator.graph,
+      limits: demo.simulator.limits,
+      limitFactor: simLimitFactor,
+      ...(options.simLimitSchedule ? { limitSchedule: options.simLimitSchedule } : {}),
+    });
     cleanups.push(() => sim.close());
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
     // failures surface through the commands that hit them; ioredis would also print each one
     connection.on('error', () => undefined);
     cleanups.push(() => connection.quit().catch(() => connection.disconnect()));
-    const queues = createQueues({ connection, namespace });
+    const queues = createQueues({ connection, namespace, priorities: config.throttle.priorities });
     for (const q of [queues.discovery, queues.harvesting]) q.on('error', () => undefined);
     cleanups.push(() => queues.close());
     const store = new ResultsStore(connection, namespace);
@@ -144,7 +154,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
 
     const startedAt = Date.now();
     await enqueueDiscovery(queues.discovery, demo.parsedSeeds.map((seed) => ({ seed, tenant: demo.tenant, priority: demo.priority })));
-    const watched = { queues, store, throttler, sim, admissions: new AdmissionTotals() };
+    const watched = { queues, store, throttler, sim, admissions: new AdmissionTotals(), penalties: new AdmissionTotals() };
     const series: Snapshot[] = [];
     let quietTicks = 0;
     let stoppedEarly = false;
@@ -201,7 +211,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       await Promise.all(TIKTOK_ENDPOINTS.map(async (e) => [e, await throttler.inspect(e).then((s) => s.effective.ratePerSec, () => null)] as const)),
     ) as Record<TikTokEndpoint, number | null>;
     const adaptiveEndpoints = TIKTOK_ENDPOINTS.filter((e) => Boolean(throttler.config.endpoints[e]?.adaptive));
-    return buildSummary({
+    const penaltiesByKind: Record<string, number> = {};
+    for (const byKind of workers.map(penaltiesOf)) {
+      for (const [kind, n] of Object.entries(byKind ?? {})) penaltiesByKind[kind] = (penaltiesByKind[kind] ?? 0) + n;
+    }
+    const summary = buildSummary({
       namespace,
       throttle,
       simLimitFactor,
@@ -213,10 +227,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       effectivePerSec,
       adaptiveEndpoints,
       simLimits: sim.limits(),
+      penaltiesByKind,
+      limitHistory: sim.limitHistory(),
       harvestedDomains,
       truth: sim.graph.groundTruth(seedsForTruth(demo.parsedSeeds)),
       logDir,
     });
+    const reportPath = options.reportPath ?? join(logDir, 'report.html');
+    writeFileSync(reportPath, renderReport(summary, series, startedAt));
+    return { ...summary, reportPath };
   } finally {
     await Promise.all(workers.map((w) => stopWorker(w, 5_000)));
     // bounded: after Ctrl-C the private Redis may be gone, and a quit() to it would never settle

@@ -24,6 +24,12 @@ export interface Snapshot {
   domains: number;
   /** Admissions per endpoint since the start, fleet-wide (see {@link AdmissionTotals}). */
   admitted: Record<TikTokEndpoint, number>;
+  /** Penalties per endpoint since the start, fleet-wide (same running totals). */
+  penalties: Record<TikTokEndpoint, number>;
+  /** The throttle's effective rate per endpoint (requests/s): the adaptive one where it is cut. */
+  effectivePerSec: Record<TikTokEndpoint, number>;
+  /** The simulator's hidden limit per endpoint (requests/s) at this moment; null when unlimited. */
+  hiddenPerSec: Record<TikTokEndpoint, number | null>;
   sim: SimStats;
 }
 
@@ -62,6 +68,7 @@ export interface Watched {
   throttler: Throttler;
   sim: Simulator;
   admissions: AdmissionTotals;
+  penalties: AdmissionTotals;
 }
 
 /**
@@ -74,7 +81,11 @@ export async function takeSnapshot(w: Watched): Promise<Snapshot> {
   const counts = await w.store.counts();
   const statuses = await Promise.all(TIKTOK_ENDPOINTS.map((e) => w.throttler.inspect(e)));
   const admitted = Object.fromEntries(statuses.map((s) => [s.endpoint, w.admissions.add(s.endpoint as TikTokEndpoint, s.counters.admitted)])) as Record<TikTokEndpoint, number>;
-  return { at: Date.now(), jobs: { discovery, harvesting }, ...counts, admitted, sim: w.sim.stats() };
+  const penalties = Object.fromEntries(statuses.map((s) => [s.endpoint, w.penalties.add(s.endpoint as TikTokEndpoint, s.counters.penalties)])) as Record<TikTokEndpoint, number>;
+  const effectivePerSec = Object.fromEntries(statuses.map((s) => [s.endpoint, s.effective.ratePerSec])) as Record<TikTokEndpoint, number>;
+  const limits = w.sim.limits();
+  const hiddenPerSec = Object.fromEntries(TIKTOK_ENDPOINTS.map((e) => [e, limits[endpointKey(e)]?.ratePerSec ?? null])) as Record<TikTokEndpoint, number | null>;
+  return { at: Date.now(), jobs: { discovery, harvesting }, ...counts, admitted, penalties, effectivePerSec, hiddenPerSec, sim: w.sim.stats() };
 }
 
 /** True when no job is left to run in either queue. */

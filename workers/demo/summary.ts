@@ -29,6 +29,21 @@ export interface EndpointSummary {
   peakPerSec: number;
   /** The throttle's effective rate at the end (requests/s): below the configured one when adaptive mode cut it. */
   effectivePerSec: number | null;
+  /**
+   * Violations from 60 s after the fleet's first request on (the time adaptive mode has to find
+   * the limit; a starved machine's workers may take a while to start).
+   */
+  violationsAfter60s: number;
+  /** Penalties the fleet sent for this endpoint (each one a fleet-wide pause, and a cut when adaptive). */
+  penalties: number;
+  /** Pages or API calls of this endpoint served with data more than once. */
+  pagesFetchedTwice: number;
+  /**
+   * The effective rate over the hidden limit in force at each sample, from 60 s after the fleet's
+   * first request and 60 s after each change of the hidden limits: lowest, highest, and the share
+   * of samples within [0.8, 1.05]. Null when unlimited or not sampled.
+   */
+  effectiveVsHidden: { min: number; max: number; inBand: number } | null;
 }
 
 export interface DemoSummary {
@@ -46,6 +61,20 @@ export interface DemoSummary {
   domains: number;
   /** Harvested domains against `graph.groundTruth(seeds)`. */
   groundTruth: { creators: number; domains: number; exact: boolean; missing: string[]; extra: string[] };
+  /** Distinct domains harvested per hour of run time. */
+  domainsPerHour: number;
+  /** Limit violations in all (the simulator's count). */
+  violations: number;
+  /** Penalties sent by the workers, by kind (rate-limited, captcha, empty, waf, server-error); from their logs. */
+  penaltiesByKind: Record<string, number>;
+  /** Pages and API calls served with data more than once: work paid for twice (target 0). */
+  pagesFetchedTwice: number;
+  /** The first few of them, as the simulator identifies pages. */
+  repeatedUrls: string[];
+  /** The hidden limit factor over time (ms from the start): the start's, then each change. */
+  limitSchedule: Array<{ atMs: number; limitFactor: number }>;
+  /** The HTML report of the run, when one was written. */
+  reportPath?: string;
   simulatorRequests: number;
   simulatorViolations: number;
   /** Requests to paths no endpoint covers: none should reach TikTok (the gate aborts them). */
@@ -91,9 +120,39 @@ export interface SummaryInput {
   /** Endpoints in adaptive mode. */
   adaptiveEndpoints: TikTokEndpoint[];
   simLimits: Limits;
+  /** Penalties by kind summed over the workers' logs. */
+  penaltiesByKind: Record<string, number>;
+  /** The simulator's limit factor over time (epoch ms). */
+  limitHistory: Array<{ from: number; limitFactor: number }>;
   harvestedDomains: string[];
   truth: { creators: string[]; domains: string[] };
   logDir: string;
+}
+
+/** When the grace for finding a limit ends: 60 s after the fleet's first request. */
+const SETTLE_MS = 60_000;
+function settledFrom(i: SummaryInput): number {
+  return (i.final.sim.firstAt ?? i.startedAt) + SETTLE_MS;
+}
+
+/** Violations of `endpoint` once settled: the final count less the count at the last sample before. */
+function violationsAfter60s(i: SummaryInput, endpoint: TikTokEndpoint): number {
+  const key = endpointKey(endpoint);
+  const from = settledFrom(i);
+  const before = i.series.filter((snap) => snap.at <= from).at(-1);
+  if (i.final.at <= from) return 0;
+  return i.final.sim.endpoints[key].violations - (before?.sim.endpoints[key].violations ?? 0);
+}
+
+function effectiveVsHidden(i: SummaryInput, endpoint: TikTokEndpoint): EndpointSummary['effectiveVsHidden'] {
+  const from = settledFrom(i);
+  const changes = i.limitHistory.slice(1).map((p) => p.from);
+  const ratios = i.series
+    .filter((snap) => snap.at > from && changes.every((c) => snap.at < c || snap.at > c + SETTLE_MS) && snap.hiddenPerSec[endpoint])
+    .map((snap) => snap.effectivePerSec[endpoint] / snap.hiddenPerSec[endpoint]!);
+  if (ratios.length === 0) return null;
+  const inBand = ratios.filter((r) => r >= 0.8 && r <= 1.05).length / ratios.length;
+  return { min: round(Math.min(...ratios)), max: round(Math.max(...ratios)), inBand: round(inBand) };
 }
 
 export function buildSummary(i: SummaryInput): DemoSummary {
@@ -114,6 +173,10 @@ export function buildSummary(i: SummaryInput): DemoSummary {
         simulatorMinTokens: k.minTokens === null ? null : round(k.minTokens),
         achievedPerSec: achievedPerSec(final.sim, e),
         peakPerSec: peakPerSec(i.series, e),
+        violationsAfter60s: violationsAfter60s(i, e),
+        penalties: final.penalties[e],
+        pagesFetchedTwice: k.repeats,
+        effectiveVsHidden: effectiveVsHidden(i, e),
       };
       return [e, summary];
     }),
@@ -138,6 +201,12 @@ export function buildSummary(i: SummaryInput): DemoSummary {
       missing: [...truth].filter((d) => !harvested.has(d)).sort(),
       extra: [...harvested].filter((d) => !truth.has(d)).sort(),
     },
+    domainsPerHour: final.at > i.startedAt ? Math.round((final.domains * 3_600_000) / (final.at - i.startedAt)) : 0,
+    violations: final.sim.violations,
+    penaltiesByKind: i.penaltiesByKind,
+    pagesFetchedTwice: final.sim.repeats,
+    repeatedUrls: final.sim.repeatedUrls,
+    limitSchedule: i.limitHistory.map((p) => ({ atMs: Math.max(0, p.from - i.startedAt), limitFactor: p.limitFactor })),
     simulatorRequests: final.sim.total,
     simulatorViolations: final.sim.violations,
     simulatorUnclassified: final.sim.unclassified,
@@ -158,14 +227,17 @@ export function formatSummary(s: DemoSummary): string {
       `  (discovery ${s.jobs.discovery.completed}/${s.jobs.discovery.failed}, harvesting ${s.jobs.harvesting.completed}/${s.jobs.harvesting.failed} done/failed)`,
     `  harvested  ${s.profiles} profiles, ${s.domains} domains; ground truth ${gt.domains} domains of ${gt.creators} creators: ` +
       (gt.exact ? 'exact match' : `${gt.missing.length} missing, ${gt.extra.length} extra`),
+    `  rate       ${s.domainsPerHour} domains/hour; pages fetched twice: ${s.pagesFetchedTwice}`,
     `  simulator  ${s.simulatorRequests} requests, ${s.simulatorViolations} limit violations, ${s.simulatorUnclassified} to unknown paths`,
-    '  endpoint         configured/s  sim limit/s  admitted  requests  violations  min tokens  achieved/s  peak/s',
+    `  penalties  ${Object.entries(s.penaltiesByKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    '  endpoint         configured/s  sim limit/s  effective/s  admitted  requests  violations (>60s)  penalties  min tokens  achieved/s  peak/s',
   ];
   for (const [name, e] of Object.entries(s.endpoints)) {
     lines.push(
-      `  ${name.padEnd(16)} ${String(e.configuredPerSec).padStart(12)}  ${String(e.simulatorLimitPerSec ?? '-').padStart(11)}  ${String(e.admitted).padStart(8)}  ${String(e.requests).padStart(8)}  ${String(e.violations).padStart(10)}  ${String(e.simulatorMinTokens ?? '-').padStart(10)}  ${String(e.achievedPerSec).padStart(10)}  ${String(e.peakPerSec).padStart(6)}`,
+      `  ${name.padEnd(16)} ${String(e.configuredPerSec).padStart(12)}  ${String(e.simulatorLimitPerSec ?? '-').padStart(11)}  ${String(e.effectivePerSec ?? '-').padStart(11)}  ${String(e.admitted).padStart(8)}  ${String(e.requests).padStart(8)}  ${`${e.violations} (${e.violationsAfter60s})`.padStart(17)}  ${String(e.penalties).padStart(9)}  ${String(e.simulatorMinTokens ?? '-').padStart(10)}  ${String(e.achievedPerSec).padStart(10)}  ${String(e.peakPerSec).padStart(6)}`,
     );
   }
+  if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
   lines.push(`  worker logs ${s.logDir}`);
   return lines.join('\n');
 }

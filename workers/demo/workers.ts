@@ -97,6 +97,15 @@ export function isReady(proc: WorkerProcess): boolean {
 
 /** Admissions per endpoint the worker logged when it stopped; undefined if it did not stop cleanly. */
 export function admissionsOf(proc: WorkerProcess): Record<string, number> | undefined {
+  return stoppedField(proc, 'admitted');
+}
+
+/** Penalties by kind the worker logged when it stopped; undefined if it did not stop cleanly. */
+export function penaltiesOf(proc: WorkerProcess): Record<string, number> | undefined {
+  return stoppedField(proc, 'penalties');
+}
+
+function stoppedField(proc: WorkerProcess, field: 'admitted' | 'penalties'): Record<string, number> | undefined {
   let text: string;
   try {
     text = readFileSync(proc.logPath, 'utf8');
@@ -106,7 +115,7 @@ export function admissionsOf(proc: WorkerProcess): Record<string, number> | unde
   for (const line of text.split('\n').reverse()) {
     if (!line.includes('"msg":"worker stopped"')) continue;
     try {
-      return (JSON.parse(line) as { admitted?: Record<string, number> }).admitted;
+      return (JSON.parse(line) as Record<typeof field, Record<string, number> | undefined>)[field];
     } catch {
       return undefined;
     }

@@ -11,11 +11,12 @@
  *
  * Found handles are video authors, listed users and (with `follow.mentions`) mentioned handles,
  * unique, at most `maxProfiles`. They are handed to the sink page by page, so what a job found is
- * kept even when the job is deferred halfway (re-enqueuing is idempotent); and after each page the
- * runner is told where the next one starts (`onCheckpoint`), so a deferred or failed job's next
- * attempt opens the seed's page again (TikTok wants the visit), aborts the page's own call for the
- * first list page (`skipOnResume`), and goes on reading its list from there (`job.resume`) instead
- * of paying for the same pages twice. Outcomes:
+ * kept even when the job is deferred halfway (re-enqueuing is idempotent); and after the seed's
+ * page and after each list page the runner is told where the next one starts (`onCheckpoint`,
+ * with what the seed's page told: challenge id, secUid), so a deferred or failed job's next
+ * attempt never fetches a page twice: it puts its browser page on TikTok's origin without a
+ * request (`session.enterOrigin`) and goes on reading its list from there (`job.resume`).
+ * Outcomes:
  * a missing hashtag, creator or video is final (UnrecoverableError); a private creator or video
  * has nothing to list and completes.
  */
@@ -51,7 +52,7 @@ export interface DiscoveryOptions {
   defaultMaxProfiles: number;
   /** Count mentioned handles as found. */
   followMentions: boolean;
-  /** Called after each list page with where the next page starts: the runner saves the last one. */
+  /** Called after the seed's page and each list page with where the next page starts: the runner saves the last one. */
   onCheckpoint?: (resume: DiscoveryResume) => void;
 }
 
@@ -135,9 +136,14 @@ async function paginate(
     await finds.addPage(page);
     if (!page.hasMore || page.cursor === undefined || finds.full || seen.has(page.cursor)) return;
     seen.add(page.cursor);
-    o.onCheckpoint?.({ list, cursor: page.cursor, ...(page.searchId ? { searchId: page.searchId } : {}), found: o.foundBefore + finds.handles.size });
+    checkpoint(o, { list, cursor: page.cursor, ...(page.searchId ? { searchId: page.searchId } : {}) });
     fetched = await session.fetchApi(next(page.cursor, page.searchId));
   }
+}
+
+/** Tells the runner where the next attempt starts, with what the seed's page told. */
+function checkpoint(o: DiscoveryContext, at: Pick<DiscoveryResume, 'list' | 'cursor' | 'searchId'>): void {
+  o.onCheckpoint?.({ ...at, ...o.seedState, found: o.foundBefore + o.finds.handles.size });
 }
 
 /** One job's options with its finds and where an earlier attempt stopped. */
@@ -145,12 +151,22 @@ interface DiscoveryContext extends DiscoveryOptions {
   finds: Finds;
   resume: DiscoveryResume | undefined;
   foundBefore: number;
+  /** What the seed's page told that the lists need (challenge id, secUid), saved with every checkpoint. */
+  seedState: Pick<DiscoveryResume, 'challengeId' | 'secUid'>;
 }
 
 const apiPath = (prefix: string) => (url: URL) => url.pathname.startsWith(prefix);
 
 async function discoverHashtag(name: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
   const { finds } = o;
+  const next = (challengeID: string) => (cursor: string) => o.urls.challengeItemListApi({ challengeID, cursor });
+  if (o.resume?.challengeId !== undefined) {
+    const challengeID = o.resume.challengeId;
+    o.seedState = { challengeId: challengeID };
+    await o.session.enterOrigin(o.urls.hashtag(name));
+    await paginate(o, 'items', () => o.session.fetchApi(next(challengeID)('0')), next(challengeID));
+    return 'done';
+  }
   const visit = await o.session.openPage(o.urls.hashtag(name));
   const lookup = extractChallenge(visit.body);
   const challenge = lookup?.challenge;
@@ -160,20 +176,27 @@ async function discoverHashtag(name: string, o: DiscoveryContext): Promise<Disco
     }
     throw new TransientRequestError(`#${name}: the hashtag page holds no challenge id`);
   }
+  o.seedState = { challengeId: challenge.id };
   const embedded = discoverFromHtml(visit.body);
   if (embedded) await finds.add([...embedded.handles, ...embedded.mentions], embedded.hashtags);
+  checkpoint(o, { list: 'items', cursor: '0' });
   const first = () => o.session.pageApi(apiPath('/api/challenge/item_list'), o.urls.challengeItemListApi({ challengeID: challenge.id, cursor: 0 }));
-  await paginate(o, 'items', first, (cursor) => o.urls.challengeItemListApi({ challengeID: challenge.id, cursor }));
+  await paginate(o, 'items', first, next(challenge.id));
   return 'done';
 }
 
 async function discoverKeyword(keyword: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
-  await o.session.openPage(o.urls.search(keyword));
+  if (o.resume) await o.session.enterOrigin(o.urls.search(keyword));
+  else {
+    await o.session.openPage(o.urls.search(keyword));
+    checkpoint(o, { list: 'videos', cursor: '0' });
+  }
   // videos first (they bring hashtags and mentions), then the accounts search
   if (o.resume?.list !== 'users') {
     const videos = () => o.session.pageApi(apiPath('/api/search/general/full'), o.urls.searchGeneralApi({ keyword, offset: 0 }));
     await paginate(o, 'videos', videos, (offset, searchId) => o.urls.searchGeneralApi({ keyword, offset, searchId }));
     if (o.finds.full) return 'limit';
+    checkpoint(o, { list: 'users', cursor: '0' });
   }
   const users = () => o.session.fetchApi(o.urls.searchUserApi({ keyword, cursor: 0 }));
   await paginate(o, 'users', users, (cursor, searchId) => o.urls.searchUserApi({ keyword, cursor, searchId }));
@@ -182,6 +205,14 @@ async function discoverKeyword(keyword: string, o: DiscoveryContext): Promise<Di
 
 async function discoverCreator(handle: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
   const { finds } = o;
+  const next = (secUid: string) => (cursor: string) => o.urls.postItemListApi({ secUid, cursor });
+  if (o.resume?.secUid !== undefined) {
+    const secUid = o.resume.secUid;
+    o.seedState = { secUid };
+    await o.session.enterOrigin(o.urls.profile(handle));
+    await paginate(o, 'items', () => o.session.fetchApi(next(secUid)('0')), next(secUid));
+    return 'done';
+  }
   const visit = await o.session.openPage(o.urls.profile(handle));
   const lookup = extractUser(visit.body);
   if (visit.classification.kind === 'not-found' || (lookup && !lookup.user && lookup.statusCode === STATUS.USER_NOT_EXIST)) {
@@ -195,10 +226,13 @@ async function discoverCreator(handle: string, o: DiscoveryContext): Promise<Dis
   // the creator itself was found: its bio is harvested even when it is private
   await finds.add([user.handle]);
   if (user.private || visit.classification.kind === 'private') return 'private';
+  // nothing to list; and an empty first page would read as a soft block
+  if (user.videoCount === 0) return 'done';
   if (user.secUid === undefined) throw new TransientRequestError(`@${handle}: the profile page holds no secUid`);
   const secUid = user.secUid;
-  const first = () => o.session.fetchApi(o.urls.postItemListApi({ secUid, cursor: 0 }));
-  await paginate(o, 'items', first, (cursor) => o.urls.postItemListApi({ secUid, cursor }));
+  o.seedState = { secUid };
+  checkpoint(o, { list: 'items', cursor: '0' });
+  await paginate(o, 'items', () => o.session.fetchApi(next(secUid)('0')), next(secUid));
   return 'done';
 }
 
@@ -213,19 +247,6 @@ async function discoverVideo(id: string, o: DiscoveryContext): Promise<Discovery
   return 'done';
 }
 
-/**
- * The page's own first-list call a resumed job does not need (it goes on from its saved cursor),
- * for the gate's `skip`: the job would pay a token for a page it already read.
- */
-export function skipOnResume(job: DiscoveryJob): ((url: URL) => boolean) | undefined {
-  const { resume, seed } = job;
-  if (!resume) return undefined;
-  const first = (path: string, param: string) => (url: URL) => url.pathname.startsWith(path) && (url.searchParams.get(param) ?? '0') === '0';
-  if (seed.kind === 'hashtag') return first('/api/challenge/item_list', 'cursor');
-  if (seed.kind === 'keyword') return first('/api/search/general/full', 'offset');
-  return undefined;
-}
-
 const DISCOVERERS: Record<Seed['kind'], (value: string, o: DiscoveryContext) => Promise<DiscoveryResult['outcome']>> = {
   hashtag: discoverHashtag,
   keyword: discoverKeyword,
@@ -237,7 +258,7 @@ const DISCOVERERS: Record<Seed['kind'], (value: string, o: DiscoveryContext) => 
 export async function discover(job: DiscoveryJob, options: DiscoveryOptions): Promise<DiscoveryResult> {
   const foundBefore = job.resume?.found ?? 0;
   const finds = new Finds(Math.max(0, (job.maxProfiles ?? options.defaultMaxProfiles) - foundBefore), options.followMentions, options.sink);
-  const o: DiscoveryContext = { ...options, finds, resume: job.resume, foundBefore };
+  const o: DiscoveryContext = { ...options, finds, resume: job.resume, foundBefore, seedState: {} };
   const { seed } = job;
   let outcome = await DISCOVERERS[seed.kind](seed.value, o);
   if (finds.full && outcome === 'done') outcome = 'limit';

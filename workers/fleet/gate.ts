@@ -8,8 +8,10 @@
  * 1. `endpointForUrl(url)`: which throttle endpoint it belongs to;
  * 2. `throttler.acquire(endpoint, { priority, tenant, maxWaitMs, signal })` with the job's class;
  * 3. the request itself (`route.fetch`), then `classifyResponse` on what came back;
- * 4. on a refusal (429, captcha, WAF, empty body): `throttler.penalize(endpoint, retryAfterMs)`,
- *    which pauses that endpoint for the whole fleet, and the job is marked for deferral;
+ * 4. on a refusal (429, captcha, WAF, empty body or list, block status, a burst of 5xx):
+ *    `throttler.penalize(endpoint, { retryAfterMs, reason })`, which pauses that endpoint for the
+ *    whole fleet (and cuts its adaptive rate), and the job is marked for deferral; the reason
+ *    starts with the {@link PenaltyKind};
  * 5. `route.fulfill` with the response, so the page sees exactly what TikTok sent.
  *
  * Decisions:
@@ -51,6 +53,73 @@ import { deferralDelayMs, JobDeferredError } from 'sluice';
 /** Response kinds that mean "slow down": the endpoint is penalized fleet-wide. */
 export const PUSHBACK_KINDS: ReadonlySet<Classification['kind']> = new Set(['rate-limited', 'captcha', 'empty', 'waf']);
 
+/**
+ * Why the gate penalized an endpoint: a pushback kind, or `server-error` for a burst of 5xx
+ * (one 5xx is retried; several in a row on one endpoint is TikTok's edge shedding load). The
+ * penalty's reason is `"<kind> (<detail>)"`, so counters can be kept by kind.
+ */
+export type PenaltyKind = 'rate-limited' | 'captcha' | 'empty' | 'waf' | 'server-error';
+export const PENALTY_KINDS: readonly PenaltyKind[] = ['rate-limited', 'captcha', 'empty', 'waf', 'server-error'];
+
+/** The kind a penalty reason written by the gate starts with; undefined for other reasons. */
+export function penaltyKindOf(reason: string | undefined): PenaltyKind | undefined {
+  const kind = reason?.split(' ', 1)[0];
+  return PENALTY_KINDS.find((k) => k === kind);
+}
+
+/**
+ * 5xx answers per endpoint over a sliding window, shared by every gate of a process: `burst` of
+ * them within `windowMs` on one endpoint is one `server-error` penalty, then the count starts over.
+ */
+export class ServerErrorWatch {
+  private readonly seen = new Map<string, number[]>();
+
+  constructor(
+    /** 5xx answers that make a burst. Default 3. */
+    readonly burst = 3,
+    /** Window they must fall in. Default 10 s. */
+    readonly windowMs = 10_000,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Notes one 5xx; true when it completes a burst (the count starts over). */
+  record(endpoint: string): boolean {
+    const now = this.clock();
+    const recent = (this.seen.get(endpoint) ?? []).filter((t) => now - t < this.windowMs);
+    recent.push(now);
+    if (recent.length >= this.burst) {
+      this.seen.delete(endpoint);
+      return true;
+    }
+    this.seen.set(endpoint, recent);
+    return false;
+  }
+}
+
+/**
+ * One penalty per endpoint per pause from this process. The throttle's penalize adds the pause
+ * to the bucket's debt on every call, so the 429s that the jobs of one worker meet together (they
+ * were admitted together) would stack into that many pauses; one is the signal. Another call
+ * within the pause this process already asked for is dropped (the library would have to cap the
+ * debt itself to do the same fleet-wide).
+ */
+export function coalescePenalties(throttler: GateThrottler, clock: () => number = Date.now): GateThrottler {
+  const until = new Map<string, number>();
+  return {
+    acquire: throttler.acquire.bind(throttler),
+    penalize: async (endpoint, options) => {
+      const now = clock();
+      const pausedTill = until.get(endpoint) ?? 0;
+      if (pausedTill > now) return { pausedUntil: pausedTill };
+      until.set(endpoint, now + Math.ceil(options.retryAfterMs));
+      return throttler.penalize(endpoint, options);
+    },
+  };
+}
+
+/** What the gate serves itself on a navigation that must not reach TikTok: a blank page of TikTok's origin. */
+const BLANK_PAGE = '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body></body></html>';
+
 /** One request that went to TikTok and what came back. */
 export interface Exchange {
   url: string;
@@ -89,11 +158,8 @@ export interface GateOptions {
    * outside TikTok is aborted and logged. Default: none.
    */
   assetHosts?: readonly string[];
-  /**
-   * Requests the job does not need, aborted before they take a token (e.g. the page's own first
-   * list call when a discovery job goes on from a saved cursor).
-   */
-  skip?: (url: URL) => boolean;
+  /** 5xx answers of the whole process; without it each 5xx is only retried, never penalized. */
+  serverErrors?: ServerErrorWatch;
 }
 
 /** Counts of what one gate did, for logs and tests. */
@@ -104,14 +170,14 @@ export interface GateCounters {
   sent: number;
   /** Requests aborted because they map to no endpoint. */
   unmapped: number;
-  /** Requests aborted because the job does not need them (`skip`). */
-  skipped: number;
   /** Requests aborted because the throttle refused them or the job was already deferred. */
   refused: number;
   /** Refusals from TikTok that penalized the endpoint. */
   pushbacks: number;
   /** Requests (and WebSockets) outside TikTok and the asset hosts, aborted. */
   offsite: number;
+  /** Navigations the gate answered itself with a blank page (see {@link RequestGate.serveBlank}). */
+  blank: number;
 }
 
 interface Tracked {
@@ -156,10 +222,11 @@ const DROP_HEADERS = new Set(['content-encoding', 'content-length', 'transfer-en
 
 /** Gates one BrowserContext (one job). Create with {@link RequestGate.attach}. */
 export class RequestGate {
-  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, skipped: 0, refused: 0, pushbacks: 0, offsite: 0 };
+  readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, refused: 0, pushbacks: 0, offsite: 0, blank: 0 };
   /** Exchanges completed so far, in the order they finished. */
   readonly exchanges: Exchange[] = [];
   private readonly tracked: Tracked[] = [];
+  private readonly blank = new Set<string>();
   private readonly abort = new AbortController();
   private readonly isTikTok: (url: URL) => boolean;
   private readonly isAsset: (url: URL) => boolean;
@@ -205,6 +272,15 @@ export class RequestGate {
    */
   find(match: (url: URL) => boolean): Promise<Exchange | undefined> | undefined {
     return this.tracked.find((t) => match(new URL(t.url)))?.done;
+  }
+
+  /**
+   * The next navigation to `url` gets a blank page of TikTok's origin from the gate itself, with
+   * no token and no request: a resumed job needs the origin (its API calls are made from inside
+   * a page of it) but not the page it already read.
+   */
+  serveBlank(url: string): void {
+    this.blank.add(new URL(url).href);
   }
 
   /** Aborts the acquires still waiting: the throttler gives their places back. */
@@ -260,14 +336,14 @@ export class RequestGate {
   }
 
   private async pass(route: Route, url: string, resourceType: string): Promise<Exchange | undefined> {
+    if (resourceType === 'document' && this.blank.delete(new URL(url).href)) {
+      this.counters.blank += 1;
+      await route.fulfill({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: BLANK_PAGE }).catch(() => undefined);
+      return undefined;
+    }
     const endpoint = endpointForUrl(url, this.options.baseUrl);
     if (endpoint === undefined) {
       this.counters.unmapped += 1;
-      await route.abort('blockedbyclient').catch(() => undefined);
-      return undefined;
-    }
-    if (this.options.skip?.(new URL(url))) {
-      this.counters.skipped += 1;
       await route.abort('blockedbyclient').catch(() => undefined);
       return undefined;
     }
@@ -286,7 +362,10 @@ export class RequestGate {
     const headers = response.headers();
     const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
     const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
-    if (PUSHBACK_KINDS.has(classification.kind)) await this.pushback(endpoint, classification);
+    if (PUSHBACK_KINDS.has(classification.kind)) await this.pushback(endpoint, classification.kind as PenaltyKind, classification.reason, classification.retryAfterMs);
+    else if (response.status() >= 500 && this.options.serverErrors?.record(endpoint)) {
+      await this.pushback(endpoint, 'server-error', `${this.options.serverErrors.burst} 5xx within ${this.options.serverErrors.windowMs} ms, last http-${response.status()}`, classification.retryAfterMs);
+    }
     this.exchanges.push(exchange);
     this.options.onExchange?.(exchange);
     const passOn = Object.fromEntries(Object.entries(headers).filter(([k]) => !DROP_HEADERS.has(k.toLowerCase())));
@@ -331,11 +410,11 @@ export class RequestGate {
   }
 
   /** TikTok pushed back: pause the endpoint fleet-wide and defer the job past the pause. */
-  private async pushback(endpoint: TikTokEndpoint, c: Classification): Promise<void> {
+  private async pushback(endpoint: TikTokEndpoint, kind: PenaltyKind, detail: string, retryAfter: number | undefined): Promise<void> {
     this.counters.pushbacks += 1;
     // Retry-After is already in whole ms, rounded up; without it a fixed default pause
-    const retryAfterMs = Math.ceil(c.retryAfterMs ?? this.options.defaultPenaltyMs);
-    const reason = `${c.kind} (${c.reason})`;
+    const retryAfterMs = Math.ceil(retryAfter ?? this.options.defaultPenaltyMs);
+    const reason = `${kind} (${detail})`;
     if (this.options.throttler !== null) {
       await this.options.throttler.penalize(endpoint, { retryAfterMs, reason }).catch((err: unknown) => {
         this.options.logger?.warn({ err, endpoint }, 'penalize failed');

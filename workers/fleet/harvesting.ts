@@ -24,6 +24,9 @@ export interface HarvestResult {
   handle: string;
   domains: string[];
   private: boolean;
+  /** The creator's secUid and video count, when the page gave them (to follow the creator). */
+  secUid?: string;
+  videoCount?: number;
 }
 
 /** The store takes at most 256 characters of free text. */
@@ -61,5 +64,11 @@ export async function harvest(job: HarvestingJob, options: HarvestOptions): Prom
     domains,
     source: formatSource(job.source).slice(0, MAX_TEXT),
   });
-  return { handle: job.handle, domains, private: user.private };
+  return {
+    handle: job.handle,
+    domains,
+    private: user.private,
+    ...(user.secUid !== undefined ? { secUid: user.secUid } : {}),
+    ...(user.videoCount !== undefined ? { videoCount: user.videoCount } : {}),
+  };
 }

@@ -26,6 +26,7 @@ import { startWaitReporter } from 'sluice/metrics';
 import { createThrottler } from 'sluice';
 import { launchBrowser } from './browser.js';
 import { createFleetWorker } from './runner.js';
+import { penaltyKindOf } from './gate.js';
 import { loadFleetSettings, parseFleetSettings, type FleetSettings } from './settings.js';
 import { onShutdown } from './shutdown.js';
 
@@ -95,8 +96,14 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const throttler = createThrottler({ ...config.throttle, namespace, redis: redisUrl, logger: log });
   // what this process admitted, per endpoint: logged when it stops (the demo sums these)
   const admitted: Record<string, number> = {};
+  // and the penalties it sent, by kind (the gate's reasons start with it)
+  const penalties: Record<string, number> = {};
   throttler.onEvent((e) => {
     if (e.type === 'admitted') admitted[e.endpoint] = (admitted[e.endpoint] ?? 0) + 1;
+    if (e.type === 'penalized') {
+      const kind = penaltyKindOf(e.reason) ?? 'other';
+      penalties[kind] = (penalties[kind] ?? 0) + 1;
+    }
   });
   // fleet-wide wait percentiles for the admin server and `sluice status`
   const waits = startWaitReporter(throttler, { logger: log });
@@ -105,8 +112,9 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   let queues: SluiceQueues | undefined;
   let store: ResultsStore | undefined;
-  if (options.kind === 'discovery') queues = createQueues({ connection, namespace, priorities: config.throttle.priorities });
-  else store = new ResultsStore(connection, namespace);
+  // harvesting enqueues too: a followed creator's list goes to the discovery queue
+  queues = createQueues({ connection, namespace, priorities: config.throttle.priorities });
+  if (options.kind === 'harvesting') store = new ResultsStore(connection, namespace);
 
   if (!throttle) log.error({ baseUrl }, 'THROTTLE DISABLED (SLUICE_THROTTLE=off): requests go to the simulator unchecked');
   const worker = createFleetWorker({
@@ -142,7 +150,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       await throttler.close().catch(() => undefined);
       await queues?.close().catch(() => undefined);
       await connection.quit().catch(() => connection.disconnect());
-      log.info({ admitted }, 'worker stopped');
+      log.info({ admitted, penalties }, 'worker stopped');
     })());
   if (options.handleSignals ?? true) {
     onShutdown(close, { logger: log });

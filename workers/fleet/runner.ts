@@ -27,8 +27,8 @@ import type { ResultsStore } from '../results/store.js';
 import type { Throttler } from 'sluice';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferredError } from 'sluice';
-import { discover, skipOnResume, type DiscoveryResult, type FoundBatch } from './discovery.js';
-import type { Exchange } from './gate.js';
+import { discover, type DiscoveryResult, type FoundBatch } from './discovery.js';
+import { coalescePenalties, ServerErrorWatch, type Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { ContextPool } from './pool.js';
 import { Session } from './session.js';
@@ -85,17 +85,33 @@ function discoverySink(job: DiscoveryJob, options: FleetWorkerOptions, log: Logg
     for (const bad of r.invalid) log.warn({ what, error: bad.error.message }, 'found value refused by the producer');
   };
   return async ({ handles, hashtags }) => {
+    // following creators: the harvesting job reads the profile page and hands the creator's list
+    // on (followCreator), so the page is fetched once
+    const followCreator = settings.follow.creators ? { followCreator: true } : {};
     if (handles.length > 0) {
-      report('handle', await enqueueHarvesting(queues.harvesting, handles.map((handle) => ({ handle, tenant, priority, source: job.seed }))));
+      report('handle', await enqueueHarvesting(queues.harvesting, handles.map((handle) => ({ handle, tenant, priority, source: job.seed, ...followCreator }))));
     }
-    const follow = [
-      ...(settings.follow.creators ? handles.map((value) => ({ kind: 'creator' as const, value })) : []),
-      ...(settings.follow.hashtags ? hashtags.map((value) => ({ kind: 'hashtag' as const, value })) : []),
-    ];
+    const follow = settings.follow.hashtags ? hashtags.map((value) => ({ kind: 'hashtag' as const, value })) : [];
     if (follow.length > 0) {
       report('seed', await enqueueDiscovery(queues.discovery, follow.map((seed) => ({ seed, tenant, priority, ...(maxProfiles ? { maxProfiles } : {}) }))));
     }
   };
+}
+
+/**
+ * The creator's videos, after its profile was harvested: a creator discovery job that starts at
+ * the first list page from the secUid the page gave (it never fetches the profile page itself).
+ * Nothing to list for a private creator or one without videos.
+ */
+async function followCreator(job: HarvestingJob, harvested: HarvestResult, options: FleetWorkerOptions): Promise<void> {
+  if (harvested.private || harvested.secUid === undefined || harvested.videoCount === 0) return;
+  if (!options.queues) throw new Error('a harvesting worker that follows creators needs queues');
+  await enqueueDiscovery(options.queues.discovery, {
+    seed: { kind: 'creator', value: job.handle },
+    tenant: job.tenant,
+    priority: job.priority,
+    resume: { list: 'items', cursor: '0', secUid: harvested.secUid, found: 0 },
+  });
 }
 
 /** Creates the BullMQ worker of one queue; every job runs in its own gated browser context. */
@@ -105,13 +121,17 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
   const log = options.logger.child({ component: 'worker', queue: kind });
   const pool = new ContextPool(options.browser, settings.concurrency);
   pool.warm();
+  // 5xx bursts are seen across the jobs of this process, not within one job
+  const serverErrors = new ServerErrorWatch();
+  // and the jobs' push-backs of one moment are one penalty, not one each
+  const throttler = options.throttler === null ? null : coalescePenalties(options.throttler);
 
   const processor = async (job: Job, token?: string): Promise<FleetJobResult> => {
     const payload = parsePayload(kind, job.data, options.priorities);
     const jobLog = log.child({ jobId: job.id });
     const startedAt = Date.now();
     const session = await Session.open(pool, {
-      throttler: options.throttler,
+      throttler,
       baseUrl: options.baseUrl,
       priority: payload.priority,
       tenant: payload.tenant,
@@ -122,7 +142,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
       assetHosts: settings.assetHosts,
       logger: jobLog,
       onExchange: options.onExchange,
-      ...(kind === 'discovery' ? { skip: skipOnResume(payload as DiscoveryJob) } : {}),
+      serverErrors,
     });
     const openedMs = Date.now() - startedAt;
     let checkpoint: DiscoveryResume | undefined;
@@ -140,7 +160,10 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
         });
       } else {
         if (!options.store) throw new Error('a harvesting worker needs a results store');
-        result = await harvest(payload as HarvestingJob, { session, urls, store: options.store });
+        const data = payload as HarvestingJob;
+        const harvested = await harvest(data, { session, urls, store: options.store });
+        if (data.followCreator) await followCreator(data, harvested, options);
+        result = harvested;
       }
       jobLog.info({ ms: Date.now() - startedAt, openedMs, requests: session.gate.counters, result }, 'job done');
       return result;

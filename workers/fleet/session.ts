@@ -100,6 +100,16 @@ export class Session {
     });
   }
 
+  /**
+   * Puts the page on TikTok's origin at `url` without fetching it: the gate answers the
+   * navigation with a blank page (no token, no request). For a resumed job, whose next API call
+   * must come from a page of TikTok's origin but which already read this page.
+   */
+  async enterOrigin(url: string): Promise<void> {
+    this.gate.serveBlank(url);
+    await this.page.goto(url, { waitUntil: 'domcontentloaded' });
+  }
+
   /** Calls a JSON API from inside the current page, as the web app would. */
   fetchApi(url: string): Promise<Fetched> {
     return this.retry(async () => {

@@ -132,6 +132,8 @@ export function searchGeneral(ctx: ApiContext): SimResponse {
     has_more: next < videos.length,
     rid: searchId(keyword, ctx),
     ...envelope(ctx.logid, ctx.nowMs),
+    // an empty search says so, as the user search does (davidteather/TikTok-Api#1105)
+    ...(page.length === 0 ? { search_nil_info: { search_nil_type: '', is_load_more: 'is_load_more', search_nil_item: 'empty_session', text_type: 10 } } : {}),
   });
 }
 

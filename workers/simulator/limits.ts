@@ -134,3 +134,4 @@ export class HiddenLimits {
     return { allowed: false, tokens, retryAfterMs: Math.min(MAX_RETRY_MS, Math.max(1, waitMs)) };
   }
 }
+

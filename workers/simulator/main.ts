@@ -1,11 +1,12 @@
 /**
  * Runs the simulator for humans: `npx tsx workers/simulator/main.ts --port 4010 [--seed s]
- * [--creators n] [--limit hashtag=2/5 ...] [--factor 0.5] [--api-refusal http429|verify|empty|waf]
- * [--page-refusal captcha|empty|waf|http429]`. `--limit key=rate/burst` sets a hidden limit.
+ * [--creators n] [--limit hashtag=2/5 ...] [--factor 0.5]
+ * [--api-refusal http429|http429-bare|verify|empty|empty-list|block-status|waf]
+ * [--page-refusal captcha|empty|waf|http429|http429-bare]`. `--limit key=rate/burst` sets a hidden limit.
  */
 import { parseArgs } from 'node:util';
 import { SIM_KEYS, type Limits, type SimKey } from './limits.js';
-import type { ApiRefusal, PageRefusal } from './refusals.js';
+import { API_REFUSALS, PAGE_REFUSALS, type ApiRefusal, type PageRefusal } from './refusals.js';
 import { startSimulator } from './server.js';
 
 function parseLimit(spec: string): [SimKey, { ratePerSec: number; burst: number }] {
@@ -31,13 +32,17 @@ async function main(): Promise<void> {
     },
   });
   const limits: Limits = Object.fromEntries(values.limit.map(parseLimit));
+  const api = values['api-refusal'] as ApiRefusal;
+  const page = values['page-refusal'] as PageRefusal;
+  if (!API_REFUSALS.includes(api)) throw new Error(`--api-refusal "${api}": one of ${API_REFUSALS.join(', ')}`);
+  if (!PAGE_REFUSALS.includes(page)) throw new Error(`--page-refusal "${page}": one of ${PAGE_REFUSALS.join(', ')}`);
   const sim = await startSimulator({
     host: values.host,
     port: Number(values.port),
     graph: { seed: values.seed, creators: Number(values.creators) },
     limits,
     limitFactor: Number(values.factor),
-    refusals: { api: values['api-refusal'] as ApiRefusal, page: values['page-refusal'] as PageRefusal },
+    refusals: { api, page },
   });
   const tag = sim.graph.hashtags[0];
   const creator = sim.graph.creators[0];

@@ -5,9 +5,11 @@ import type { SimResponse } from './api.js';
 import type { Refusal } from './stats.js';
 
 /** Refusal for API calls. Default `http429`. */
-export type ApiRefusal = Extract<Refusal, 'http429' | 'verify' | 'empty' | 'waf'>;
+export type ApiRefusal = Extract<Refusal, 'http429' | 'http429-bare' | 'verify' | 'empty' | 'empty-list' | 'block-status' | 'waf'>;
 /** Refusal for page navigations. Default `captcha`. */
-export type PageRefusal = Extract<Refusal, 'captcha' | 'empty' | 'waf' | 'http429'>;
+export type PageRefusal = Extract<Refusal, 'captcha' | 'empty' | 'waf' | 'http429' | 'http429-bare'>;
+export const API_REFUSALS: readonly ApiRefusal[] = ['http429', 'http429-bare', 'verify', 'empty', 'empty-list', 'block-status', 'waf'];
+export const PAGE_REFUSALS: readonly PageRefusal[] = ['captcha', 'empty', 'waf', 'http429', 'http429-bare'];
 
 /** HTTP 429 with `Retry-After` in whole seconds, rounded up so an on-time retry is not early. */
 function http429(retryAfterMs: number): SimResponse {
@@ -69,6 +71,32 @@ function wafPage(): SimResponse {
   };
 }
 
+/** 429 as some edges send it: no Retry-After, so the client must pick its own pause. */
+function http429Bare(): SimResponse {
+  return { status: 429, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Too Many Requests' };
+}
+
+/**
+ * The soft block of drawrowfly/tiktok-scraper#71: HTTP 200, status 0, no items and `hasMore`
+ * false, in both casings, exactly what a list that ended at once would say.
+ */
+function emptyList(): SimResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify({ statusCode: 0, status_code: 0, status_msg: '', itemList: [], hasMore: false, has_more: 0, cursor: '0' }),
+  };
+}
+
+/** A block status code on a 200: `{statusCode: -1}` (TikTok-Api#1049), no data. */
+function blockStatus(): SimResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify({ statusCode: -1, status_code: -1, status_msg: '', userInfo: {} }),
+  };
+}
+
 function empty(): SimResponse {
   return { status: 200, headers: { 'content-length': '0' }, body: '' };
 }
@@ -78,6 +106,12 @@ export function refusal(kind: Refusal, retryAfterMs: number): SimResponse {
   switch (kind) {
     case 'http429':
       return http429(retryAfterMs);
+    case 'http429-bare':
+      return http429Bare();
+    case 'empty-list':
+      return emptyList();
+    case 'block-status':
+      return blockStatus();
     case 'verify':
       return verifyJson();
     case 'captcha':

@@ -11,7 +11,7 @@ import { homePage } from './pages.js';
 import type { ApiRefusal, PageRefusal } from './refusals.js';
 import { refusal } from './refusals.js';
 import { route } from './routes.js';
-import { StatsRecorder, type SimStats } from './stats.js';
+import { pageIdentity, StatsRecorder, type SimStats } from './stats.js';
 
 export interface RefusalOptions {
   /** Answer to API calls past a limit. Default `http429` (with Retry-After). */
@@ -37,6 +37,27 @@ export interface SimulatorOptions {
   pageScripts?: boolean;
   /** Monotonic ms clock for the buckets; injectable for tests. Default `performance.now`. */
   clock?: () => number;
+  /**
+   * Hidden limits that move during the run: at each step's `atMs` after start the limit factor
+   * becomes `limitFactor` (tokens carry over, capped at the new burst), as TikTok tightens and
+   * relaxes without telling anyone. Default none.
+   */
+  limitSchedule?: LimitStep[];
+}
+
+/** One change of the hidden limits during a run. */
+export interface LimitStep {
+  /** When, in ms after the simulator started. */
+  atMs: number;
+  /** The new scale of every hidden limit. */
+  limitFactor: number;
+}
+
+/** A hidden limit in force over a span of the run, for reports. */
+export interface LimitPeriod {
+  /** Epoch ms from which this factor applies. */
+  from: number;
+  limitFactor: number;
 }
 
 export interface Simulator {
@@ -54,6 +75,8 @@ export interface Simulator {
   limits(): Limits;
   /** Changes how refusals look. */
   setRefusals(refusals: RefusalOptions): void;
+  /** The limit factor over time: the start's, then one entry per change (schedule or setLimits). */
+  limitHistory(): LimitPeriod[];
   /**
    * The next `count` requests to `key` answer a server error (`status`, default 503) instead of
    * data, as TikTok's edge sometimes does; they take no token. For tests of retries.
@@ -96,6 +119,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   let origin = '';
   let requestSerial = 0;
   const faults = new Map<SimKey, { count: number; status: number }>();
+  const history: LimitPeriod[] = [{ from: Date.now(), limitFactor: limits.limitFactor }];
+  const setLimits = (update: LimitsUpdate): void => {
+    limits.set(update);
+    if (update.limitFactor !== undefined) history.push({ from: Date.now(), limitFactor: limits.limitFactor });
+  };
+  for (const step of options.limitSchedule ?? []) {
+    if (!(Number.isFinite(step.atMs) && step.atMs >= 0 && Number.isFinite(step.limitFactor) && step.limitFactor > 0)) {
+      throw new RangeError(`limit schedule step ${JSON.stringify(step)}: atMs must be >= 0 and limitFactor > 0`);
+    }
+  }
+  const timers = (options.limitSchedule ?? []).map((step) => {
+    const timer = setTimeout(() => setLimits({ limitFactor: step.limitFactor }), step.atMs);
+    timer.unref();
+    return timer;
+  });
 
   const control = async (req: IncomingMessage, path: string): Promise<SimResponse> => {
     if (path === '/__sim/stats') return json(stats.snapshot() as unknown as Record<string, unknown>);
@@ -105,7 +143,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (path === '/__sim/limits' && req.method === 'POST') {
       try {
-        limits.set(JSON.parse(await readBody(req)) as LimitsUpdate);
+        setLimits(JSON.parse(await readBody(req)) as LimitsUpdate);
         return json({ ok: true });
       } catch (err) {
         return json({ ok: false, error: String(err) }, 400);
@@ -147,7 +185,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       api: { graph, nowMs, logid: `${nowMs}${String(requestSerial).padStart(6, '0')}` },
       query: url.searchParams,
     });
-    stats.served(found.key);
+    stats.served(found.key, pageIdentity(url));
     send(res, response, head);
   };
 
@@ -174,7 +212,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     graph,
     stats: () => stats.snapshot(),
     resetStats: () => stats.reset(),
-    setLimits: (update) => limits.set(update),
+    setLimits,
+    limitHistory: () => history.map((p) => ({ ...p })),
     limits: () => limits.effective(),
     setRefusals: (next) => {
       refusals = { ...refusals, ...next };
@@ -185,6 +224,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        for (const timer of timers) clearTimeout(timer);
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       }),

@@ -1,12 +1,14 @@
 /**
  * Tells a usable TikTok response from the ways TikTok refuses one (doc §4a): HTTP 429, captcha
- * ("verify") pages and JSON, empty 200 bodies, the SlardarWAF JS challenge, plus the statusCodes
+ * ("verify") pages and JSON, empty 200 bodies, empty first list pages, block status codes, the
+ * SlardarWAF JS challenge, plus the statusCodes
  * for missing and private entities.
  */
 import { field, isRecord, path, tryParseJson } from './json.js';
 import { parseRetryAfter } from './retry-after.js';
 import { defaultScope, extractPageState } from './state.js';
 import { NOT_FOUND_CODES, PRIVATE_CODES, STATUS } from './status.js';
+import { parseListPage } from './discovery.js';
 import { statusOf } from './user.js';
 
 export type ResponseKind =
@@ -70,7 +72,31 @@ function kindOfStatusCode(code: number): ResponseKind | undefined {
   return undefined;
 }
 
-function classifyJson(json: unknown): Pick<Classification, 'kind' | 'statusCode' | 'reason'> {
+/** List APIs (doc §1b): a first page of these with nothing in it is a soft block. */
+const LIST_API = /^\/api\/(?:(?:post|challenge|creator|recommend)\/item_list|search\/(?:general|item|user)\/full|user\/list)\/?$/;
+
+/**
+ * drawrowfly/tiktok-scraper#71: a blocked list call answers "as usually http 200 but with empty
+ * []". Told from a list that really is empty by where it was asked: the first page (no cursor or
+ * offset, or 0) of a list API. An empty search says so with `search_nil_info`; a creator without
+ * videos is never asked for its list (discovery reads `videoCount` first).
+ */
+function isEmptyFirstPage(json: Record<string, unknown>, url: string | undefined): boolean {
+  if (url === undefined) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (!LIST_API.test(parsed.pathname)) return false;
+  const at = parsed.searchParams.get('cursor') || parsed.searchParams.get('offset') || '0';
+  if (at !== '0' || json['search_nil_info'] !== undefined) return false;
+  const page = parseListPage(json);
+  return page !== undefined && page.items.length === 0 && page.users.length === 0;
+}
+
+function classifyJson(json: unknown, url?: string): Pick<Classification, 'kind' | 'statusCode' | 'reason'> {
   if (!isRecord(json)) return { kind: 'error', reason: 'json-not-object' };
   if (json['type'] === 'verify' || path(json, 'verifyConfig', 'type') === 'verify') {
     return { kind: 'captcha', reason: 'verify-json' };
@@ -78,6 +104,7 @@ function classifyJson(json: unknown): Pick<Classification, 'kind' | 'statusCode'
   const statusCode = statusOf(json);
   const kind = kindOfStatusCode(statusCode);
   if (kind) return { kind, statusCode, reason: `status-${statusCode}` };
+  if (isEmptyFirstPage(json, url)) return { kind: 'empty', statusCode, reason: 'empty-list' };
   // carcabot/tiktok-signature#150: a blocked user detail comes back as {"userInfo":{"user":{}}}.
   const userInfo = field(json, 'userInfo');
   if (userInfo !== undefined) {
@@ -142,7 +169,7 @@ export function classifyResponse(input: ResponseInput): Classification {
   if (text.startsWith('{') || text.startsWith('[')) {
     const json = tryParseJson(text);
     if (json === undefined) return done({ kind: 'error', reason: 'bad-json' });
-    const c = classifyJson(json);
+    const c = classifyJson(json, input.url);
     if (c.kind === 'ok' && status === 404) return done({ kind: 'not-found', reason: 'http-404' });
     return done(c);
   }
