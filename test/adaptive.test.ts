@@ -33,6 +33,18 @@ describe('adaptive rate (AIMD)', () => {
     expect(sink.lines.some((l) => l.msg === 'adaptive rate raised' && l.endpoint === 'e')).toBe(true);
   });
 
+  it('an idle endpoint remembers the rate it learned, past the time its bucket would refill', async () => {
+    const t = makeThrottler({ leaseMs: 1000, endpoints: { e: { rate: '100/s', burst: 1, adaptive: { quietMs: 60_000 } } } });
+    await t.acquire('e');
+    await t.penalize('e', { retryAfterMs: 10, reason: 'HTTP 429' });
+    expect((await t.inspect('e')).effective.ratePerSec).toBeCloseTo(50);
+    // the endpoint's keys used to expire horizon + lease + pause + 1 s (about 3.1 s here) after the last call
+    await sleep(4500);
+    const s = await t.inspect('e');
+    expect(s.effective.ratePerSec).toBeCloseTo(50);
+    expect(s.adaptive).toMatchObject({ ceilingPerSec: expect.closeTo(100) });
+  });
+
   it('never cuts below minFraction of the configured rate, and a fixed endpoint is never cut', async () => {
     const t = makeThrottler({
       endpoints: { a: { rate: '100/s', adaptive: { quietMs: 1, minFraction: 0.2 } }, fixed: { rate: '100/s' } },

@@ -82,6 +82,9 @@ local function loadEndpoint(key, settings, adaptive)
   return ep
 end
 
+-- How long an idle adaptive endpoint remembers the rate it learned (one hour).
+local ADAPTIVE_MEMORY_MS = 3600000
+
 -- Writes the endpoint's bucket (and every other bucket touched) and gives the bucket, the queue
 -- and the class keys (when given and the queue is not empty) one TTL.
 local function saveEndpoint(ep, qKey, cKey)
@@ -92,9 +95,12 @@ local function saveEndpoint(ep, qKey, cKey)
     args[#args + 1] = EP_EXACT[f] and tostring(ep[f]) or num(ep[f])
   end
   ep.dirty = true
-  flushBuckets(ep.kt, ep.key, args)
+  -- a learned adaptive rate outlives idleness: forgetting it one refill after the last request
+  -- would send the fleet back to the configured rate, and into the same 429s, after every lull
+  local keep = ep.kt + ((ep.ceil or 0) > 0 and ADAPTIVE_MEMORY_MS or 0)
+  flushBuckets(keep, ep.key, args)
   if qKey ~= nil and ep.n > 0 then
-    local ttl = bucketTtl(ep) + ep.kt
+    local ttl = bucketTtl(ep) + keep
     redis.call('PEXPIRE', qKey, ttl)
     redis.call('PEXPIRE', cKey, ttl)
   end
