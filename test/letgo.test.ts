@@ -121,11 +121,13 @@ describe('RedisClock', () => {
     expect(c.offset).toBe(5_950);
   });
 
-  it('default tolerance: half the slot spacing, from 5 to 50 ms; a configured one wins', () => {
-    expect(lateToleranceMs(undefined, 1 / 1000)).toBe(50);
+  it('default tolerance: half the slot spacing (half a token), at least 20 ms; a configured one wins', () => {
+    expect(lateToleranceMs(undefined, 1 / 60_000)).toBe(30_000);
+    expect(lateToleranceMs(undefined, 1 / 1000)).toBe(500);
     expect(lateToleranceMs(undefined, 20 / 1000)).toBe(25);
-    expect(lateToleranceMs(undefined, 1000 / 1000)).toBe(5);
-    expect(lateToleranceMs(undefined, 0)).toBe(50);
+    expect(lateToleranceMs(undefined, 1000 / 1000)).toBe(20);
+    expect(lateToleranceMs(undefined, 200 / 1000)).toBe(20);
+    expect(lateToleranceMs(undefined, 0)).toBe(Infinity);
     expect(lateToleranceMs(12, 20 / 1000)).toBe(12);
   });
 });
