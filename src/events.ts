@@ -4,6 +4,8 @@
  */
 export type ThrottleEvent =
   | { type: 'admitted'; endpoint: string; tenant: string; priority: string; waitedMs: number; queued: boolean; lateMs: number }
+  /** A caller found later than lateToleranceMs after its slot: the slot is written off and the caller queued again. */
+  | { type: 'requeued-late'; endpoint: string; tenant: string; priority: string; lateMs: number }
   | { type: 'refused'; endpoint: string; tenant: string; priority: string; reason: 'timeout' | 'queue-full' | 'cost-above-burst' | 'aborted' | 'expired' | 'closed' | 'redis-unavailable' }
   | { type: 'penalized'; endpoint: string; retryAfterMs: number; reason?: string | undefined }
   | { type: 'config-changed'; endpoint: string; actor: string; change: string; before: Record<string, string>; after: Record<string, string> }

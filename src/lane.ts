@@ -12,6 +12,7 @@ import type { Keys } from './keys.js';
 import type { EventHub, ThrottleEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { run } from './redis/scripts.js';
+import { RedisClock, lateToleranceMs } from './letgo.js';
 import { jitter, nowMs } from './sleep.js';
 
 /**
@@ -33,6 +34,8 @@ export interface LaneSettings {
   configVersion: number;
   horizonMs: number;
   leaseMs: number;
+  /** How late after its slot a caller may still be let go; later, its slot is written off and it queues again. Undefined: half the slot spacing, 5 to 50 ms. */
+  lateToleranceMs?: number | undefined;
   global?: { ratePerMs: number; burst: number } | undefined;
   logger: Logger;
   events: EventHub;
@@ -127,8 +130,11 @@ export class EndpointLane {
   private wakeTimer: NodeJS.Timeout | undefined;
   private header: Header | undefined;
   private headerAt = 0;
-  /** Redis ms minus local ms, from the last reply (an underestimate by the reply's travel: slots land late, never early). */
-  private offset = 0;
+  /** Redis time on this process's clock (slots land late, never early). */
+  private readonly clock = new RedisClock();
+  /** Callers written off as too late since the last log line, and the latest of them. */
+  private late = { n: 0, maxMs: 0 };
+  private lateLog: NodeJS.Timeout | undefined;
   private failures = 0;
   private nextId = 0;
   private closed = false;
@@ -227,7 +233,7 @@ export class EndpointLane {
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
         if (this.failures > 0) this.recovered();
-        this.onReply(reply, nowMs());
+        this.onReply(reply, sentAt, nowMs());
       },
       (err: unknown) => {
         this.inFlight--;
@@ -254,7 +260,12 @@ export class EndpointLane {
     this.scheduleFlush();
   }
 
-  private onReply(reply: unknown[], receivedAt: number): void {
+  /** Redis ms minus local ms. */
+  private get offset(): number {
+    return this.clock.offset;
+  }
+
+  private onReply(reply: unknown[], sentAt: number, receivedAt: number): void {
     const [rawHeader, results, mailbox, lost = []] = reply as [unknown[], unknown[], unknown[], unknown[]?];
     const h = rawHeader.map(toNum);
     const header: Header = {
@@ -265,7 +276,7 @@ export class EndpointLane {
     }
     this.header = header;
     this.headerAt = receivedAt;
-    this.offset = header.now - receivedAt;
+    this.clock.note(header.now, sentAt, receivedAt);
     this.localPauseUntil = header.pausedUntil - this.offset;
     if (this.closed) {
       // a reply after close(): give back everything it brings, reject whoever still waits on it
@@ -386,8 +397,12 @@ export class EndpointLane {
   private grant(w: Waiter): void {
     if (w.phase === 'done') return;
     const now = nowMs();
-    this.settle(w);
     const lateMs = Math.max(0, now + this.offset - (w.slot ?? 0));
+    if (w.degraded !== 'open' && lateMs > lateToleranceMs(this.settings.lateToleranceMs, this.header?.rate ?? this.settings.ratePerMs)) {
+      this.writeOff(w, lateMs);
+      return;
+    }
+    this.settle(w);
     const waitedMs = now - w.startedAt;
     if (waitedMs >= LONG_WAIT_MS) {
       this.settings.logger.info({ tenant: w.req.tenant, priority: w.req.priority, waitedMs: Math.round(waitedMs) }, 'admitted after a long wait');
@@ -403,6 +418,32 @@ export class EndpointLane {
       slot: w.slot ?? 0,
       ...(w.degraded ? { degraded: w.degraded } : {}),
     });
+  }
+
+  /**
+   * A caller found too late at its slot (this process was stalled): going now would add to
+   * whatever the upstream saw meanwhile. Its slot is written off (spent in Redis, never used: safe)
+   * and it asks for a fresh one like a new call, with its tenant, priority and deadline.
+   */
+  private writeOff(w: Waiter, lateMs: number): void {
+    clearTimeout(w.timer);
+    delete w.slot;
+    delete w.ticket;
+    delete w.degraded;
+    w.phase = 'pending';
+    this.pending.push(w);
+    this.scheduleFlush();
+    const s = this.settings;
+    if (s.events.active) s.events.emit({ type: 'requeued-late', endpoint: s.endpoint, tenant: w.req.tenant, priority: w.req.priority, lateMs });
+    this.late.n++;
+    this.late.maxMs = Math.max(this.late.maxMs, lateMs);
+    // a stall finds many callers late at once: one line for them all
+    this.lateLog ??= setTimeout(() => {
+      this.lateLog = undefined;
+      const toleranceMs = lateToleranceMs(s.lateToleranceMs, this.header?.rate ?? s.ratePerMs);
+      s.logger.info({ requeued: this.late.n, maxLateMs: Math.round(this.late.maxMs), toleranceMs: Math.round(toleranceMs * 10) / 10 }, 'callers found later than lateToleranceMs after their slot (event-loop stall?): slots written off, callers queued again');
+      this.late = { n: 0, maxMs: 0 };
+    }, 100).unref();
   }
 
   /** Ends a waiter's timers and listeners; `keep` leaves it findable (see giveUp). */

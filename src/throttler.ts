@@ -248,6 +248,7 @@ export class Throttler {
         configVersion: this.configVersion,
         horizonMs: this.config.horizonMs,
         leaseMs: this.config.leaseMs,
+        lateToleranceMs: this.config.lateToleranceMs,
         global: this.global,
         logger: this.log.child({ endpoint }),
         events: this.events,

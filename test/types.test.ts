@@ -28,7 +28,7 @@ describe('public API types', () => {
   it('typed errors carry a code and what a caller needs', () => {
     expectTypeOf<ThrottleTimeoutError>().toMatchTypeOf<SluiceError>();
     expectTypeOf<ThrottleTimeoutError['expectedWaitMs']>().toEqualTypeOf<number | undefined>();
-    expectTypeOf<ThrottleEvent['type']>().toEqualTypeOf<'admitted' | 'refused' | 'penalized' | 'config-changed' | 'redis-call'>();
+    expectTypeOf<ThrottleEvent['type']>().toEqualTypeOf<'admitted' | 'requeued-late' | 'refused' | 'penalized' | 'config-changed' | 'redis-call'>();
   });
 
   it('rejects a misspelled option at compile time', () => {

@@ -108,6 +108,17 @@ export const ThrottlerConfig = z.object({
    * whose event loop stalls longer than this loses its place (its tickets are dropped and queued
    * again when it comes back), so a short lease turns every GC pause into a lost place. Default 30 s.
    */
+  /**
+   * How late after its slot a caller may still be let go. Redis grants slots that keep to the
+   * bucket; a caller let go at most this long after its slot keeps what the upstream sees, over any
+   * window Δ, ≤ rate·(Δ + lateToleranceMs) + burst. A caller found later (its process was stalled:
+   * GC, a CPU-bound parse) is not let go on its stale slot: the slot is written off and the caller
+   * queues again for a fresh one, with its tenant, priority and maxWaitMs. Lower it for a stricter
+   * bound (each write-off costs a token); raise it if `sluice_late_slots_requeued_total` grows
+   * without stalls. Default: half the slot spacing at the endpoint's current rate (at most half a
+   * token over the burst), but at least 20 ms (rate·20 ms tokens above 25/s).
+   */
+  lateToleranceMs: DurationInput.pipe(z.number().min(1, 'lateToleranceMs must be at least 1 ms (timers fire up to a ms late)').max(3_600_000)).optional(),
   leaseMs: DurationInput.pipe(z.number().min(MIN_LEASE_MS, `leaseMs must be at least ${MIN_LEASE_MS} ms`).max(24 * 3600_000)).default(30_000),
   /**
    * Version of this process's config file (any number that grows with each change, e.g. the

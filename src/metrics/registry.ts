@@ -60,6 +60,8 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
   const waits = new Histogram({ name: 'sluice_wait_seconds', help: 'Time callers of this process waited from acquire to admission.', labelNames: ['endpoint'] as const, buckets: WAIT_BUCKETS_MS.map((ms) => ms / 1000), registers });
   // late callers send their requests together: a clump the upstream may count against its burst
   const late = new Histogram({ name: 'sluice_admission_late_seconds', help: 'How long after its reserved slot a caller of this process was let go (event-loop stalls, late wake-ups).', labelNames: ['endpoint'] as const, buckets: LATENCY_BUCKETS_S, registers });
+  // a stall costs throughput, not safety: these callers asked for a fresh slot instead of clumping
+  const lateRequeued = new Counter({ name: 'sluice_late_slots_requeued_total', help: 'Callers of this process found later than lateToleranceMs after their slot (event-loop stalls): the slot was written off and the caller queued again.', labelNames: ['endpoint'] as const, registers });
   const refusals = new Counter({ name: 'sluice_refusals_total', help: 'Acquires refused in this process, by reason (timeout, queue-full, cost-above-burst, aborted, expired, closed, redis-unavailable).', labelNames: ['endpoint', 'reason'] as const, registers });
   const penalties = new Counter({ name: 'sluice_penalties_total', help: 'Upstream push-backs (429, captcha) reported by this process.', labelNames: ['endpoint'] as const, registers });
   // the fleet read of this scrape counts among the Redis calls: wait for it before reporting them
@@ -78,6 +80,7 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
     // zero series from the start, so rate() and absent() behave before the first event
     waits.zero({ endpoint: e });
     penalties.inc({ endpoint: e }, 0);
+    lateRequeued.inc({ endpoint: e }, 0);
   }
   redisErrors.inc({ script: 'acquire' }, 0);
   redisErrors.inc({ script: 'inspect' }, 0);
@@ -88,6 +91,9 @@ export function createMetrics(options: MetricsOptions): SluiceMetrics {
         admissions.inc({ endpoint: event.endpoint, priority: event.priority, queued: String(event.queued) });
         waits.observe({ endpoint: event.endpoint }, event.waitedMs / 1000);
         late.observe({ endpoint: event.endpoint }, event.lateMs / 1000);
+        break;
+      case 'requeued-late':
+        lateRequeued.inc({ endpoint: event.endpoint });
         break;
       case 'refused':
         refusals.inc({ endpoint: event.endpoint, reason: event.reason });

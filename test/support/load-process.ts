@@ -25,6 +25,10 @@ export interface LoadSpec {
   leaseMs?: number;
   /** Per-acquire maxWaitMs (errors are counted, not fatal). */
   maxWaitMs?: number;
+  /** Event-loop stalls: a synchronous busy loop of `ms`, `at` ms after startAt (a GC pause, a CPU-bound parse). */
+  stalls?: { at: number; ms: number }[];
+  /** The throttler's lateToleranceMs (default: its own). */
+  lateToleranceMs?: number;
 }
 
 export interface LoadResult {
@@ -34,6 +38,8 @@ export interface LoadResult {
   errors: Record<string, number>;
   calls: number;
   lateMs: number[];
+  /** Callers found later than the tolerance at their slot and queued again ('requeued-late' events). */
+  requeuedLate: number;
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
@@ -45,12 +51,17 @@ const throttler = createThrottler({
   ...(spec.horizonMs === undefined ? {} : { horizonMs: spec.horizonMs }),
   ...(spec.failurePolicy === undefined ? {} : { failurePolicy: spec.failurePolicy }),
   ...(spec.leaseMs === undefined ? {} : { leaseMs: spec.leaseMs }),
+  ...(spec.lateToleranceMs === undefined ? {} : { lateToleranceMs: spec.lateToleranceMs }),
   logger: pino({ level: 'warn' }, pino.destination(2)),
 });
 
 const admissions: LoadResult['admissions'] = [];
 const lateMs: number[] = [];
 let count = 0;
+let requeuedLate = 0;
+throttler.onEvent((e) => {
+  if (e.type === 'requeued-late') requeuedLate++;
+});
 const errors: Record<string, number> = {};
 // tell the parent we are up, then wait for the common start time on stdin
 await throttler.inspect(spec.endpoint);
@@ -58,6 +69,14 @@ process.stdout.write('ready\n');
 const startAt = await new Promise<number>((resolve) => process.stdin.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
 const stopAt = startAt + spec.durationMs;
 await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+for (const stall of spec.stalls ?? []) {
+  setTimeout(() => {
+    const until = Date.now() + stall.ms;
+    while (Date.now() < until) {
+      // the event loop is blocked: timers and replies wait, slots come due
+    }
+  }, Math.max(0, startAt + stall.at - Date.now()));
+}
 await Promise.all(
   Array.from({ length: spec.callers }, async () => {
     while (Date.now() < stopAt) {
@@ -80,5 +99,5 @@ await Promise.all(
 );
 const calls = throttler.calls;
 await Promise.race([throttler.close(), new Promise((r) => setTimeout(r, 3_000))]);
-process.stdout.write(`${JSON.stringify({ admissions, count, errors, calls, lateMs: spec.summaryOnly ? [] : lateMs } satisfies LoadResult)}\n`);
+process.stdout.write(`${JSON.stringify({ admissions, count, errors, calls, lateMs: spec.summaryOnly ? [] : lateMs, requeuedLate } satisfies LoadResult)}\n`);
 process.exit(0);

@@ -57,3 +57,20 @@ export function maxInWindow(times: number[], windowMs: number): number {
 export function countBetween(times: number[], from: number, to: number): number {
   return times.filter((t) => t >= from && t < to).length;
 }
+
+/**
+ * Replays request times through a token bucket (`ratePerMs`, `capacity`, full at the start), as
+ * an upstream counting them would: returns the deepest debt in tokens (0 = it never refused one).
+ */
+export function bucketDebt(times: number[], ratePerMs: number, capacity: number): { debt: number; at: number } {
+  const sorted = [...times].sort((a, b) => a - b);
+  let tokens = capacity;
+  let last = sorted[0] ?? 0;
+  let worst = { debt: 0, at: NaN };
+  for (const t of sorted) {
+    tokens = Math.min(capacity, tokens + (t - last) * ratePerMs) - 1;
+    last = t;
+    if (-tokens > worst.debt) worst = { debt: -tokens, at: t };
+  }
+  return worst;
+}
