@@ -13,7 +13,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDemoSection, DEMO_CONFIG_PATH } from '../workers/demo/config.js';
+import { demoSection, DEMO_CONFIG_PATH } from '../workers/demo/config.js';
+import { loadConfigFile } from '../workers/config/load.js';
 import { runDemo } from '../workers/demo/orchestrator.js';
 import { ResultsStore } from '../workers/results/store.js';
 import { createGraph } from '../workers/simulator/index.js';
@@ -26,7 +27,7 @@ afterAll(async () => {
 
 /** What the demo's seeds must reach, computed here from the graph alone. */
 function expectedDomains(): string[] {
-  const demo = loadDemoSection(DEMO_CONFIG_PATH);
+  const demo = demoSection(loadConfigFile(DEMO_CONFIG_PATH));
   const seeds = { hashtags: [] as string[], keywords: [] as string[], handles: [] as string[], videos: [] as string[] };
   for (const s of demo.parsedSeeds) {
     if (s.kind === 'hashtag') seeds.hashtags.push(s.value);

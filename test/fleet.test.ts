@@ -192,7 +192,7 @@ describe('harvesting logic', () => {
     }
     const s = await session(r);
     sessions.push(s);
-    await expect(harvest({ handle: g.missingHandles[0]!, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 'test' } }, { session: s, urls, store: r.store })).rejects.toMatchObject({ name: 'UnrecoverableError' });
+    await expect(harvest({ handle: g.missingHandles[0]!, tenant: 'acme', priority: 'normal', source: { kind: 'manual', value: 'test' } }, { session: s, urls, store: r.store })).rejects.toMatchObject({ name: 'FinalOutcomeError', code: 'TARGET_NOT_FOUND' });
     s.close();
 
     // every request the simulator saw went through acquire; nothing unmapped reached it (Chromium

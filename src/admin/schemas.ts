@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { formatIssues } from '../config/issues.js';
+import { ErrorCode, SluiceError } from '../errors/index.js';
 import { Name, RateInput } from '../config/schema.js';
 import { tokensPerMs, type Rate } from '../config/units.js';
 
@@ -61,14 +62,14 @@ export const HistoryQuery = z.object({ endpoint: Name.optional(), since: z.coerc
 export const ActorHeader = z.string().min(1).max(64).regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'printable ASCII, up to 64 characters');
 
 /** A validation failure the API answers with 400. */
-export class BadRequest extends Error {
+export class BadRequest extends SluiceError {
+  readonly code = ErrorCode.BadRequest;
   constructor(
     message: string,
     /** Dotted paths of the fields at fault. */
     readonly fields: string[],
   ) {
     super(message);
-    this.name = 'BadRequest';
   }
 }
 

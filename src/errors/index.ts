@@ -18,6 +18,7 @@ export const ErrorCode = {
   ThrottleOutsideStep: 'THROTTLE_OUTSIDE_STEP',
   JobDeferred: 'JOB_DEFERRED',
   UpstreamLimited: 'UPSTREAM_LIMITED',
+  BadRequest: 'BAD_REQUEST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

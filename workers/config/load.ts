@@ -5,16 +5,21 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidConfigError } from 'sluice';
 import { checkDefaultPriority, describeIssues, Name, ThrottlerConfig } from 'sluice';
+import { FleetSettings } from '../fleet/settings.js';
 
 /** The project's default config file. */
 export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yml');
 
-/** The whole file: the throttle plus what the fleet needs around it. */
+/** The whole file, read and validated once: the throttle plus what the fleet needs around it. */
 export const SluiceFile = z.object({
   namespace: Name.default('sluice'),
   /** Base URL of TikTok's web app (or the simulator's). */
   tiktokBaseUrl: z.url().default('https://www.tiktok.com'),
   throttle: ThrottlerConfig.omit({ namespace: true }),
+  /** The workers' settings (concurrency, timeouts, follow rules...), defaults for what it leaves out. */
+  fleet: FleetSettings.default(() => FleetSettings.parse({})),
+  /** The demo's section (config/demo.yml), validated by `demoSection()` where the demo runs. */
+  demo: z.unknown().optional(),
 });
 export type SluiceFile = z.output<typeof SluiceFile>;
 

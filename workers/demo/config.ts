@@ -9,7 +9,7 @@ import { parseSeedLine } from '../../jobs/seeds.js';
 import type { Seed } from '../../jobs/schemas.js';
 import { describeIssues, DurationInput, Name } from 'sluice';
 import { InvalidConfigError, InvalidPayloadError } from 'sluice';
-import { readConfigSection } from '../fleet/settings.js';
+import type { SluiceFile } from '../config/load.js';
 import { SIM_KEYS } from '../simulator/index.js';
 
 /** config/demo.yml of this checkout. */
@@ -42,9 +42,9 @@ export const DemoSection = z
   .strict();
 export type DemoSection = z.output<typeof DemoSection>;
 
-/** Reads and validates the `demo:` section, and parses its seeds. */
-export function loadDemoSection(path: string): DemoSection & { parsedSeeds: Seed[] } {
-  const raw = readConfigSection(path, 'demo');
+/** Validates the `demo:` section of a loaded config file, and parses its seeds. */
+export function demoSection(file: Pick<SluiceFile, 'demo'> & { path: string }): DemoSection & { parsedSeeds: Seed[] } {
+  const { path, demo: raw } = file;
   if (raw === undefined) throw new InvalidConfigError(`config ${path} has no demo: section (see config/demo.yml)`);
   const parsed = DemoSection.safeParse(raw);
   if (!parsed.success) throw new InvalidConfigError(`invalid demo config in ${path}: ${describeIssues(parsed.error, raw)}`);

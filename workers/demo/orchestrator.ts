@@ -25,7 +25,7 @@ import { ResultsStore } from '../results/store.js';
 import { startSimulator, type LimitStep, type Seeds } from '../simulator/index.js';
 import { createThrottler } from 'sluice';
 import { TIKTOK_ENDPOINTS, type TikTokEndpoint } from '../tiktok/index.js';
-import { DEMO_CONFIG_PATH, loadDemoSection } from './config.js';
+import { DEMO_CONFIG_PATH, demoSection } from './config.js';
 import { AdmissionTotals, idle, progressLine, takeSnapshot, type Snapshot } from './progress.js';
 import { renderReport } from './report.js';
 import { buildSummary, type DemoSummary } from './summary.js';
@@ -97,7 +97,7 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const configPath = options.configPath ?? DEMO_CONFIG_PATH;
   const config = loadConfigFile(configPath);
-  const demo = loadDemoSection(config.path);
+  const demo = demoSection(config);
   assertChromium();
   const throttle = options.throttle ?? true;
   const simLimitFactor = options.simLimitFactor ?? 1;

@@ -24,6 +24,7 @@ export const CHROMIUM_ARGS: readonly string[] = [
 
 /** Chromium is not installed where we look for it. */
 export class ChromiumMissingError extends Error {
+  readonly code = 'CHROMIUM_MISSING';
   constructor(readonly path: string) {
     super(`Chromium not found at ${path}: install it with \`apt-get install -y chromium\` (or set SLUICE_CHROMIUM to its path)`);
     this.name = 'ChromiumMissingError';

@@ -17,10 +17,10 @@
  * attempt never fetches a page twice: it puts its browser page on TikTok's origin without a
  * request (`session.enterOrigin`) and goes on reading its list from there (`job.resume`).
  * Outcomes:
- * a missing hashtag, creator or video is final (UnrecoverableError); a private creator or video
+ * a missing hashtag, creator or video is final (FinalOutcomeError); a private creator or video
  * has nothing to list and completes.
  */
-import { UnrecoverableError } from 'bullmq';
+import { CrawlErrorCode, FinalOutcomeError } from './errors.js';
 import type { DiscoveryJob, DiscoveryResume, Seed } from '../../jobs/schemas.js';
 import {
   discoverFromHtml,
@@ -172,7 +172,7 @@ async function discoverHashtag(name: string, o: DiscoveryContext): Promise<Disco
   const challenge = lookup?.challenge;
   if (!challenge) {
     if (visit.classification.kind === 'not-found' || lookup?.statusCode === STATUS.HASHTAG_NOT_EXIST) {
-      throw new UnrecoverableError(`#${name}: hashtag not found`);
+      throw new FinalOutcomeError(CrawlErrorCode.NotFound, `#${name}: hashtag not found`);
     }
     throw new TransientRequestError(`#${name}: the hashtag page holds no challenge id`);
   }
@@ -216,7 +216,7 @@ async function discoverCreator(handle: string, o: DiscoveryContext): Promise<Dis
   const visit = await o.session.openPage(o.urls.profile(handle));
   const lookup = extractUser(visit.body);
   if (visit.classification.kind === 'not-found' || (lookup && !lookup.user && lookup.statusCode === STATUS.USER_NOT_EXIST)) {
-    throw new UnrecoverableError(`@${handle}: account not found`);
+    throw new FinalOutcomeError(CrawlErrorCode.NotFound, `@${handle}: account not found`);
   }
   const user = lookup?.user;
   if (!user) {
@@ -239,7 +239,7 @@ async function discoverCreator(handle: string, o: DiscoveryContext): Promise<Dis
 async function discoverVideo(id: string, o: DiscoveryContext): Promise<DiscoveryResult['outcome']> {
   const { finds } = o;
   const visit = await o.session.openPage(o.urls.video(id));
-  if (visit.classification.kind === 'not-found') throw new UnrecoverableError(`video ${id}: not found`);
+  if (visit.classification.kind === 'not-found') throw new FinalOutcomeError(CrawlErrorCode.NotFound, `video ${id}: not found`);
   if (visit.classification.kind === 'private') return 'private';
   const page = discoverFromHtml(visit.body);
   if (!page || page.items.length === 0) throw new TransientRequestError(`video ${id}: the video page holds no item`);

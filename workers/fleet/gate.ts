@@ -43,6 +43,7 @@ import {
   QueueFullError,
   ThrottlerClosedError,
   ThrottleTimeoutError,
+  type AcquireOptions,
   type Admission,
   type Throttler,
 } from 'sluice';
@@ -97,11 +98,10 @@ export class ServerErrorWatch {
 }
 
 /**
- * One penalty per endpoint per pause from this process. The throttle's penalize adds the pause
- * to the bucket's debt on every call, so the 429s that the jobs of one worker meet together (they
- * were admitted together) would stack into that many pauses; one is the signal. Another call
- * within the pause this process already asked for is dropped (the library would have to cap the
- * debt itself to do the same fleet-wide).
+ * One penalty per endpoint per pause from this process. The 429s that the jobs of one worker meet
+ * together (they were admitted together) are one signal: the throttle keeps the latest pause end
+ * whatever the count, but each call is a Redis round trip and a count in the endpoint's penalty
+ * counter. Another call within the pause this process already asked for is dropped.
  */
 export function coalescePenalties(throttler: GateThrottler, clock: () => number = Date.now): GateThrottler {
   const until = new Map<string, number>();
@@ -131,8 +131,15 @@ export interface Exchange {
   classification: Classification;
 }
 
-/** What the gate needs of a throttler: a token per request, and a fleet-wide pause on a pushback. */
-export type GateThrottler = Pick<Throttler, 'acquire' | 'penalize'>;
+/**
+ * What the gate needs of a throttler: a token per request (resolving when it may be sent, with the
+ * admission when one was taken now, undefined for a token paid for beforehand), and a fleet-wide
+ * pause on a pushback.
+ */
+export interface GateThrottler {
+  acquire(endpoint: string, options?: AcquireOptions): Promise<Admission | undefined>;
+  penalize: Throttler['penalize'];
+}
 
 export interface GateOptions {
   /** The fleet's throttler; `null` disables the throttle (demo `--no-throttle` only: requests go out unchecked). */
@@ -358,7 +365,7 @@ export class RequestGate {
     const t1 = Date.now();
     const response = await route.fetch({ maxRedirects: 0, timeout: this.options.requestTimeoutMs });
     const body = await response.text();
-    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
+    this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission?.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
     const headers = response.headers();
     const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
     const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
@@ -375,14 +382,14 @@ export class RequestGate {
   }
 
   /**
-   * Takes a token for one request: the admission (empty without a throttler). False when the job
-   * must not send it (deferral or failure recorded).
+   * Takes a token for one request: the admission (undefined without a throttler, or for a prepaid
+   * token). False when the job must not send it (deferral or failure recorded).
    */
-  private async admit(endpoint: TikTokEndpoint): Promise<Partial<Admission> | false> {
+  private async admit(endpoint: TikTokEndpoint): Promise<Admission | undefined | false> {
     const { throttler } = this.options;
     if (throttler === null) {
       this.counters.admitted += 1;
-      return {};
+      return undefined;
     }
     try {
       const admission = await throttler.acquire(endpoint, {

@@ -5,10 +5,10 @@
  * (`extractDomains`, which keeps registrable domains only). The user comes from the page's
  * embedded state; when the page has none (an older page generation), from the
  * `/api/user/detail/` response the page fetched. Private profiles still show their bio, so they
- * are harvested too. Final outcomes (UnrecoverableError): the account does not exist, or it is
+ * are harvested too. Final outcomes (FinalOutcomeError): the account does not exist, or it is
  * private and shows no user at all.
  */
-import { UnrecoverableError } from 'bullmq';
+import { CrawlErrorCode, FinalOutcomeError } from './errors.js';
 import { formatSource, type HarvestingJob } from '../../jobs/schemas.js';
 import type { ResultsStore } from '../results/store.js';
 import { extractDomains, extractUser, STATUS, type TikTokUrls, type UserLookup } from '../tiktok/index.js';
@@ -41,19 +41,19 @@ export async function harvest(job: HarvestingJob, options: HarvestOptions): Prom
   const { session, urls } = options;
   const visit = await session.openPage(urls.profile(job.handle));
   let lookup = extractUser(visit.body);
-  if (visit.classification.kind === 'not-found' || missing(lookup)) throw new UnrecoverableError(`@${job.handle}: account not found`);
+  if (visit.classification.kind === 'not-found' || missing(lookup)) throw new FinalOutcomeError(CrawlErrorCode.NotFound, `@${job.handle}: account not found`);
   if (!lookup?.user) {
     const api = await session.pageApi(
       (url) => url.pathname.startsWith('/api/user/detail'),
       urls.userDetailApi({ uniqueId: job.handle }),
     );
     lookup = extractUser(api.body) ?? lookup;
-    if (api.classification.kind === 'not-found' || missing(lookup)) throw new UnrecoverableError(`@${job.handle}: account not found`);
+    if (api.classification.kind === 'not-found' || missing(lookup)) throw new FinalOutcomeError(CrawlErrorCode.NotFound, `@${job.handle}: account not found`);
   }
   const user = lookup?.user;
   if (!user) {
     if (visit.classification.kind === 'private' || lookup?.statusCode === STATUS.USER_PRIVATE) {
-      throw new UnrecoverableError(`@${job.handle}: private account that shows no bio`);
+      throw new FinalOutcomeError(CrawlErrorCode.Private, `@${job.handle}: private account that shows no bio`);
     }
     throw new TransientRequestError(`@${job.handle}: neither the page nor its API call held the user`);
   }

@@ -10,20 +10,20 @@
  *   inline wait, a durable `step.sleep` beyond it) instead of the worker's `maxWaitMs`;
  * - a pushback (429, captcha) still penalizes the endpoint fleet-wide, then defers the step by the
  *   pause instead of delaying a BullMQ job; an account that does not exist fails the run once
- *   (NonRetriableError) instead of BullMQ's UnrecoverableError.
+ *   (NonRetriableError) where the BullMQ runner fails the job (both from the crawl's FinalOutcomeError).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { UnrecoverableError } from 'bullmq';
 import { NonRetriableError } from 'inngest';
 import { HarvestingJob } from '../../jobs/schemas.js';
 import type { Logger } from 'sluice';
-import type { Admission, Throttler } from 'sluice';
+import type { Throttler } from 'sluice';
 import { deferralMarker, DEFAULT_INLINE_WAIT_MS, DEFAULT_MAX_DEFER_MS, ThrottleDeferredError } from 'sluice/inngest';
 import { createHarvestApp, PROFILE_ENDPOINT, type HarvestApp, type HarvestAppOptions, type HarvestContext, type HarvestProfile } from '../inngest/harvest-app.js';
 import type { ResultsStore } from '../results/store.js';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferredError } from 'sluice';
 import type { GateThrottler } from './gate.js';
+import { FinalOutcomeError } from './errors.js';
 import { harvest, type HarvestResult } from './harvesting.js';
 import { launchBrowser } from './browser.js';
 import { ContextPool } from './pool.js';
@@ -56,10 +56,11 @@ function stepThrottler(ctx: HarvestContext, throttler: Throttler): GateThrottler
   // the gate runs in Playwright's callbacks, outside the step's async context: ctx.throttle needs it
   const inStep = AsyncLocalStorage.snapshot();
   return {
-    acquire: async (endpoint, options = {}): Promise<Admission> => {
+    acquire: async (endpoint, options = {}) => {
       if (endpoint === PROFILE_ENDPOINT && prepaid > 0) {
+        // the middleware already took this token for the step: nothing to acquire, nothing to report
         prepaid -= 1;
-        return { endpoint, waitedMs: 0, queued: false, lateMs: 0, slot: Date.now() };
+        return undefined;
       }
       return inStep(() => ctx.throttle(endpoint, options.signal ? { signal: options.signal } : {}));
     },
@@ -107,7 +108,7 @@ export function browserHarvest(options: BrowserHarvestOptions): HarvestProfile<H
         // TikTok pushed back: the endpoint is paused fleet-wide; the step sleeps past the pause
         throw new ThrottleDeferredError(deferralMarker(err.endpoint, 'penalized', err.delayMs, options.maxDeferMs ?? DEFAULT_MAX_DEFER_MS));
       }
-      if (err instanceof UnrecoverableError) throw new NonRetriableError(err.message, { cause: err });
+      if (err instanceof FinalOutcomeError) throw new NonRetriableError(err.message, { cause: err });
       throw err;
     } finally {
       session.close();

@@ -27,7 +27,7 @@ import { createThrottler } from 'sluice';
 import { launchBrowser } from './browser.js';
 import { createFleetWorker } from './runner.js';
 import { penaltyKindOf } from './gate.js';
-import { loadFleetSettings, parseFleetSettings, type FleetSettings } from './settings.js';
+import { parseFleetSettings, type FleetSettings } from './settings.js';
 import { onShutdown } from './shutdown.js';
 
 export interface WorkerProcessOptions {
@@ -80,7 +80,7 @@ function concurrencyFrom(option: number | undefined, settings: FleetSettings): F
 /** Starts a worker process's parts; resolves once the worker is fetching jobs. */
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const config = loadConfigFile(options.configPath);
-  const settings = concurrencyFrom(options.concurrency, loadFleetSettings(config.path));
+  const settings = concurrencyFrom(options.concurrency, config.fleet);
   const namespace = resolveNamespace(config, options.namespace);
   const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? config.tiktokBaseUrl;
   try {

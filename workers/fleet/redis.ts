@@ -7,6 +7,7 @@ import { redactUrl } from 'sluice';
 
 /** Redis could not be reached: the message names the URL (password hidden). */
 export class RedisConnectError extends Error {
+  readonly code = 'REDIS_CONNECT';
   constructor(url: string, cause: unknown) {
     super(`cannot reach Redis at ${redactUrl(url)}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'RedisConnectError';

@@ -8,7 +8,8 @@
  *   queue with `job.moveToDelayed(until, token)` + `DelayedError`, which does NOT spend an attempt,
  *   and only this job waits: the queue is never paused (no `worker.rateLimit`), so jobs for other
  *   endpoints keep going;
- * - UnrecoverableError (invalid payload, unknown priority, account or hashtag missing): failed at
+ * - UnrecoverableError (invalid payload, unknown priority; the crawl's FinalOutcomeError: account or
+ *   hashtag missing, mapped here once): failed at
  *   once, no retry; the worker goes on with the next job;
  * - anything else (transient errors past the in-job retries, Redis down): a failed attempt,
  *   retried by BullMQ with the queue's backoff.
@@ -27,6 +28,7 @@ import type { ResultsStore } from '../results/store.js';
 import type { Throttler } from 'sluice';
 import { tiktokUrls } from '../tiktok/index.js';
 import { JobDeferredError } from 'sluice';
+import { FinalOutcomeError } from './errors.js';
 import { discover, type DiscoveryResult, type FoundBatch } from './discovery.js';
 import { coalescePenalties, ServerErrorWatch, type Exchange } from './gate.js';
 import { harvest, type HarvestResult } from './harvesting.js';
@@ -177,6 +179,7 @@ export function createFleetWorker(options: FleetWorkerOptions): Worker {
         jobLog.info({ endpoint: err.endpoint, reason: err.reason, delayMs: err.delayMs }, 'job deferred');
         return deferJob(job, token, err.delayMs);
       }
+      if (err instanceof FinalOutcomeError) throw new UnrecoverableError(err.message);
       throw err;
     } finally {
       session.close();

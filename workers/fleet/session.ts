@@ -16,6 +16,7 @@ import { PUSHBACK_KINDS, RequestGate, type Exchange, type GateOptions } from './
 
 /** A failure worth trying again: the network, a 5xx, an answer that is not data. */
 export class TransientRequestError extends Error {
+  readonly code = 'REQUEST_TRANSIENT';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'TransientRequestError';

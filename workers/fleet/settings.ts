@@ -5,8 +5,6 @@
  * section, so it is read here, from the same file, once, at the boundary.
  */
 import { z } from 'zod';
-import { resolve } from 'node:path';
-import { readYamlFile } from '../config/load.js';
 import { describeIssues, DurationInput } from 'sluice';
 import { InvalidConfigError } from 'sluice';
 
@@ -67,22 +65,4 @@ export function parseFleetSettings(input: unknown): FleetSettings {
   const parsed = FleetSettings.safeParse(input ?? {});
   if (!parsed.success) throw new InvalidConfigError(`invalid fleet settings: ${describeIssues(parsed.error, input)}`);
   return parsed.data;
-}
-
-/** Reads a top-level section of a YAML config file (undefined when absent). */
-export function readConfigSection(path: string, section: string): unknown {
-  const raw = readYamlFile(path);
-  return raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[section] : undefined;
-}
-
-/** The `fleet:` section of a config file, with defaults for whatever it leaves out. */
-export function loadFleetSettings(path: string): FleetSettings {
-  try {
-    return parseFleetSettings(readConfigSection(path, 'fleet'));
-  } catch (err) {
-    if (err instanceof InvalidConfigError && !err.message.includes(path)) {
-      throw new InvalidConfigError(`${err.message} (in ${resolve(path)})`, { cause: err });
-    }
-    throw err;
-  }
 }

@@ -12,7 +12,6 @@ import { createAdminServer } from 'sluice/admin';
 import { createQueues } from '../../../jobs/queues.js';
 import { ResultsStore } from '../../results/store.js';
 import { redactUrl } from './status.js';
-import { loadFleetSettings } from '../../fleet/settings.js';
 import { startInngestHarvester, type InngestHarvester } from '../../fleet/inngest-harvest.js';
 
 export interface AdminCommandOptions {
@@ -80,7 +79,7 @@ export async function adminCommand(opts: AdminCommandOptions = {}): Promise<Runn
   try {
     if (opts.inngest) {
       const baseUrl = process.env.SLUICE_TIKTOK_BASE_URL ?? file.tiktokBaseUrl;
-      harvester = await startInngestHarvester({ throttler, store: results, baseUrl, settings: loadFleetSettings(file.path), logger: root });
+      harvester = await startInngestHarvester({ throttler, store: results, baseUrl, settings: file.fleet, logger: root });
     }
     admin = createAdminServer({
       ...(harvester ? { inngest: harvester.app } : {}),
