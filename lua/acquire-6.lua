@@ -15,7 +15,7 @@
 
   ARGV[1]  key prefix 'sluice:{ns}:'     ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
-  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] 1 if the caller has tickets out
+  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
   ARGV[12] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
   ARGV[13] the caller's config version: ARGV[4], [5], [7] are its config file's values; the
@@ -51,7 +51,7 @@
 
 local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
-local hasTickets = ARGV[9] == '1'
+local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
 local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13])
 settings.stamping = true
@@ -84,9 +84,9 @@ local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
   ep = ep, qKey = qKey, cKey = cKey, prefix = prefix, owner = owner, horizon = horizon,
   settings = settings, shadowKey = shadowKey,
-  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix, mailTtl = keyTtl,
+  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix,
 }
-if ep.n > 0 then promote(queue) end
+if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
 local results = {}
 local function push(id, status, a, b, c)
@@ -129,9 +129,8 @@ for i = 0, n - 1 do
     ep.to = ep.to + 1
     push(id, -1, num(w))
   else
-    local f, nField = classField('f', tenant, priority), classField('n', tenant, priority)
-    local cls = redis.call('HMGET', cKey, f, nField)
-    local last, queuedInClass = tonumber(cls[1]) or 0, tonumber(cls[2]) or 0
+    local cls = loadClass(cKey, tenant, priority)
+    local last, queuedInClass = cls.f, cls.n
     local tag = math.max(ep.v, last)
     local busyWeight = ep.bw
     if queuedInClass <= 0 then busyWeight = busyWeight + weight end
@@ -149,8 +148,12 @@ for i = 0, n - 1 do
       local deadline = -1
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
       local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst))
+      if ep.n == 0 then ep.grew, ep.ho = true, owner end
+      if deadline >= 0 then ep.qdl = 1 end
+      if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
+      if cost > ep.xc then ep.xc = cost end
       redis.call('ZADD', qKey, tag, member)
-      redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight, nField, queuedInClass + 1)
+      cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
       ep.bw = busyWeight
       ep.n = ep.n + 1
       ep.qc = ep.qc + cost
@@ -160,14 +163,16 @@ for i = 0, n - 1 do
     end
   end
 end
-if enqueued then promote(queue) end
-expireMailboxes()
+if enqueued and not nothingToPromote(queue, false) then promote(queue) end
+flushRemovals(qKey)
+flushClasses(cKey)
+sendMail(keyTtl)
 
 saveEndpoint(ep, qKey, cKey)
 
 local mailbox = {}
 if hasTickets or enqueued then
-  redis.call('SET', KEYS[6], '1', 'PX', lease)
+  if not leaseFresh then redis.call('SET', KEYS[6], '1', 'PX', lease) end
   local mail = redis.call('HGETALL', KEYS[5])
   if #mail > 0 then
     redis.call('DEL', KEYS[5])
@@ -181,9 +186,11 @@ local m = tonumber(ARGV[15 + n * 8]) or 0
 if m > 0 then
   local inMail = {}
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
+  local members = {}
+  for i = 1, m do members[i] = ARGV[15 + n * 8 + i] end
+  local scores = redis.call('ZMSCORE', qKey, unpack(members))
   for i = 1, m do
-    local member = ARGV[15 + n * 8 + i]
-    if not inMail[string.match(member, '^[^|]*')] and not redis.call('ZSCORE', qKey, member) then lost[#lost + 1] = member end
+    if not inMail[string.match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
   end
 end
 
