@@ -10,10 +10,9 @@
                    'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst (hash)
   KEYS[6] owner    the caller's liveness key (string with a lease)
   Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
-  buckets 't:<tenant>', runtime tenant budgets 'tcfg', the audit list 'audit', other owners'
-  mailboxes and liveness keys.
+  buckets 't:<tenant>', runtime tenant budgets 'tcfg', other owners' mailboxes and liveness keys.
 
-  ARGV[1]  key prefix 'sluice:{ns}:'     ARGV[2]  endpoint      ARGV[3] owner id
+  ARGV[1]  the endpoint's key prefix 'sluice:{ns}:' (or 'sluice:{ns|endpoint}:', see src/keys.ts)    ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
   ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
@@ -31,7 +30,7 @@
   No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
   pause. The bucket, queue and class keys get one TTL.
 
-  Returns { header, results, mailbox, lost }
+  Returns { header, results, mailbox, lost, audit }
     header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or ''),
                 paused until (Redis ms: the later of the penalty's and the operator's pause; 'inf'; 0 = none) }
     results = id, status, a, b, c per request:
@@ -42,6 +41,8 @@
       -3 cost above burst   a = the burst it cannot fit
     mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5])
     lost    = the checked members that are gone without a word
+    audit   = '' or the JSON audit entry of a config version this call replaced (the caller
+              appends it to the namespace's audit log)
 ]]
 --- @include "clock"
 --- @include "buckets"
@@ -65,6 +66,7 @@ local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
 ep.kt = keyTtl
 
+local auditEntry = ''
 if settings.stamped ~= nil then
   -- a newer config file reached the fleet: one entry in the operators' audit log
   local was, f = settings.stamped, settings.file
@@ -74,10 +76,8 @@ if settings.stamped ~= nil then
     before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
     after = { rate = tostring(f.rate), burst = tostring(f.burst), maxQueue = tostring(f.maxQueue) },
   })
-  local auditKey = prefix .. 'audit'
-  redis.call('LPUSH', auditKey, entry)
-  redis.call('LTRIM', auditKey, 0, 999)
-  redis.call('PEXPIRE', auditKey, 30 * 24 * 3600 * 1000)
+  -- the caller writes it: the audit log is the namespace's, and may live in another Cluster slot
+  auditEntry = entry
 end
 
 local shadowKey = prefix .. 'sh:' .. endpoint
@@ -201,4 +201,5 @@ return {
   results,
   mailbox,
   lost,
+  auditEntry,
 }

@@ -39,6 +39,8 @@ export interface LaneSettings {
   failurePolicy: 'closed' | 'local' | 'open';
   /** This process's leased share of a rate while Redis is away, or undefined when the lease is gone (policy 'local'). */
   localShare: (ratePerMs: number, burst: number) => { ratePerMs: number; burst: number } | undefined;
+  /** Appends a JSON audit entry the acquire script returned (a config version replaced) to the namespace's log. */
+  audit: (entry: string) => void;
 }
 
 export interface LaneRequest {
@@ -160,7 +162,7 @@ export class EndpointLane {
 
   private get keys(): string[] {
     const { keys, endpoint, owner } = this.settings;
-    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner)];
+    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner, endpoint)];
   }
 
   acquire(req: LaneRequest): Promise<Admission> {
@@ -209,7 +211,7 @@ export class EndpointLane {
     const s = this.settings;
     const lease = !hasTickets ? '0' : nowMs() - this.leaseAt < s.leaseMs / 3 ? '2' : '1';
     const args: (string | number)[] = [
-      s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
+      s.keys.endpointPrefix(s.endpoint), s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
       lease, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, batch.length,
     ];
     const sentAt = nowMs();
@@ -233,6 +235,7 @@ export class EndpointLane {
         // the script renews the lease when asked ('1'), or when it queued a ticket unasked ('0')
         const results = (reply[1] ?? []) as unknown[];
         if (lease === '1' || (lease === '0' && results.some((v, i) => i % 5 === 1 && Number(v) === 1))) this.leaseAt = sentAt;
+        if (reply[4]) s.audit(String(reply[4]));
         this.onReply(reply, nowMs());
       },
       (err: unknown) => {
@@ -484,7 +487,7 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
+    const args: (string | number)[] = [s.keys.endpointPrefix(s.endpoint), s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
     for (const it of items) {
       const b = it.req.tenantBudget;
       args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');
