@@ -10,12 +10,11 @@
                    'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst (hash)
   KEYS[6] owner    the caller's liveness key (string with a lease)
   Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
-  buckets 't:<tenant>', runtime tenant budgets 'tcfg', the audit list 'audit', other owners'
-  mailboxes and liveness keys.
+  buckets 't:<tenant>', runtime tenant budgets 'tcfg', other owners' mailboxes and liveness keys.
 
-  ARGV[1]  key prefix 'sluice:{ns}:'     ARGV[2]  endpoint      ARGV[3] owner id
+  ARGV[1]  the endpoint's key prefix 'sluice:{ns}:' (or 'sluice:{ns|endpoint}:', see src/keys.ts)    ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
-  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] 1 if the caller has tickets out
+  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
   ARGV[12] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
   ARGV[13] the caller's config version: ARGV[4], [5], [7] are its config file's values; the
@@ -31,7 +30,7 @@
   No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
   pause. The bucket, queue and class keys get one TTL.
 
-  Returns { header, results, mailbox, lost }
+  Returns { header, results, mailbox, lost, audit }
     header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or ''),
                 paused until (Redis ms: the later of the penalty's and the operator's pause; 'inf'; 0 = none) }
     results = id, status, a, b, c per request:
@@ -42,6 +41,8 @@
       -3 cost above burst   a = the burst it cannot fit
     mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5])
     lost    = the checked members that are gone without a word
+    audit   = '' or the JSON audit entry of a config version this call replaced (the caller
+              appends it to the namespace's audit log)
 ]]
 --- @include "clock"
 --- @include "buckets"
@@ -51,7 +52,7 @@
 
 local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
-local hasTickets = ARGV[9] == '1'
+local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
 local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13])
 settings.stamping = true
@@ -65,6 +66,7 @@ local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
 ep.kt = keyTtl
 
+local auditEntry = ''
 if settings.stamped ~= nil then
   -- a newer config file reached the fleet: one entry in the operators' audit log
   local was, f = settings.stamped, settings.file
@@ -74,19 +76,17 @@ if settings.stamped ~= nil then
     before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
     after = { rate = tostring(f.rate), burst = tostring(f.burst), maxQueue = tostring(f.maxQueue) },
   })
-  local auditKey = prefix .. 'audit'
-  redis.call('LPUSH', auditKey, entry)
-  redis.call('LTRIM', auditKey, 0, 999)
-  redis.call('PEXPIRE', auditKey, 30 * 24 * 3600 * 1000)
+  -- the caller writes it: the audit log is the namespace's, and may live in another Cluster slot
+  auditEntry = entry
 end
 
 local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
   ep = ep, qKey = qKey, cKey = cKey, prefix = prefix, owner = owner, horizon = horizon,
   settings = settings, shadowKey = shadowKey,
-  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix, mailTtl = keyTtl,
+  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix,
 }
-if ep.n > 0 then promote(queue) end
+if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
 local results = {}
 local function push(id, status, a, b, c)
@@ -129,9 +129,8 @@ for i = 0, n - 1 do
     ep.to = ep.to + 1
     push(id, -1, num(w))
   else
-    local f, nField = classField('f', tenant, priority), classField('n', tenant, priority)
-    local cls = redis.call('HMGET', cKey, f, nField)
-    local last, queuedInClass = tonumber(cls[1]) or 0, tonumber(cls[2]) or 0
+    local cls = loadClass(cKey, tenant, priority)
+    local last, queuedInClass = cls.f, cls.n
     local tag = math.max(ep.v, last)
     local busyWeight = ep.bw
     if queuedInClass <= 0 then busyWeight = busyWeight + weight end
@@ -149,8 +148,12 @@ for i = 0, n - 1 do
       local deadline = -1
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
       local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst))
+      if ep.n == 0 then ep.grew, ep.ho = true, owner end
+      if deadline >= 0 then ep.qdl = 1 end
+      if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
+      if cost > ep.xc then ep.xc = cost end
       redis.call('ZADD', qKey, tag, member)
-      redis.call('HSET', cKey, f, tostring(tag + cost / weight), classField('w', tenant, priority), weight, nField, queuedInClass + 1)
+      cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
       ep.bw = busyWeight
       ep.n = ep.n + 1
       ep.qc = ep.qc + cost
@@ -160,14 +163,16 @@ for i = 0, n - 1 do
     end
   end
 end
-if enqueued then promote(queue) end
-expireMailboxes()
+if enqueued and not nothingToPromote(queue, false) then promote(queue) end
+flushRemovals(qKey)
+flushClasses(cKey)
+sendMail(keyTtl)
 
 saveEndpoint(ep, qKey, cKey)
 
 local mailbox = {}
 if hasTickets or enqueued then
-  redis.call('SET', KEYS[6], '1', 'PX', lease)
+  if not leaseFresh then redis.call('SET', KEYS[6], '1', 'PX', lease) end
   local mail = redis.call('HGETALL', KEYS[5])
   if #mail > 0 then
     redis.call('DEL', KEYS[5])
@@ -181,9 +186,11 @@ local m = tonumber(ARGV[15 + n * 8]) or 0
 if m > 0 then
   local inMail = {}
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
+  local members = {}
+  for i = 1, m do members[i] = ARGV[15 + n * 8 + i] end
+  local scores = redis.call('ZMSCORE', qKey, unpack(members))
   for i = 1, m do
-    local member = ARGV[15 + n * 8 + i]
-    if not inMail[string.match(member, '^[^|]*')] and not redis.call('ZSCORE', qKey, member) then lost[#lost + 1] = member end
+    if not inMail[string.match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
   end
 end
 
@@ -194,4 +201,5 @@ return {
   results,
   mailbox,
   lost,
+  auditEntry,
 }

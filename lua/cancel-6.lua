@@ -57,5 +57,6 @@ for i = 0, n - 1 do
   end
   out[#out + 1] = result
 end
+flushClasses(KEYS[4])
 saveEndpoint(ep, KEYS[3], KEYS[4])
 return out

@@ -3,9 +3,16 @@ import { InvalidNameError } from './errors/index.js';
 /**
  * Every Redis key Sluice uses is built here and nowhere else.
  *
- * All throttle keys of a namespace share the hash tag `{namespace}` so every script touches one
- * Cluster slot. BullMQ queues get a tag of their own (`bullmqPrefix` in `sluice/bullmq`).
+ * Layout 'namespace' (the default): all throttle keys of a namespace share the hash tag
+ * `{namespace}`, so every script touches one Cluster slot and endpoints can share parent buckets
+ * (the global cap, tenant budgets). Layout 'endpoint': each endpoint's keys get the tag
+ * `{namespace|endpoint}` (`|` never appears in a name), so a namespace's endpoints spread over a
+ * Cluster's masters; only for endpoints that share no parent. Namespace-wide keys (audit log,
+ * live processes, the endpoint list) keep `{namespace}`. BullMQ queues get a tag of their own
+ * (`bullmqPrefix` in `sluice/bullmq`).
  */
+
+export type KeyLayout = 'namespace' | 'endpoint';
 
 /** Names that end up inside keys and script members: no braces (hash tags), no `|` (member separator), no blanks. */
 const NAME = /^[^\s{}|\u0000-\u001f\u007f]{1,128}$/u;
@@ -26,44 +33,57 @@ export class Keys {
   /** Common prefix of every throttle key: `sluice:{namespace}:`. */
   readonly prefix: string;
 
-  constructor(namespace: string) {
+  readonly layout: KeyLayout;
+
+  constructor(namespace: string, layout: KeyLayout = 'namespace') {
     this.namespace = assertName('namespace', namespace);
     this.prefix = `sluice:{${namespace}}:`;
+    this.layout = layout;
+  }
+
+  /**
+   * Common prefix of one endpoint's keys, and the prefix its scripts build their other keys from
+   * (mailboxes, liveness, shadow bucket, and in layout 'namespace' the parents): `prefix` in
+   * layout 'namespace', `sluice:{namespace|endpoint}:` in layout 'endpoint'.
+   */
+  endpointPrefix(endpoint: string): string {
+    return this.layout === 'endpoint' ? `sluice:{${this.namespace}|${endpoint}}:` : this.prefix;
   }
 
   /** Runtime config overrides of one endpoint (hash). */
   config(endpoint: string): string {
-    return `${this.prefix}cfg:${endpoint}`;
+    return `${this.endpointPrefix(endpoint)}cfg:${endpoint}`;
   }
   /** Token bucket + fair-queue clock of one endpoint (hash). */
   bucket(endpoint: string): string {
-    return `${this.prefix}b:${endpoint}`;
+    return `${this.endpointPrefix(endpoint)}b:${endpoint}`;
   }
   /** Fair queue of one endpoint (sorted set of tickets by start tag). */
   queue(endpoint: string): string {
-    return `${this.prefix}q:${endpoint}`;
+    return `${this.endpointPrefix(endpoint)}q:${endpoint}`;
   }
   /** Per-class finish tags and queued counts of one endpoint (hash). */
   classes(endpoint: string): string {
-    return `${this.prefix}c:${endpoint}`;
+    return `${this.endpointPrefix(endpoint)}c:${endpoint}`;
   }
   /** Prefix of the per-owner promotion mailboxes of one endpoint; the script appends the owner id. */
   mailboxPrefix(endpoint: string): string {
-    return `${this.prefix}m:${endpoint}:`;
+    return `${this.endpointPrefix(endpoint)}m:${endpoint}:`;
   }
   mailbox(endpoint: string, owner: string): string {
     return `${this.mailboxPrefix(endpoint)}${owner}`;
   }
-  /** Prefix of owner liveness keys; the script appends the owner id. */
-  ownerPrefix(): string {
-    return `${this.prefix}o:`;
+  /** Prefix of owner liveness keys (in the endpoint's slot); the script appends the owner id. */
+  ownerPrefix(endpoint?: string): string {
+    return `${endpoint === undefined ? this.prefix : this.endpointPrefix(endpoint)}o:`;
   }
-  owner(owner: string): string {
-    return `${this.ownerPrefix()}${owner}`;
+  /** An owner's liveness key: one per namespace in layout 'namespace', one per endpoint in layout 'endpoint'. */
+  owner(owner: string, endpoint?: string): string {
+    return `${this.ownerPrefix(endpoint)}${owner}`;
   }
   /** Shadow bucket of one endpoint: a previewed limit that holds nobody back (hash). */
   shadow(endpoint: string): string {
-    return `${this.prefix}sh:${endpoint}`;
+    return `${this.endpointPrefix(endpoint)}sh:${endpoint}`;
   }
   /** Live processes of the namespace by lease expiry (sorted set), for leased shares. */
   live(): string {

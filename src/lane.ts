@@ -42,6 +42,8 @@ export interface LaneSettings {
   failurePolicy: 'closed' | 'local' | 'open';
   /** This process's leased share of a rate while Redis is away, or undefined when the lease is gone (policy 'local'). */
   localShare: (ratePerMs: number, burst: number) => { ratePerMs: number; burst: number } | undefined;
+  /** Appends a JSON audit entry the acquire script returned (a config version replaced) to the namespace's log. */
+  audit: (entry: string) => void;
 }
 
 export interface LaneRequest {
@@ -156,6 +158,8 @@ export class EndpointLane {
   private readonly closedTickets = new Map<string, LaneRequest>();
   /** Script calls made by this lane (acquire and cancel), for efficiency figures. */
   calls = 0;
+  /** Local ms when a call that renewed this process's lease in Redis was sent: renewed again after leaseMs / 3. */
+  private leaseAt = -Infinity;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -164,7 +168,7 @@ export class EndpointLane {
 
   private get keys(): string[] {
     const { keys, endpoint, owner } = this.settings;
-    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner)];
+    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner, endpoint)];
   }
 
   acquire(req: LaneRequest): Promise<Admission> {
@@ -211,9 +215,10 @@ export class EndpointLane {
     const hasTickets = this.tickets.size > 0;
     if (batch.length === 0 && !hasTickets && this.failures === 0) return;
     const s = this.settings;
+    const lease = !hasTickets ? '0' : nowMs() - this.leaseAt < s.leaseMs / 3 ? '2' : '1';
     const args: (string | number)[] = [
-      s.keys.prefix, s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
-      hasTickets ? '1' : '0', s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, batch.length,
+      s.keys.endpointPrefix(s.endpoint), s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
+      lease, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, batch.length,
     ];
     const sentAt = nowMs();
     for (const w of batch) {
@@ -233,6 +238,10 @@ export class EndpointLane {
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
         if (this.failures > 0) this.recovered();
+        // the script renews the lease when asked ('1'), or when it queued a ticket unasked ('0')
+        const results = (reply[1] ?? []) as unknown[];
+        if (lease === '1' || (lease === '0' && results.some((v, i) => i % 5 === 1 && Number(v) === 1))) this.leaseAt = sentAt;
+        if (reply[4]) s.audit(String(reply[4]));
         this.onReply(reply, sentAt, nowMs());
       },
       (err: unknown) => {
@@ -355,6 +364,7 @@ export class EndpointLane {
         this.tickets.delete(seq);
         if (/^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: w.req }]);
       } else if (value === 'd') {
+        this.leaseAt = -Infinity;
         this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
       } else if (value === 'x') {
         this.tickets.delete(seq);
@@ -372,6 +382,7 @@ export class EndpointLane {
     for (const member of lost as unknown[]) {
       const m = String(member);
       const w = this.tickets.get(m.slice(0, m.indexOf('|')));
+      this.leaseAt = -Infinity;
       if (w && w.phase === 'queued' && w.ticket?.member === m) this.requeue(w, 'ticket gone from the queue without a word: queued again');
     }
     this.armWake();
@@ -517,7 +528,7 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = [s.keys.prefix, s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
+    const args: (string | number)[] = [s.keys.endpointPrefix(s.endpoint), s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
     for (const it of items) {
       const b = it.req.tenantBudget;
       args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');
@@ -697,6 +708,7 @@ export class EndpointLane {
     this.settings.logger.warn({ failures: this.failures, admittedWithoutRedis: this.degradedAdmissions }, 'Redis reachable again');
     this.failures = 0;
     this.breakerUntil = 0;
+    this.leaseAt = -Infinity;
     this.local = undefined;
     this.degradedAdmissions = 0;
     // a restarted or failed-over Redis may have lost the queue: tickets out go in again (their old

@@ -5,7 +5,7 @@ import { AdaptiveConfig, MAX_WAIT_MS, parseThrottlerConfig, describeIssues, Rate
 type EndpointConfigOutput = ThrottlerConfig['endpoints'][string];
 import { tokensPerMs, type Rate } from './config/units.js';
 import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndpointError } from './errors/index.js';
-import { assertName, Keys } from './keys.js';
+import { assertName, Keys, type KeyLayout } from './keys.js';
 import { EventHub, type ThrottleListener } from './events.js';
 import { EndpointLane, type Admission } from './lane.js';
 import { nowMs } from './sleep.js';
@@ -18,6 +18,14 @@ export type { Admission };
 export interface ThrottlerOptions extends ThrottlerConfigInput {
   /** A URL, an ioredis Redis or Cluster instance, or `{ cluster: [urls] }`. Default: REDIS_URL, then redis://127.0.0.1:6379. */
   redis?: RedisInput;
+  /**
+   * Where the keys live on a Redis Cluster. `'namespace'` (default): one hash tag per namespace,
+   * so the whole namespace is one slot on one master. `'endpoint'`: one hash tag per endpoint, so
+   * the endpoints spread over the masters; refused with a global cap or tenant budgets (a parent
+   * bucket shared by endpoints must live in their slot), and runtime tenant budgets are refused
+   * too. Every process of a namespace must use the same layout.
+   */
+  keyLayout?: KeyLayout;
   /** A pino logger; the throttler logs through a child `{ component: 'throttler', namespace }`. */
   logger?: Logger;
 }
@@ -144,9 +152,13 @@ export class Throttler {
   private closing: Promise<void> | undefined;
 
   constructor(options: ThrottlerOptions) {
-    const { redis, logger, ...rest } = options;
+    const { redis, logger, keyLayout = 'namespace', ...rest } = options;
     this.config = parseThrottlerConfig(rest);
-    this.keys = new Keys(this.config.namespace);
+    if (keyLayout !== 'namespace' && keyLayout !== 'endpoint') throw new InvalidConfigError(`keyLayout must be 'namespace' or 'endpoint', received ${String(keyLayout)}`);
+    if (keyLayout === 'endpoint' && (this.config.global || Object.keys(this.config.tenants).length > 0)) {
+      throw new InvalidConfigError("keyLayout 'endpoint' puts each endpoint in its own Cluster slot, but this config has a global cap or tenant budgets, which endpoints share: use keyLayout 'namespace'");
+    }
+    this.keys = new Keys(this.config.namespace, keyLayout);
     this.configVersion = this.config.configVersion ?? Date.now();
     this.log = (logger ?? rootLogger()).child({ component: 'throttler', namespace: this.config.namespace });
     for (const [name, ep] of Object.entries(this.config.endpoints)) {
@@ -254,6 +266,10 @@ export class Throttler {
         events: this.events,
         failurePolicy: this.config.failurePolicy,
         localShare: (rate, burst) => this.localShare(rate, burst),
+        audit: (entry) => {
+          void this.redis.multi().lpush(this.keys.audit(), entry).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS).exec()
+            .catch((err: unknown) => this.log.warn({ err }, 'could not write an audit entry'));
+        },
       });
       if (this.config.failurePolicy === 'open') this.log.warn({ endpoint }, 'failure policy is open: if Redis goes away, this process admits without limit');
       this.lanes.set(endpoint, lane);
@@ -348,8 +364,11 @@ export class Throttler {
     if (del.length) tx.hdel(key, ...del);
     if (Object.keys(set).length) tx.hset(key, set);
     tx.pexpire(key, OVERRIDE_TTL_MS);
-    tx.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
+    // layout 'endpoint': the audit log is in the namespace's slot, not the endpoint's: a second transaction
+    const audit = this.keys.layout === 'endpoint' ? this.redis.multi() : tx;
+    audit.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
     await tx.exec();
+    if (audit !== tx) await audit.exec();
     this.log.info({ endpoint, actor: entry.actor, change, before, after }, 'endpoint config changed');
     this.events.emit({ type: 'config-changed', endpoint, actor: entry.actor, change, before, after });
   }
@@ -437,6 +456,9 @@ export class Throttler {
    */
   async setTenantBudget(tenant: string, budget: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
     assertName('tenant', tenant);
+    if (this.keys.layout === 'endpoint') {
+      throw new InvalidConfigError("tenant budgets are shared by endpoints, which keyLayout 'endpoint' puts in separate Cluster slots: use keyLayout 'namespace' to set them");
+    }
     const key = this.keys.tenantConfig();
     const before = await this.redis.hget(key, tenant);
     let after: string | null = null;
@@ -535,7 +557,7 @@ export class Throttler {
       clearTimeout(this.heartbeatTimer);
       await Promise.all([...this.lanes.values()].map((l) => l.close()));
       if (this.fleet.length) await this.redis.zrem(this.keys.live(), this.owner).catch(() => undefined);
-      await this.redis.del(this.keys.owner(this.owner)).catch(() => undefined);
+      for (const key of new Set([...this.lanes.keys()].map((e) => this.keys.owner(this.owner, e)))) await this.redis.del(key).catch(() => undefined);
       if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;

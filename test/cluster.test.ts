@@ -342,6 +342,59 @@ describe('namespaces spread over the cluster', () => {
   });
 });
 
+describe("keyLayout 'endpoint': one namespace's endpoints spread over the masters", () => {
+  /** EVAL and EVALSHA calls each master has run (INFO commandstats). */
+  async function scriptCalls(): Promise<number[]> {
+    return Promise.all(direct.map(async (r) => {
+      let n = 0;
+      for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(eval|evalsha):calls=(\d+)/gm)) n += Number(m[2]);
+      return n;
+    }));
+  }
+
+  it('30 endpoints at saturation: every master serves 20-45% of the script calls, each endpoint in its own slot, no cluster error', async () => {
+    // a fixed namespace: which master owns which endpoint is then the same on every run (12/9/9)
+    const namespace = 'layout';
+    const endpoints = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`e${i}`, { rate: '20/s', burst: 2 }]));
+    const before = await errorStats();
+    const calls0 = await scriptCalls();
+    const throttlers = [0, 1].map(() => clusterThrottler({ namespace, keyLayout: 'endpoint', endpoints }));
+    const stopAt = Date.now() + 1_500;
+    let admitted = 0;
+    await Promise.all(throttlers.flatMap((t) => Object.keys(endpoints).flatMap((e) => Array.from({ length: 3 }, async () => {
+      while (Date.now() < stopAt) {
+        await t.acquire(e);
+        admitted++;
+      }
+    }))));
+    const calls = (await scriptCalls()).map((n, i) => n - calls0[i]!);
+    const total = calls.reduce((a, b) => a + b, 0);
+    expect(admitted).toBeGreaterThan(30 * 20);
+    for (const n of calls) {
+      expect(n / total).toBeGreaterThanOrEqual(0.2);
+      expect(n / total).toBeLessThanOrEqual(0.45);
+    }
+    const t = throttlers[0]!;
+    // each endpoint's keys on the master that owns its own tag; the namespace's audit log on {namespace}'s
+    for (const e of ['e0', 'e7', 'e29']) {
+      const slot = calculateSlot(t.keys.bucket(e));
+      expect(slot).toBe(calculateSlot(`{${namespace}|${e}}`));
+      expect(await direct[await ownerOf(slot)]!.exists(t.keys.bucket(e))).toBe(1);
+    }
+    await t.configure('e3', { burst: 3 });
+    expect((await t.inspect('e3')).effective.burst).toBe(3);
+    expect((await t.auditLog(1))[0]?.endpoint).toBe('e3');
+    expectNoClusterErrors(delta(before, await errorStats()));
+  }, 60_000);
+
+  it('refuses what endpoints would have to share: a global cap, tenant budgets', async () => {
+    expect(() => clusterThrottler({ keyLayout: 'endpoint', endpoints: { e: { rate: '1/s' } }, global: { rate: '10/s' } })).toThrow(InvalidConfigError);
+    expect(() => clusterThrottler({ keyLayout: 'endpoint', endpoints: { e: { rate: '1/s' } }, tenants: { acme: { rate: '1/s' } } })).toThrow(InvalidConfigError);
+    const t = clusterThrottler({ keyLayout: 'endpoint', endpoints: { e: { rate: '1/s' } } });
+    await expect(t.setTenantBudget('acme', { rate: '1/s' })).rejects.toBeInstanceOf(InvalidConfigError);
+  });
+});
+
 describe('BullMQ on the cluster', () => {
   const closers: (() => Promise<unknown>)[] = [];
   afterEach(async () => {

@@ -127,6 +127,8 @@ interface RedisFigures {
   scriptCalls: number;
   /** INFO cpu: used_cpu_sys + used_cpu_user, seconds. */
   cpuSec: number;
+  /** INFO commandstats by command (the same counts as serverCommands, split). */
+  byCommand: Record<string, number>;
 }
 
 async function redisCpu(): Promise<number> {
@@ -135,18 +137,20 @@ async function redisCpu(): Promise<number> {
   return num('used_cpu_sys') + num('used_cpu_user');
 }
 
-async function commandStats(): Promise<{ all: number; scripts: number }> {
+async function commandStats(): Promise<{ all: number; scripts: number; byCommand: Record<string, number> }> {
   const info = await redis.info('commandstats');
   let all = 0;
   let scripts = 0;
+  const byCommand: Record<string, number> = {};
   for (const m of info.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) {
     const name = m[1]!;
     const calls = Number(m[2]);
     if (name === 'info' || name.startsWith('config')) continue; // the benchmark's own probes
     all += calls;
+    byCommand[name] = calls;
     if (/^(eval|evalsha|eval_ro|evalsha_ro|fcall|fcall_ro)$/.test(name)) scripts += calls;
   }
-  return { all, scripts };
+  return { all, scripts, byCommand };
 }
 
 /** How long after its last caller should have stopped a process is given before it counts as stuck. */
@@ -218,7 +222,7 @@ async function runScenario(peer: Peer, specs: Omit<ChildSpec, 'redis' | 'key'>[]
     stuck,
     startAt,
     results,
-    redis: { serverCommands: stats.all, scriptCalls: stats.scripts, cpuSec },
+    redis: { serverCommands: stats.all, scriptCalls: stats.scripts, cpuSec, byCommand: stats.byCommand },
     admissions,
     clientCommands: results.reduce((s, r) => s + r.commands, 0),
   };
@@ -292,6 +296,11 @@ async function saturation(): Promise<void> {
     const o = await runScenario(peer, Array.from({ length: 4 }, () => ({ rate, burst, classes: [{ cls: 'normal' as const, callers: 32, durationMs: T }] })));
     const all = times(o);
     const slots = grantedSlots(o);
+    if (peer.name === 'sluice') {
+      const split = Object.entries(o.redis.byCommand).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${f(n / o.admissions, 2)}`);
+      console.error(`  sluice: Redis commands per admission by command: ${split.join(', ')}`);
+      notes.push(`Sluice's Redis commands per admission, by command (INFO commandstats): ${split.join(', ')}.`);
+    }
     if (slots.length) notes.push(`${peer.label}: worst 1 s window of the slots it granted (Redis time) ${maxInWindow(slots, 1000)}, of the moments the callers were let go ${maxInWindow(all, 1000)}.`);
     rows.push({
       peer,

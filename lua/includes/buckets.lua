@@ -10,12 +10,12 @@ local MAX_TTL = 7 * 24 * 3600 * 1000
 
 -- rate/burst given: they are the configured values (they win over what the hash remembers);
 -- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
--- `v` (optional): the hash's t, ts, r, b already read by the caller
+-- `v` (optional): the hash's t, ts, r, b, kx already read by the caller
 -- `hold` (optional): ms until which the bucket is held (refills nothing, admits nothing)
 local function loadBucket(key, rate, burst, v, hold)
   local b = buckets[key]
   if b then return b end
-  v = v or redis.call('HMGET', key, 't', 'ts', 'r', 'b')
+  v = v or redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx')
   local r = rate or tonumber(v[3])
   local cap = burst or tonumber(v[4])
   if r == nil or cap == nil then return nil end
@@ -30,7 +30,7 @@ local function loadBucket(key, rate, burst, v, hold)
     ts = now
   end
   if t > cap then t = cap end -- burst lowered at runtime
-  b = { key = key, t = t, ts = ts, r = r, b = cap, hold = hold, dirty = false }
+  b = { key = key, t = t, ts = ts, r = r, b = cap, hold = hold, dirty = false, kx = tonumber(v[5]) or 0 }
   buckets[key] = b
   return b
 end
@@ -86,6 +86,14 @@ local function bucketTtl(b)
   return math.min(MAX_TTL, math.ceil(holdLeft(b) + (b.b - math.min(b.t, 0)) / b.r) + 1000)
 end
 
+-- A key's expiry is renewed only when it would come too soon: each bucket remembers when its key
+-- expires (kx, Redis ms) and is given that much more slack again (half of extraTtl) each time, so
+-- a busy bucket pays one PEXPIREAT every few seconds instead of one per call.
+local function renewal(expiresAt, needed, slack)
+  if expiresAt >= needed then return nil end
+  return math.ceil(needed + slack)
+end
+
 -- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET
 local function flushBuckets(extraTtl, extraKey, extra)
   for key, b in pairs(buckets) do
@@ -94,8 +102,13 @@ local function flushBuckets(extraTtl, extraKey, extra)
       if key == extraKey then
         for i = 1, #extra do args[#args + 1] = extra[i] end
       end
+      local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
+      if at then
+        b.kx = at
+        args[#args + 1] = 'kx'; args[#args + 1] = tostring(at)
+      end
       redis.call('HSET', key, unpack(args))
-      redis.call('PEXPIRE', key, bucketTtl(b) + extraTtl)
+      if at then redis.call('PEXPIREAT', key, at) end
     end
   end
 end

@@ -61,15 +61,19 @@ end
 -- The endpoint's bucket carries the fair-queue clock and counters beside its tokens.
 -- kt: ms the endpoint's keys outlive a full bucket (horizon + lease + 1 s, set by acquire), so
 -- every script gives the bucket, queue and class keys one and the same TTL.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'fv', 'fr', 'fb', 'fq', 'kt' }
+-- qx: when the queue and class keys expire (Redis ms; the bucket's own is kx, see flushBuckets).
+-- qdl: 1 when a queued ticket may carry a deadline (promote must look even without tokens).
+-- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
+-- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc' }
 -- written exactly (rates in tokens/ms are small): the others are counters, clocks and ms
 local EP_EXACT = { fr = true, fb = true, fq = true }
 -- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.
 local function loadEndpoint(key, settings, adaptive)
   -- one read for the bucket and the queue's state
-  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', unpack(EP_FIELDS))
+  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', 'ho', unpack(EP_FIELDS))
   local fields = {}
-  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i + 4]) or 0 end
+  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i + 6]) or 0 end
   resolveFileConfig(settings, fields)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
@@ -77,33 +81,42 @@ local function loadEndpoint(key, settings, adaptive)
     fields.er = math.min(fields.er, settings.rate)
   end
   -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
-  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4] }, fields.pu)
+  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4], v[5] }, fields.pu)
   for f, x in pairs(fields) do ep[f] = x end
+  -- the bucket's hash was gone: the queue's own count is asked (syncQueue)
+  ep.fresh = v[2] == false
+  ep.ho = v[6] or ''
   return ep
 end
 
 -- How long an idle adaptive endpoint remembers the rate it learned (one hour).
 local ADAPTIVE_MEMORY_MS = 3600000
 
--- Writes the endpoint's bucket (and every other bucket touched) and gives the bucket, the queue
--- and the class keys (when given and the queue is not empty) one TTL.
+-- Writes the endpoint's bucket (and every other bucket touched) and gives the queue and the class
+-- keys (when given and the queue is not empty) the bucket's TTL: renewed when it would come too
+-- soon (qx), or when this run created the queue (ep.grew: a new key has no expiry yet).
 local function saveEndpoint(ep, qKey, cKey)
-  local args = {}
+  -- a learned adaptive rate outlives idleness: forgetting it one refill after the last request
+  -- would send the fleet back to the configured rate, and into the same 429s, after every lull
+  local keep = ep.kt + ((ep.ceil or 0) > 0 and ADAPTIVE_MEMORY_MS or 0)
+  if qKey ~= nil and ep.n > 0 then
+    local needed = now + bucketTtl(ep) + keep
+    local at = renewal(ep.grew and 0 or ep.qx, needed, keep / 2)
+    if at then
+      -- the bucket (the queue's counter) never expires before the queue: renewed with it
+      ep.qx, ep.kx = at, 0
+      redis.call('PEXPIREAT', qKey, at)
+      redis.call('PEXPIREAT', cKey, at)
+    end
+  end
+  local args = { 'ho', ep.ho }
   for i = 1, #EP_FIELDS do
     args[#args + 1] = EP_FIELDS[i]
     local f = EP_FIELDS[i]
     args[#args + 1] = EP_EXACT[f] and tostring(ep[f]) or num(ep[f])
   end
   ep.dirty = true
-  -- a learned adaptive rate outlives idleness: forgetting it one refill after the last request
-  -- would send the fleet back to the configured rate, and into the same 429s, after every lull
-  local keep = ep.kt + ((ep.ceil or 0) > 0 and ADAPTIVE_MEMORY_MS or 0)
   flushBuckets(keep, ep.key, args)
-  if qKey ~= nil and ep.n > 0 then
-    local ttl = bucketTtl(ep) + keep
-    redis.call('PEXPIRE', qKey, ttl)
-    redis.call('PEXPIRE', cKey, ttl)
-  end
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have

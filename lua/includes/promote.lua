@@ -11,15 +11,20 @@
 local WINDOW = 16
 local MAX_SCAN = 256
 
--- posts to a mailbox; each mailbox touched gets its expiry once, at the end (expireMailboxes)
-local mailed = {}
+-- posts to a mailbox, sent in one HSET per mailbox at the end of the run (sendMail), which also
+-- renews its expiry
+local posts = {}
 local function mail(q, towner, seq, value)
   local key = q.mailboxPrefix .. towner
-  redis.call('HSET', key, seq, value)
-  mailed[key] = q.mailTtl
+  local p = posts[key]
+  if p == nil then p = {}; posts[key] = p end
+  p[#p + 1] = seq; p[#p + 1] = value
 end
-local function expireMailboxes()
-  for key, ttl in pairs(mailed) do redis.call('PEXPIRE', key, ttl) end
+local function sendMail(ttl)
+  for key, p in pairs(posts) do
+    redis.call('HSET', key, unpack(p))
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
@@ -41,11 +46,23 @@ local function retag(q, member, t, tag, budget, heldCost)
   local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / math.max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
   redis.call('ZADD', q.qKey, 'XX', newTag, member)
-  local f, wf = classField('f', t.tenant, t.priority), classField('w', t.tenant, t.priority)
-  local cls = redis.call('HMGET', q.cKey, f, wf)
-  local finish = newTag + t.cost / (tonumber(cls[2]) or 1)
-  if finish > (tonumber(cls[1]) or 0) then redis.call('HSET', q.cKey, f, tostring(finish)) end
+  local c = loadClass(q.cKey, t.tenant, t.priority)
+  local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
+  if finish > c.f then c.f = finish; c.dirty = true end
   return true
+end
+
+-- Nothing in the queue can go before the horizon: the endpoint itself has no token that soon for
+-- the smallest cost queued (other buckets only add to a wait; a cost above a lowered burst is
+-- looked at, so its owner is told). Then a run need not read the queue, unless a queued ticket
+-- may carry a deadline that promote should find passed (`deadlines`), or the owner of the ticket
+-- promote last stopped at has lost its lease.
+local function nothingToPromote(q, deadlines)
+  local ep = q.ep
+  if (deadlines and ep.qdl > 0) or ep.mc <= 0 or ep.xc > ep.b then return false end
+  if math.max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
+  -- a first ticket whose owner is gone is dropped at once, tokens or not
+  return ep.ho ~= '' and ownerAlive(q, ep.ho)
 end
 
 local function promote(q)
@@ -53,8 +70,17 @@ local function promote(q)
   local skipped, scanned = 0, 0
   local held, moved = {}, {}
   while ep.n > 0 and scanned < MAX_SCAN do
+    flushRemovals(q.qKey)
     local window = redis.call('ZRANGE', q.qKey, skipped, skipped + WINDOW - 1, 'WITHSCORES')
-    if #window == 0 then return end
+    if #window == 0 then
+      if skipped == 0 then
+        -- the counter says tickets wait but the queue is gone (a lost key): start afresh
+        ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
+        redis.call('DEL', q.cKey)
+        classes, classesGone = {}, true
+      end
+      return
+    end
     for i = 1, #window, 2 do
       scanned = scanned + 1
       local member, tag = window[i], tonumber(window[i + 1])
@@ -66,26 +92,27 @@ local function promote(q)
       if moved[member] then
         skipped = skipped + 1
       elseif not ownerAlive(q, t.owner) then
-        removeTicket(ep, q.qKey, q.cKey, member, t)
+        removeTicket(ep, q.qKey, q.cKey, member, t, true)
         ep.dr = ep.dr + 1
         mail(q, t.owner, t.seq, 'd')
       elseif tooBig ~= nil then
-        removeTicket(ep, q.qKey, q.cKey, member, t)
+        removeTicket(ep, q.qKey, q.cKey, member, t, true)
         ep.to = ep.to + 1
         mail(q, t.owner, t.seq, 'b' .. tostring(tooBig))
       elseif t.deadline >= 0 and now + w > t.deadline then
-        removeTicket(ep, q.qKey, q.cKey, member, t)
+        removeTicket(ep, q.qKey, q.cKey, member, t, true)
         ep.to = ep.to + 1
         mail(q, t.owner, t.seq, 'x')
       elseif w <= q.horizon then
         debitAll(list, t.cost)
         chargeShadow(ep, q.settings, q.shadowKey, t.cost)
-        removeTicket(ep, q.qKey, q.cKey, member, t)
+        removeTicket(ep, q.qKey, q.cKey, member, t, true)
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
         mail(q, t.owner, t.seq, num(now + w))
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.prefix .. 'g' and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
+        ep.ho = t.owner
         return
       else
         held[t.tenant] = (held[t.tenant] or 0) + t.cost
