@@ -4,8 +4,11 @@
  *
  * @module sluice
  */
-export { createThrottler, Throttler, EndpointOverride, OVERRIDE_TTL_MS } from './throttler.js';
-export type { ThrottlerOptions, AcquireOptions, Admission, EndpointStatus, AuditEntry, ChangeOptions } from './throttler.js';
+export { createThrottler, Throttler } from './throttler.js';
+export type { ThrottlerOptions, AcquireOptions, Admission } from './throttler.js';
+export { EndpointOverride, OVERRIDE_TTL_MS } from './controls.js';
+export type { AuditEntry, ChangeOptions } from './controls.js';
+export type { EndpointStatus } from './inspect.js';
 export type { ThrottleEvent, ThrottleListener } from './events.js';
 export { ThrottlerConfig, EndpointConfig, BucketConfig, RateInput, DurationInput, Name, parseThrottlerConfig, describeIssues, checkDefaultPriority } from './config/schema.js';
 export type { ThrottlerConfigInput } from './config/schema.js';

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { AdaptiveConfig, MAX_WAIT_MS, parseThrottlerConfig, describeIssues, RateInput, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
+import { AdaptiveConfig, MAX_WAIT_MS, parseThrottlerConfig, type ThrottlerConfig, type ThrottlerConfigInput } from './config/schema.js';
 
 type EndpointConfigOutput = ThrottlerConfig['endpoints'][string];
-import { tokensPerMs, type Rate } from './config/units.js';
+import { defaultBurst, tokensPerMs, type Rate } from './config/units.js';
 import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndpointError } from './errors/index.js';
 import { assertName, Keys, type KeyLayout } from './keys.js';
 import { EventHub, type ThrottleListener } from './events.js';
@@ -12,6 +11,8 @@ import { nowMs } from './sleep.js';
 import { rootLogger, type Logger } from './logger.js';
 import { connect, type RedisInput } from './redis/connection.js';
 import { defineScripts, run } from './redis/scripts.js';
+import { OperatorControls, type AuditEntry, type ChangeOptions, type EndpointOverride } from './controls.js';
+import { readEndpointStatus, type EndpointStatus } from './inspect.js';
 
 export type { Admission };
 
@@ -43,74 +44,6 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** Runtime change to an endpoint, kept in Redis so every worker follows it on its next acquire. */
-export const EndpointOverride = z
-  .object({
-    rate: RateInput.optional(),
-    burst: z.number().min(1, 'burst must be at least 1 (a smaller bucket could never admit a request of cost 1)').max(1e9).optional(),
-    maxQueue: z.number().int().positive().max(1e7).optional(),
-    weights: z.record(z.string(), z.number().positive().max(1e6)).optional(),
-  })
-  .strict();
-export type EndpointOverride = z.input<typeof EndpointOverride>;
-
-/** How long an operator's override stays in Redis after its last change. */
-export const OVERRIDE_TTL_MS = 30 * 24 * 3600 * 1000;
-const AUDIT_LENGTH = 1000;
-
-/** Who makes a change, for the audit log. */
-export interface ChangeOptions {
-  actor?: string;
-}
-
-/** One operator change: who, what, before, after. */
-export interface AuditEntry {
-  at: number;
-  actor: string;
-  endpoint: string;
-  change: string;
-  before: Record<string, string>;
-  after: Record<string, string>;
-}
-
-/** A picture of one endpoint, fleet-wide, as Redis holds it now. */
-export interface EndpointStatus {
-  endpoint: string;
-  configured: { ratePerSec: number; burst: number; maxQueue: number };
-  effective: { ratePerSec: number; burst: number; maxQueue: number };
-  tokens: number;
-  queued: number;
-  queuedByClass: Record<string, number>;
-  pausedUntil: number | null;
-  counters: {
-    admitted: number;
-    queued: number;
-    timeouts: number;
-    queueFull: number;
-    /** Tickets of dead processes dropped from the queue. */
-    dropped: number;
-    penalties: number;
-    /** In dry-run: admissions that would have waited. */
-    wouldWait: number;
-    /** Admissions of allowlisted tenants. */
-    bypassed: number;
-  };
-  /** Operator pause: until when (ms since the epoch; Infinity = until resumed), or null. */
-  paused: number | null;
-  dryRun: boolean;
-  /** A previewed limit and how many admissions would have waited under it. */
-  shadow: { ratePerSec: number; burst: number; wouldWait: number } | null;
-  /** Allowlisted tenants. */
-  bypass: string[];
-  /** A temporary override in force: until when (ms since the epoch). */
-  temporaryUntil: number | null;
-  /** Adaptive mode's state, when the endpoint has learned a rate: the effective rate is `effective.ratePerSec`. */
-  adaptive: { ratePerSec: number; ceilingPerSec: number; lastPenaltyAt: number | null; lastRaiseAt: number | null } | null;
-  overrides: Record<string, string>;
-  /** Remaining TTLs (ms) of the bucket, queue and class keys; -2 when the key does not exist. */
-  ttls: { bucket: number; queue: number; classes: number };
-}
-
 interface ResolvedEndpoint {
   ratePerMs: number;
   burst: number;
@@ -123,10 +56,6 @@ function adaptiveSpec(adaptive: EndpointConfigOutput['adaptive'], ratePerMs: num
   if (!adaptive) return '';
   const a = AdaptiveConfig.parse(adaptive === true ? {} : adaptive);
   return [a.decreaseFactor, a.quietMs, a.increase * ratePerMs, a.minFraction * ratePerMs].join(',');
-}
-
-function defaultBurst(rate: Rate): number {
-  return Math.max(1, rate.tokens);
 }
 
 export class Throttler {
@@ -184,6 +113,15 @@ export class Throttler {
     this.redis = conn.redis;
     this.owned = conn.owned;
     defineScripts(this.redis);
+    this.controls = new OperatorControls({
+      redis: this.redis,
+      keys: this.keys,
+      log: this.log,
+      events: this.events,
+      priorities: this.config.priorities,
+      configuredTenantBudgets: this.configuredTenantBudgets,
+      checkEndpoint: (endpoint) => void this.settingsOf(endpoint),
+    });
     if (this.owned) {
       // without a listener ioredis prints every reconnect error; the lanes log outages once per 5 s
       let lastLog = 0;
@@ -267,8 +205,7 @@ export class Throttler {
         failurePolicy: this.config.failurePolicy,
         localShare: (rate, burst) => this.localShare(rate, burst),
         audit: (entry) => {
-          void this.redis.multi().lpush(this.keys.audit(), entry).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS).exec()
-            .catch((err: unknown) => this.log.warn({ err }, 'could not write an audit entry'));
+          void this.controls.record(entry).catch((err: unknown) => this.log.warn({ err }, 'could not write an audit entry'));
         },
       });
       if (this.config.failurePolicy === 'open') this.log.warn({ endpoint }, 'failure policy is open: if Redis goes away, this process admits without limit');
@@ -343,212 +280,62 @@ export class Throttler {
     return { pausedUntil: Number(pausedUntil) };
   }
 
-  /** Redis time in ms: every expiry the scripts compare against is in Redis time. */
-  private async redisNow(): Promise<number> {
-    const [sec, usec] = await this.redis.time();
-    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-  }
-
-  /**
-   * Applies one operator change to an endpoint's override hash and writes the audit entry in the
-   * same transaction: who, what, before, after.
-   */
-  private async change(endpoint: string, actor: string | undefined, change: string, set: Record<string, string>, del: string[] = []): Promise<void> {
-    this.settingsOf(endpoint);
-    const key = this.keys.config(endpoint);
-    const before = await this.redis.hgetall(key);
-    const after = { ...before, ...set };
-    for (const f of del) delete after[f];
-    const entry: AuditEntry = { at: Date.now(), actor: actor ?? 'unknown', endpoint, change, before, after };
-    const tx = this.redis.multi();
-    if (del.length) tx.hdel(key, ...del);
-    if (Object.keys(set).length) tx.hset(key, set);
-    tx.pexpire(key, OVERRIDE_TTL_MS);
-    // layout 'endpoint': the audit log is in the namespace's slot, not the endpoint's: a second transaction
-    const audit = this.keys.layout === 'endpoint' ? this.redis.multi() : tx;
-    audit.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
-    await tx.exec();
-    if (audit !== tx) await audit.exec();
-    this.log.info({ endpoint, actor: entry.actor, change, before, after }, 'endpoint config changed');
-    this.events.emit({ type: 'config-changed', endpoint, actor: entry.actor, change, before, after });
-  }
+  /** Operators' runtime controls and their audit log (src/controls.ts). */
+  private readonly controls: OperatorControls;
 
   /**
    * Changes an endpoint at runtime for the whole fleet; every worker follows on its next acquire.
    * Kept in Redis for 30 days after the last change, or only `ttlMs` when given (a temporary
    * override for emergencies, which then falls back to the permanent values).
    */
-  async configure(endpoint: string, patch: EndpointOverride, options: ChangeOptions & { ttlMs?: number } = {}): Promise<void> {
-    this.settingsOf(endpoint);
-    const parsed = EndpointOverride.safeParse(patch);
-    if (!parsed.success) throw new InvalidConfigError(`invalid override for "${endpoint}": ${describeIssues(parsed.error, patch)}`);
-    const fields: Record<string, string> = {};
-    const p = parsed.data;
-    if (p.rate) fields.rate = String(tokensPerMs(p.rate as Rate));
-    if (p.burst !== undefined) fields.burst = String(p.burst);
-    if (p.maxQueue !== undefined) fields.maxQueue = String(p.maxQueue);
-    for (const [priority, w] of Object.entries(p.weights ?? {})) {
-      if (!Object.hasOwn(this.config.priorities, priority)) throw new InvalidConfigError(`invalid override for "${endpoint}": unknown priority "${priority}"`);
-      fields[`w:${priority}`] = String(w);
-    }
-    if (Object.keys(fields).length === 0) return;
-    const { ttlMs } = options;
-    if (ttlMs === undefined) return this.change(endpoint, options.actor, 'configure', fields);
-    if (!(ttlMs > 0 && Number.isFinite(ttlMs))) throw new InvalidConfigError(`ttlMs must be a positive number of ms, received ${String(ttlMs)}`);
-    const temporary: Record<string, string> = { 'tmp:until': String((await this.redisNow()) + ttlMs) };
-    for (const [f, v] of Object.entries(fields)) temporary[`tmp:${f}`] = v;
-    // a new temporary override replaces the previous one whole
-    const stale = Object.keys(await this.redis.hgetall(this.keys.config(endpoint))).filter((f) => f.startsWith('tmp:') && !(f in temporary));
-    return this.change(endpoint, options.actor, `configure for ${ttlMs} ms`, temporary, stale);
+  configure(endpoint: string, patch: EndpointOverride, options: ChangeOptions & { ttlMs?: number } = {}): Promise<void> {
+    return this.controls.configure(endpoint, patch, options);
   }
-
   /** Drops every runtime override of an endpoint: the config file's values apply again. */
-  async resetOverrides(endpoint: string, options: ChangeOptions = {}): Promise<void> {
-    const fields = Object.keys(await this.redis.hgetall(this.keys.config(this.checked(endpoint))));
-    if (fields.length) await this.change(endpoint, options.actor, 'reset overrides', {}, fields);
+  resetOverrides(endpoint: string, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.resetOverrides(endpoint, options);
   }
-
   /** Stops admissions on an endpoint (for `durationMs`, or until resumed); callers queue or time out. */
-  async pause(endpoint: string, options: ChangeOptions & { durationMs?: number; reason?: string } = {}): Promise<void> {
-    const { durationMs } = options;
-    if (durationMs !== undefined && !(durationMs > 0 && Number.isFinite(durationMs))) {
-      throw new InvalidConfigError(`durationMs must be a positive number of ms, received ${String(durationMs)}`);
-    }
-    const until = durationMs === undefined ? 'inf' : String((await this.redisNow()) + Math.ceil(durationMs));
-    await this.change(endpoint, options.actor, `pause${durationMs ? ` for ${durationMs} ms` : ''}${options.reason ? `: ${options.reason}` : ''}`, { paused: until });
+  pause(endpoint: string, options: ChangeOptions & { durationMs?: number; reason?: string } = {}): Promise<void> {
+    return this.controls.pause(endpoint, options);
   }
-
-  async resume(endpoint: string, options: ChangeOptions = {}): Promise<void> {
-    await this.change(endpoint, options.actor, 'resume', {}, ['paused']);
+  resume(endpoint: string, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.resume(endpoint, options);
   }
-
   /** Dry-run (shadow mode): admit everything at once and count what would have waited. */
-  async setDryRun(endpoint: string, enabled: boolean, options: ChangeOptions = {}): Promise<void> {
-    if (enabled) await this.change(endpoint, options.actor, 'dry-run on', { dryRun: '1' });
-    else await this.change(endpoint, options.actor, 'dry-run off', {}, ['dryRun']);
+  setDryRun(endpoint: string, enabled: boolean, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.setDryRun(endpoint, enabled, options);
   }
-
   /** A shadow limit evaluated beside the real one, to preview a change before applying it; null removes it. */
-  async setShadow(endpoint: string, limit: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
-    if (limit === null) return this.change(endpoint, options.actor, 'shadow limit removed', {}, ['shadow:rate', 'shadow:burst']);
-    const parsed = RateInput.safeParse(limit.rate);
-    if (!parsed.success) throw new InvalidConfigError(`invalid shadow limit for "${endpoint}": ${describeIssues(parsed.error, limit.rate)}`);
-    const rate = parsed.data as Rate;
-    const burst = limit.burst ?? defaultBurst(rate);
-    if (!(burst > 0)) throw new InvalidConfigError(`invalid shadow limit for "${endpoint}": burst must be > 0, received ${burst}`);
-    await this.change(endpoint, options.actor, 'shadow limit', { 'shadow:rate': String(tokensPerMs(rate)), 'shadow:burst': String(burst) });
+  setShadow(endpoint: string, limit: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.setShadow(endpoint, limit, options);
   }
-
   /** Allowlists a tenant on an endpoint (for `ttlMs`, or until removed with null): its calls go at once, charged to nobody. */
-  async setBypass(endpoint: string, tenant: string, grant: { ttlMs?: number } | null, options: ChangeOptions = {}): Promise<void> {
-    assertName('tenant', tenant);
-    const field = `bypass:${tenant}`;
-    if (grant === null) return this.change(endpoint, options.actor, `bypass removed for ${tenant}`, {}, [field]);
-    const { ttlMs } = grant;
-    if (ttlMs !== undefined && !(ttlMs > 0 && Number.isFinite(ttlMs))) throw new InvalidConfigError(`ttlMs must be a positive number of ms, received ${String(ttlMs)}`);
-    const until = ttlMs === undefined ? 'inf' : String((await this.redisNow()) + ttlMs);
-    await this.change(endpoint, options.actor, `bypass for ${tenant}${ttlMs ? ` for ${ttlMs} ms` : ''}`, { [field]: until });
+  setBypass(endpoint: string, tenant: string, grant: { ttlMs?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.setBypass(endpoint, tenant, grant, options);
   }
-
   /**
    * Sets a tenant's budget over all endpoints at runtime (null: back to the config file's), for
    * the whole fleet on its next acquire. Kept in Redis for 30 days after the last change.
    */
-  async setTenantBudget(tenant: string, budget: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
-    assertName('tenant', tenant);
-    if (this.keys.layout === 'endpoint') {
-      throw new InvalidConfigError("tenant budgets are shared by endpoints, which keyLayout 'endpoint' puts in separate Cluster slots: use keyLayout 'namespace' to set them");
-    }
-    const key = this.keys.tenantConfig();
-    const before = await this.redis.hget(key, tenant);
-    let after: string | null = null;
-    if (budget !== null) {
-      const parsed = RateInput.safeParse(budget.rate);
-      if (!parsed.success) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": ${describeIssues(parsed.error, budget.rate)}`);
-      const rate = parsed.data as Rate;
-      const burst = budget.burst ?? defaultBurst(rate);
-      if (!(burst >= 1 && burst <= 1e9)) throw new InvalidConfigError(`invalid budget for tenant "${tenant}": burst must be a number from 1 to 1e9, received ${String(budget.burst)}`);
-      after = `${tokensPerMs(rate)},${burst}`;
-    }
-    const tx = this.redis.multi();
-    if (after === null) tx.hdel(key, tenant);
-    else tx.hset(key, tenant, after).pexpire(key, OVERRIDE_TTL_MS);
-    const entry: AuditEntry = {
-      at: Date.now(), actor: options.actor ?? 'unknown', endpoint: '*', change: after === null ? `tenant budget reset for ${tenant}` : `tenant budget for ${tenant}`,
-      before: before === null ? {} : { [`tenant:${tenant}`]: before }, after: after === null ? {} : { [`tenant:${tenant}`]: after },
-    };
-    tx.lpush(this.keys.audit(), JSON.stringify(entry)).ltrim(this.keys.audit(), 0, AUDIT_LENGTH - 1).pexpire(this.keys.audit(), OVERRIDE_TTL_MS);
-    await tx.exec();
-    this.log.info({ tenant, actor: entry.actor, before, after }, 'tenant budget changed');
-    this.events.emit({ type: 'config-changed', endpoint: '*', actor: entry.actor, change: entry.change, before: entry.before, after: entry.after });
+  setTenantBudget(tenant: string, budget: { rate: string | Rate; burst?: number } | null, options: ChangeOptions = {}): Promise<void> {
+    return this.controls.setTenantBudget(tenant, budget, options);
   }
-
   /** Tenant budgets in force: the config file's, with operators' runtime changes on top (per second). */
-  async tenantBudgets(): Promise<Record<string, { ratePerSec: number; burst: number; source: 'config' | 'runtime' }>> {
-    const out: Record<string, { ratePerSec: number; burst: number; source: 'config' | 'runtime' }> = {};
-    for (const [tenant, b] of this.configuredTenantBudgets) out[tenant] = { ratePerSec: b.ratePerMs * 1000, burst: b.burst, source: 'config' };
-    for (const [tenant, v] of Object.entries(await this.redis.hgetall(this.keys.tenantConfig()))) {
-      const [rate, burst] = v.split(',').map(Number);
-      out[tenant] = { ratePerSec: rate! * 1000, burst: burst!, source: 'runtime' };
-    }
-    return out;
+  tenantBudgets(): Promise<Record<string, { ratePerSec: number; burst: number; source: 'config' | 'runtime' }>> {
+    return this.controls.tenantBudgets();
   }
-
   /** The newest operator changes first. */
-  async auditLog(limit = 100): Promise<AuditEntry[]> {
-    const raw = await this.redis.lrange(this.keys.audit(), 0, Math.max(0, limit - 1));
-    return raw.map((r) => JSON.parse(r) as AuditEntry);
+  auditLog(limit = 100): Promise<AuditEntry[]> {
+    return this.controls.auditLog(limit);
   }
 
-  private checked(endpoint: string): string {
-    this.settingsOf(endpoint);
-    return endpoint;
-  }
 
   /** The endpoint as Redis holds it now, fleet-wide. */
   async inspect(endpoint: string): Promise<EndpointStatus> {
     const s = this.settingsOf(endpoint);
-    const k = this.keys;
     this.extraCalls++;
-    const r = await run<unknown[]>(this.redis, 'inspect', [k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.classes(endpoint)], [s.ratePerMs, s.burst, s.maxQueue, this.configVersion]);
-    const num = (i: number) => Number(r[i]);
-    const pairs = (v: unknown): Record<string, string> => {
-      const arr = v as string[];
-      const out: Record<string, string> = {};
-      for (let i = 0; i < arr.length; i += 2) out[arr[i]!] = arr[i + 1]!;
-      return out;
-    };
-    const now = num(0);
-    const pausedUntil = num(9) > now ? num(9) : null;
-    const ttls = r[18] as number[];
-    const overrides = pairs(r[16]);
-    const pauseWait = r[22] === 'inf' ? Infinity : Number(r[22]);
-    const tmpUntil = Number(overrides['tmp:until'] ?? 0);
-    return {
-      endpoint,
-      configured: { ratePerSec: s.ratePerMs * 1000, burst: s.burst, maxQueue: s.maxQueue },
-      effective: { ratePerSec: num(2) * 1000, burst: num(3), maxQueue: num(4) },
-      tokens: num(1),
-      queued: num(6),
-      queuedByClass: Object.fromEntries(Object.entries(pairs(r[17])).map(([c, n]) => [c, Number(n)])),
-      pausedUntil,
-      counters: {
-        admitted: num(10), queued: num(11), timeouts: num(12), queueFull: num(13), dropped: num(14), penalties: num(15),
-        wouldWait: num(19), bypassed: num(20),
-      },
-      paused: pauseWait > 0 ? now + pauseWait : null,
-      dryRun: overrides.dryRun === '1',
-      shadow: r[23] === '' ? null : { ratePerSec: Number(r[23]) * 1000, burst: Number(r[24]), wouldWait: num(21) },
-      bypass: Object.entries(overrides)
-        .filter(([f, v]) => f.startsWith('bypass:') && (v === 'inf' || Number(v) > now))
-        .map(([f]) => f.slice('bypass:'.length)),
-      temporaryUntil: tmpUntil > now ? tmpUntil : null,
-      adaptive: Number(r[25]) > 0
-        ? { ratePerSec: Number(r[25]) * 1000, ceilingPerSec: Number(r[26]) * 1000, lastPenaltyAt: num(27) || null, lastRaiseAt: num(28) || null }
-        : null,
-      overrides,
-      ttls: { bucket: ttls[0]!, queue: ttls[1]!, classes: ttls[2]! },
-    };
+    return readEndpointStatus(this.redis, this.keys, endpoint, s, this.configVersion);
   }
 
   /** Gives back every ticket and future slot this process holds, rejects their callers, closes the connection if Sluice opened it. */

@@ -573,8 +573,10 @@ function expectNamesFields(message: string, input: unknown): void {
     return;
   }
   for (const issue of result.error.issues) {
-    const path = issue.path.map(String).join('.') || '(root)';
-    expect(message).toContain(`${path}: `);
+    // an unknown key is named itself, not the object holding it: that is what the caller must fix
+    const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path.map(String), k].join('.')) : [issue.path.map(String).join('.') || '(root)'];
+    for (const path of paths) expect(message).toContain(path);
+    expect(message).toMatch(new RegExp(`${paths.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(', ')}: `));
     if (issue.path.length) expect(CONFIG_FIELDS).toContain(String(issue.path[0]));
   }
 }

@@ -46,7 +46,7 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 export function formatIssues(error: z.ZodError, input?: unknown, options: FormatIssuesOptions = {}): IssueReport {
   const fields: string[] = [];
   const lines: string[] = [];
-  const join = (path: readonly PropertyKey[]) => [options.base, ...path.map(String)].filter((p) => p !== undefined && p !== '').join('.') || (options.root ?? '(root)');
+  const join = (path: readonly PropertyKey[]) => [...(options.base ? [options.base] : []), ...path.map(String)].join('.') || (options.root ?? '(root)');
   for (const issue of error.issues) {
     const raw = issue as { input?: unknown; discriminator?: string };
     // zod blames an unknown key on the object holding it; name the key, which is what the caller must fix

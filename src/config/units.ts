@@ -60,3 +60,8 @@ export function formatRate(tokensPerMsValue: number): string {
   if (perSec >= 1) return `${+perSec.toFixed(2)}/s`;
   return `${+(perSec * 60).toFixed(2)}/min`;
 }
+
+/** A rate's burst when the config names none: one interval's worth of tokens, at least 1. */
+export function defaultBurst(rate: Rate): number {
+  return Math.max(1, rate.tokens);
+}

@@ -3,7 +3,8 @@
  * the metrics all show it: `inspect()` (Redis's state) plus the merged wait statistics the
  * workers publish. Plain JSON: no Infinity, no Maps.
  */
-import type { EndpointStatus, Throttler } from '../throttler.js';
+import type { EndpointStatus } from '../inspect.js';
+import type { Throttler } from '../throttler.js';
 import { readFleetWaits, type FleetWaits } from './fleet-waits.js';
 
 export interface EndpointView {
