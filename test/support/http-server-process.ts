@@ -25,7 +25,7 @@ const limiter = createHttpLimiter({
 const app = Fastify();
 await app.register(fastifyRateLimit, { limiter });
 for (const name of Object.keys(spec.policies)) app.get(`/work/${name}`, async () => ({ ok: true }));
-app.post('/__clock', { config: { rateLimit: false } }, async (req) => {
+app.post('/__clock', { config: { sluiceLimit: false } }, async (req) => {
   clock = Number((req.query as { ms: string }).ms);
   return { clock };
 });
