@@ -21,7 +21,7 @@ export type { RedisInput } from './redis/connection.js';
 export { assertName } from './keys.js';
 export { rootLogger, createRootLogger } from './logger.js';
 export type { Logger } from './logger.js';
-export { deferralDelayMs } from './deferral.js';
+export { deferralOf, jobDelayMs } from './deferral.js';
 export {
   SluiceError,
   ErrorCode,

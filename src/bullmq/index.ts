@@ -9,9 +9,9 @@
  *
  * @module sluice/bullmq
  */
-export { throttledProcessor, deferJob, deferralOf, DEFAULT_JOB_MAX_WAIT_MS } from './processor.js';
+export { throttledProcessor, deferJob, DEFAULT_JOB_MAX_WAIT_MS } from './processor.js';
 export type { ThrottledProcessorOptions, ThrottledJobContext } from './processor.js';
 export { bullmqPrefix } from './prefix.js';
 export { JobDeferredError, UpstreamLimitError } from '../errors/index.js';
 export type { DeferralReason } from '../errors/index.js';
-export { deferralDelayMs } from '../deferral.js';
+export { deferralOf, jobDelayMs } from '../deferral.js';

@@ -13,7 +13,7 @@
  * - anything else (including Redis being down): a failed attempt, retried with the queue's backoff.
  */
 import { DelayedError, type Job, type Processor } from 'bullmq';
-import { deferralDelayMs } from '../deferral.js';
+import { deferralOf, jobDelayMs } from '../deferral.js';
 import { JobDeferredError, QueueFullError, ThrottleTimeoutError, UpstreamLimitError } from '../errors/index.js';
 import { rootLogger, type Logger } from '../logger.js';
 import type { AcquireOptions, Admission, Throttler } from '../throttler.js';
@@ -59,19 +59,6 @@ export async function deferJob(job: Job, token: string | undefined, delayMs: num
   throw new DelayedError(`job ${job.id} deferred by ${Math.ceil(delayMs)} ms`);
 }
 
-/** Maps a throttle refusal to a deferral; anything else is not one. */
-export function deferralOf(err: unknown, maxWaitMs: number): JobDeferredError | undefined {
-  if (err instanceof JobDeferredError) return err;
-  if (err instanceof ThrottleTimeoutError) {
-    const wait = err.expectedWaitMs ?? maxWaitMs;
-    return new JobDeferredError(err.endpoint, 'wait', deferralDelayMs(wait), `expected wait ${Math.round(wait)} ms is beyond maxWaitMs ${maxWaitMs} ms`);
-  }
-  if (err instanceof QueueFullError) {
-    return new JobDeferredError(err.endpoint, 'queue-full', deferralDelayMs(maxWaitMs), `fair queue full (${err.maxQueue} tickets)`);
-  }
-  return undefined;
-}
-
 /** Creates the processor to pass to `new Worker(queueName, processor, ...)`. */
 export function throttledProcessor<Data = unknown, Result = unknown>(options: ThrottledProcessorOptions<Data, Result>): Processor<Data, Result> {
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_JOB_MAX_WAIT_MS;
@@ -87,7 +74,7 @@ export function throttledProcessor<Data = unknown, Result = unknown>(options: Th
       let deferral = deferralOf(err, maxWaitMs);
       if (err instanceof UpstreamLimitError) {
         const { pausedUntil } = await options.throttler.penalize(err.endpoint, { retryAfterMs: err.retryAfterMs, reason: err.kind });
-        deferral = new JobDeferredError(err.endpoint, 'penalized', deferralDelayMs(pausedUntil - Date.now()), err.message);
+        deferral = new JobDeferredError(err.endpoint, 'penalized', jobDelayMs(pausedUntil - Date.now()), err.message);
       }
       if (!deferral) throw err;
       log.info({ jobId: job.id, endpoint: deferral.endpoint, reason: deferral.reason, delayMs: deferral.delayMs }, 'job deferred');

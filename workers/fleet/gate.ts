@@ -40,16 +40,16 @@ import type { BrowserContext, Route } from 'playwright';
 import { getDomain } from 'tldts';
 import {
   AbortError,
-  QueueFullError,
+  deferralOf,
+  jobDelayMs,
+  JobDeferredError,
   ThrottlerClosedError,
-  ThrottleTimeoutError,
   type AcquireOptions,
   type Admission,
+  type Logger,
   type Throttler,
 } from 'sluice';
-import type { Logger } from 'sluice';
 import { classifyResponse, endpointForUrl, type Classification, type TikTokEndpoint } from '../tiktok/index.js';
-import { deferralDelayMs, JobDeferredError } from 'sluice';
 
 /** Response kinds that mean "slow down": the endpoint is penalized fleet-wide. */
 export const PUSHBACK_KINDS: ReadonlySet<Classification['kind']> = new Set(['rate-limited', 'captcha', 'empty', 'waf']);
@@ -401,13 +401,9 @@ export class RequestGate {
       this.counters.admitted += 1;
       return admission;
     } catch (err) {
-      if (err instanceof ThrottleTimeoutError) {
-        // expectedWaitMs is absent when a queued ticket's deadline passed: it was at least maxWaitMs
-        const wait = err.expectedWaitMs ?? this.options.maxWaitMs;
-        this.halt(new JobDeferredError(endpoint, 'wait', deferralDelayMs(wait), `expected wait ${Math.round(wait)} ms is beyond maxWaitMs ${this.options.maxWaitMs}`));
-      } else if (err instanceof QueueFullError) {
-        // no estimate: come back after roughly one max wait, when the queue has moved
-        this.halt(new JobDeferredError(endpoint, 'queue-full', deferralDelayMs(this.options.maxWaitMs), `fair queue full (${err.maxQueue} tickets)`));
+      const deferral = deferralOf(err, this.options.maxWaitMs);
+      if (deferral) {
+        this.halt(deferral);
       } else if (!(err instanceof AbortError || err instanceof ThrottlerClosedError)) {
         // Redis unreachable, unknown endpoint...: a failure, not a denial; the job's attempt fails
         this.halt(err as Error);
@@ -428,6 +424,6 @@ export class RequestGate {
       });
     }
     this.options.logger?.warn({ endpoint, retryAfterMs, reason }, 'TikTok pushed back');
-    this.halt(new JobDeferredError(endpoint, 'penalized', deferralDelayMs(retryAfterMs), `TikTok answered ${reason}, endpoint paused ${retryAfterMs} ms`));
+    this.halt(new JobDeferredError(endpoint, 'penalized', jobDelayMs(retryAfterMs), `TikTok answered ${reason}, endpoint paused ${retryAfterMs} ms`));
   }
 }
