@@ -73,7 +73,12 @@ local function loadEndpoint(key, settings, adaptive)
   -- one read for the bucket and the queue's state
   local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', 'ho', unpack(EP_FIELDS))
   local fields = {}
-  for i = 1, #EP_FIELDS do fields[EP_FIELDS[i]] = tonumber(v[i + 6]) or 0 end
+  local was = {}
+  for i = 1, #EP_FIELDS do
+    local x = tonumber(v[i + 6]) or 0
+    fields[EP_FIELDS[i]] = x
+    was[EP_FIELDS[i]] = x
+  end
   resolveFileConfig(settings, fields)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
@@ -83,9 +88,13 @@ local function loadEndpoint(key, settings, adaptive)
   -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
   local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4], v[5] }, fields.pu)
   for f, x in pairs(fields) do ep[f] = x end
+  -- what was read, so saveEndpoint formats and writes only the fields this run changed (number
+  -- formatting is most of a script's CPU)
+  ep.was = was
   -- the bucket's hash was gone: the queue's own count is asked (syncQueue)
   ep.fresh = v[2] == false
   ep.ho = v[6] or ''
+  ep.wasHo = ep.ho
   return ep
 end
 
@@ -109,11 +118,16 @@ local function saveEndpoint(ep, qKey, cKey)
       redis.call('PEXPIREAT', cKey, at)
     end
   end
-  local args = { 'ho', ep.ho }
+  local args = {}
+  if ep.ho ~= ep.wasHo then args[1] = 'ho'; args[2] = ep.ho end
+  local was = ep.was
   for i = 1, #EP_FIELDS do
-    args[#args + 1] = EP_FIELDS[i]
     local f = EP_FIELDS[i]
-    args[#args + 1] = EP_EXACT[f] and tostring(ep[f]) or num(ep[f])
+    local x = ep[f]
+    if x ~= was[f] then
+      args[#args + 1] = f
+      args[#args + 1] = EP_EXACT[f] and tostring(x) or num(x)
+    end
   end
   ep.dirty = true
   flushBuckets(keep, ep.key, args)

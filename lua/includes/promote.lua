@@ -8,7 +8,9 @@
 -- already queued). A ticket held back only by its own tenant's budget is moved back to the tag at
 -- which that budget lets it run (the fair-queue clock V advances rate / busy weight per ms), so a
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
-local WINDOW = 16
+-- the first window is small: most runs promote one or two tickets, and every member read costs
+-- Redis and Lua string work; later windows are larger
+local FIRST_WINDOW, WINDOW = 4, 16
 local MAX_SCAN = 256
 
 -- posts to a mailbox, sent in one HSET per mailbox at the end of the run (sendMail), which also
@@ -69,9 +71,11 @@ local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
   local held, moved = {}, {}
+  local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
-    local window = redis.call('ZRANGE', q.qKey, skipped, skipped + WINDOW - 1, 'WITHSCORES')
+    local window = redis.call('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    size = WINDOW
     if #window == 0 then
       if skipped == 0 then
         -- the counter says tickets wait but the queue is gone (a lost key): start afresh
