@@ -39,7 +39,8 @@
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
-    mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5])
+    mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5]; those this
+              run promoted come straight here, without the mailbox)
     lost    = the checked members that are gone without a word
     audit   = '' or the JSON audit entry of a config version this call replaced (the caller
               appends it to the namespace's audit log)
@@ -170,13 +171,13 @@ sendMail(keyTtl)
 
 saveEndpoint(ep, qKey, cKey)
 
-local mailbox = {}
+local mailbox = selfMail
 if hasTickets or enqueued then
   if not leaseFresh then redis.call('SET', KEYS[6], '1', 'PX', lease) end
   local mail = redis.call('HGETALL', KEYS[5])
   if #mail > 0 then
     redis.call('DEL', KEYS[5])
-    mailbox = mail
+    for i = 1, #mail do mailbox[#mailbox + 1] = mail[i] end
   end
 end
 

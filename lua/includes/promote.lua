@@ -16,7 +16,13 @@ local MAX_SCAN = 256
 -- posts to a mailbox, sent in one HSET per mailbox at the end of the run (sendMail), which also
 -- renews its expiry
 local posts = {}
+-- the calling owner's own tickets need no mailbox: they go back in this run's reply
+local selfMail = {}
 local function mail(q, towner, seq, value)
+  if towner == q.owner then
+    selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value
+    return
+  end
   local key = q.mailboxPrefix .. towner
   local p = posts[key]
   if p == nil then p = {}; posts[key] = p end
