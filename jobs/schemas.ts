@@ -11,7 +11,7 @@
  * worker mid-deploy.
  */
 import { z } from 'zod';
-import { assertName, formatIssues, InvalidPayloadError, showValue } from 'sluice';
+import { formatIssues, InvalidPayloadError, Name, showValue } from 'sluice';
 
 export { showValue };
 
@@ -41,22 +41,8 @@ export const Handle = z
   .pipe(z.string().regex(HANDLE, { error: "must be 1-24 letters, digits, '_' or '.' (a leading '@' is allowed)" }));
 export type Handle = z.infer<typeof Handle>;
 
-/**
- * A tenant or priority-class name. Same rule as every name that ends up in a Redis key or a
- * throttler class (see `assertName` in `src/keys.ts`, which stays the single source of the rule).
- */
-export const Name = z.string().refine(
-  (value) => {
-    try {
-      assertName('name', value);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { error: "must be 1-128 characters without spaces, braces or '|'" },
-);
-export type Name = z.infer<typeof Name>;
+/** A tenant or priority-class name: the library's one naming rule (`Name` in `sluice`). */
+export { Name };
 
 /** `#cats` or `cats`; stored lowercase without `#` (TikTok hashtags are case-insensitive). */
 export const HashtagSeed = z.object({

@@ -16,14 +16,19 @@ export type KeyLayout = 'namespace' | 'endpoint';
 
 /** Names that end up inside keys and script members: no braces (hash tags), no `|` (member separator), no blanks. */
 const NAME = /^[^\s{}|\u0000-\u001f\u007f]{1,128}$/u;
+/** The naming rule in words, for every message that refuses a name. */
+export const NAME_RULE = "1-128 characters without spaces, braces or '|'";
+
+/** Whether `value` may be a namespace, endpoint, tenant or priority name (the one rule: see NAME). */
+export function isValidName(value: unknown): value is string {
+  // a lone surrogate reaches Redis as U+FFFD: two distinct names would share their keys
+  return typeof value === 'string' && NAME.test(value) && value.isWellFormed();
+}
 
 export function assertName(kind: string, value: unknown): string {
-  // a lone surrogate reaches Redis as U+FFFD: two distinct names would share their keys
-  if (typeof value !== 'string' || !NAME.test(value) || !value.isWellFormed()) {
+  if (!isValidName(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value) : String(value);
-    throw new InvalidNameError(
-      `${kind} name ${shown} is not valid: use 1-128 characters without spaces, braces or '|'`,
-    );
+    throw new InvalidNameError(`${kind} name ${shown} is not valid: use ${NAME_RULE}`);
   }
   return value;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues } from './issues.js';
+import { isValidName, NAME_RULE } from '../keys.js';
 import { InvalidConfigError } from '../errors/index.js';
 import { MAX_TOKENS, MIN_INTERVAL_MS, parseDurationMs, parseRate, type Rate } from './units.js';
 
@@ -8,14 +9,8 @@ export const MIN_LEASE_MS = 1_000;
 /** Longest wait a timer can hold (2^31 - 1 ms, about 24.8 days): a longer maxWaitMs is refused. */
 export const MAX_WAIT_MS = 2 ** 31 - 1;
 
-/** Names that end up in Redis keys and script members: no braces, no `|`, no blanks. */
-export const Name = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[^\s{}|\u0000-\u001f\u007f]+$/u, 'use 1-128 characters without spaces, braces or "|"')
-  // a lone surrogate reaches Redis as U+FFFD: two distinct names would share their keys
-  .refine((s) => s.isWellFormed(), 'must be well-formed unicode (no lone surrogates)');
+/** Names that end up in Redis keys and script members: the rule of `assertName` (src/keys.ts). */
+export const Name = z.string().refine(isValidName, { error: `must be ${NAME_RULE}` });
 
 const RateObject = z.object({
   tokens: z.number().nonnegative().max(MAX_TOKENS),
