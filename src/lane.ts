@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import { run } from './redis/scripts.js';
 import { RedisClock, lateToleranceMs } from './letgo.js';
 import { jitter, nowMs } from './sleep.js';
+import { Outage, type FailurePolicy, type LocalShare } from './outage.js';
 
 /**
  * One endpoint's client side: coalesces every acquire of an event-loop turn into one script call,
@@ -39,9 +40,9 @@ export interface LaneSettings {
   global?: { ratePerMs: number; burst: number } | undefined;
   logger: Logger;
   events: EventHub;
-  failurePolicy: 'closed' | 'local' | 'open';
+  failurePolicy: FailurePolicy;
   /** This process's leased share of a rate while Redis is away, or undefined when the lease is gone (policy 'local'). */
-  localShare: (ratePerMs: number, burst: number) => { ratePerMs: number; burst: number } | undefined;
+  localShare: (ratePerMs: number, burst: number) => LocalShare | undefined;
   /** Appends a JSON audit entry the acquire script returned (a config version replaced) to the namespace's log. */
   audit: (entry: string) => void;
 }
@@ -137,18 +138,11 @@ export class EndpointLane {
   /** Callers written off as too late since the last log line, and the latest of them. */
   private late = { n: 0, maxMs: 0 };
   private lateLog: NodeJS.Timeout | undefined;
-  private failures = 0;
   private nextId = 0;
   private closed = false;
-  private lastFailureLog = 0;
-  /** Circuit breaker: while open, Redis is not asked again until this time (one probe then). */
-  private breakerUntil = 0;
+  /** The circuit breaker and the local bucket while Redis is away. */
+  private readonly outage: Outage;
   private probeTimer: NodeJS.Timeout | undefined;
-  /** The local leased bucket (policy 'local'), started empty at each outage so an outage never begins with a burst. */
-  private local: { t: number; ts: number } | undefined;
-  private degradedAdmissions = 0;
-  /** Local ms before which nothing is admitted without Redis: the last pause Redis (or penalize) told of. */
-  private localPauseUntil = 0;
   /** Tickets still in Redis whose callers were admitted without it: cancelled when Redis is back. */
   private readonly orphans = new Map<string, { kind: 't'; ref: string; req: LaneRequest }>();
   /** Cancels on their way (close() waits for them). */
@@ -164,7 +158,9 @@ export class EndpointLane {
   constructor(
     private readonly redis: Redis | Cluster,
     readonly settings: LaneSettings,
-  ) {}
+  ) {
+    this.outage = new Outage(settings.failurePolicy, settings.logger);
+  }
 
   private get keys(): string[] {
     const { keys, endpoint, owner } = this.settings;
@@ -200,20 +196,21 @@ export class EndpointLane {
   private flush(claim: boolean): void {
     if (!claim) this.flushScheduled = false;
     if (this.closed) return;
-    if (Date.now() < this.breakerUntil) {
+    const open = this.outage.openFor();
+    if (open > 0) {
       // the circuit is open: nobody times out against a dead Redis one by one; the probe asks again
       if (this.settings.failurePolicy !== 'closed') this.degrade();
-      this.armProbe(this.breakerUntil - Date.now());
+      this.armProbe(open);
       return;
     }
-    if (this.failures > 0 && this.degradedAdmissions > 0) {
+    if (this.outage.failures > 0 && this.outage.admitted > 0) {
       this.drainProbe();
       return;
     }
     const batch = this.pending.splice(0, MAX_BATCH);
     if (this.pending.length > 0) this.scheduleFlush();
     const hasTickets = this.tickets.size > 0;
-    if (batch.length === 0 && !hasTickets && this.failures === 0) return;
+    if (batch.length === 0 && !hasTickets && this.outage.failures === 0) return;
     const s = this.settings;
     const lease = !hasTickets ? '0' : nowMs() - this.leaseAt < s.leaseMs / 3 ? '2' : '1';
     const args: (string | number)[] = [
@@ -237,7 +234,7 @@ export class EndpointLane {
       (reply) => {
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
-        if (this.failures > 0) this.recovered();
+        if (this.outage.failures > 0) this.recovered();
         // the script renews the lease when asked ('1'), or when it queued a ticket unasked ('0')
         const results = (reply[1] ?? []) as unknown[];
         if (lease === '1' || (lease === '0' && results.some((v, i) => i % 5 === 1 && Number(v) === 1))) this.leaseAt = sentAt;
@@ -286,7 +283,7 @@ export class EndpointLane {
     this.header = header;
     this.headerAt = receivedAt;
     this.clock.note(header.now, sentAt, receivedAt);
-    this.localPauseUntil = header.pausedUntil - this.offset;
+    this.outage.notePause(header.pausedUntil - this.offset, true);
     if (this.closed) {
       // a reply after close(): give back everything it brings, reject whoever still waits on it
       for (let i = 0; i < results.length; i += 5) {
@@ -498,8 +495,8 @@ export class EndpointLane {
       this.cancel([{ kind: 't', ref: w.ticket.member, req: w.req, seq: w.ticket.seq }]);
     }
     if (phase === 'reserved' && w.slot !== undefined) {
-      if (w.degraded === 'local' && this.local) {
-        if (w.slot - this.offset > nowMs()) this.local.t += w.req.cost;
+      if (w.degraded === 'local') {
+        if (w.slot - this.offset > nowMs()) this.outage.giveBackLocal(w.req.cost);
       } else if (!w.degraded) {
         this.cancel([{ kind: 'r', ref: String(w.slot), req: w.req }]);
       }
@@ -519,7 +516,7 @@ export class EndpointLane {
   private onDeadline(w: Waiter): void {
     if (w.phase === 'reserved' || w.phase === 'done') return;
     const ep = this.settings.endpoint;
-    if ((w.phase === 'sent' || w.phase === 'pending') && this.failures === 0 && !w.graceUsed) {
+    if ((w.phase === 'sent' || w.phase === 'pending') && this.outage.failures === 0 && !w.graceUsed) {
       // the script judges the deadline in Redis time; a reply on its way gets a moment to arrive
       w.graceUsed = true;
       w.deadlineTimer = setTimeout(() => this.onDeadline(w), REPLY_GRACE_MS);
@@ -598,24 +595,12 @@ export class EndpointLane {
       this.armWake(Math.min(1_000, this.settings.leaseMs / 3));
       return;
     }
-    this.failures++;
-    const policy = this.settings.failurePolicy;
-    const now = Date.now();
-    if (now - this.lastFailureLog > 5_000) {
-      this.lastFailureLog = now;
-      const what = { closed: 'callers wait', local: 'each process admits its leased share', open: 'FAILING OPEN: admitting without limit' }[policy];
-      this.settings.logger.error({ err, failures: this.failures, failurePolicy: policy }, `Redis unreachable: ${what}`);
-    }
+    const backoff = this.outage.failed(err);
     const retry = batch.filter((w) => w.phase === 'sent');
     for (const w of retry) w.phase = 'pending';
     this.pending.unshift(...retry);
     for (const w of batch) if (w.phase === 'done') this.waiters.delete(w.id);
-    // closed: back off up to 2 s; local/open keep admitting meanwhile, so probe often to hand
-    // control back to Redis soon after it returns
-    const cap = policy === 'closed' ? 2_000 : 300;
-    const backoff = jitter(Math.min(cap, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
-    this.breakerUntil = now + backoff;
-    if (policy !== 'closed') this.degrade();
+    if (this.settings.failurePolicy !== 'closed') this.degrade();
     clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
     this.armProbe(backoff);
@@ -655,30 +640,19 @@ export class EndpointLane {
       w.degraded = 'open';
       w.phase = 'reserved';
       w.slot = nowMs() + this.offset;
-      this.degradedAdmissions++;
+      this.outage.admitted++;
       this.grant(w);
       return true;
     }
-    const share = s.localShare(this.header?.rate ?? s.ratePerMs, this.header?.burst ?? s.burst);
-    // an operator's pause without end, known when Redis went away: wait for Redis
-    if (!share || share.ratePerMs <= 0 || this.localPauseUntil === Infinity) return false;
     const now = nowMs();
-    // a penalty's or an operator's pause, as last heard: the local bucket starts refilling at its end
-    const from = Math.max(now, this.localPauseUntil);
-    this.local ??= { t: 0, ts: from };
-    if (from > this.local.ts) {
-      this.local.t = Math.min(share.burst, this.local.t + (from - this.local.ts) * share.ratePerMs);
-      this.local.ts = from;
-    }
-    const wait = from - now + Math.max(0, (w.req.cost - this.local.t) / share.ratePerMs);
-    if (w.deadline !== undefined && now + wait > w.deadline) {
-      this.fail(w, new ThrottleTimeoutError(`"${s.endpoint}": Redis is unreachable and this process's leased share cannot admit within maxWaitMs ${w.req.maxWaitMs}`, s.endpoint, wait));
+    const local = this.outage.takeLocal(s.localShare(this.header?.rate ?? s.ratePerMs, this.header?.burst ?? s.burst), w.req.cost, now, w.deadline);
+    if (local === undefined) return false;
+    if (!local.taken) {
+      this.fail(w, new ThrottleTimeoutError(`"${s.endpoint}": Redis is unreachable and this process's leased share cannot admit within maxWaitMs ${w.req.maxWaitMs}`, s.endpoint, local.at - now));
       return true;
     }
-    this.local.t -= w.req.cost;
-    this.degradedAdmissions++;
     w.degraded = 'local';
-    this.reserve(w, now + wait + this.offset);
+    this.reserve(w, local.at + this.offset);
     return true;
   }
 
@@ -707,17 +681,13 @@ export class EndpointLane {
 
   /** A penalty this process reported (also while Redis is away): no local admission before it. */
   notePause(untilLocalMs: number): void {
-    this.localPauseUntil = Math.max(this.localPauseUntil, untilLocalMs);
+    this.outage.notePause(untilLocalMs);
   }
 
   /** Redis answers again after an outage. */
   private recovered(): void {
-    this.settings.logger.warn({ failures: this.failures, admittedWithoutRedis: this.degradedAdmissions }, 'Redis reachable again');
-    this.failures = 0;
-    this.breakerUntil = 0;
+    this.outage.recovered();
     this.leaseAt = -Infinity;
-    this.local = undefined;
-    this.degradedAdmissions = 0;
     // a restarted or failed-over Redis may have lost the queue: tickets out go in again (their old
     // entries, if they survived, are given back)
     const requeue = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket);
