@@ -11,6 +11,7 @@
 --- @include "httpLimit"
 
 local limit, window = A, B
+read('w', 'c')
 local wi = math.floor(now / window)
 -- a clock gone back (a failover to a server whose clock is behind) stays in the window it knew:
 -- an earlier window must not admit a second limit

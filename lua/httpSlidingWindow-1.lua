@@ -12,6 +12,7 @@
 --- @include "httpLimit"
 
 local limit, window = A, B
+read('w', 'c', 'p')
 local wi = math.floor(now / window)
 local w, cur, prev = tonumber(h.w), 0, 0
 -- a clock gone back stays in the window it knew (see httpFixedWindow)

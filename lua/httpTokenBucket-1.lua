@@ -9,6 +9,7 @@
 --- @include "httpLimit"
 
 local burst, rate = A, B
+read('t', 'ts')
 local t, ts = tonumber(h.t), tonumber(h.ts)
 if not t then t, ts = burst, now end
 -- a clock going backwards refills nothing and never rewinds ts (no double refill later)

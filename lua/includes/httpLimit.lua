@@ -1,9 +1,10 @@
 -- Shared by the inbound limiter scripts (httpTokenBucket, httpGcra, httpSlidingWindow,
--- httpFixedWindow): clock, calendar quotas, abuse blocking and the reply. Each script only
--- computes its algorithm's verdict and new fields, then calls decide(); nothing is written for a
--- refused request except the refusal count of the abuse block.
+-- httpFixedWindow): clock, calendar quotas, abuse blocking and the reply. Each script reads its
+-- algorithm's fields with read(), computes its verdict and new fields, then calls decide();
+-- nothing is written for a refused request except the refusal count of the abuse block.
 --
--- KEYS[1] state   one limited key under one policy (hash): rate fields, quota counts, block fields
+-- KEYS[1] state   one limited key under one policy (hash): rate fields, quota counts, block
+--                 fields, and x: the end of the key's TTL (ms, on the script's clock)
 -- ARGV[1]  now ms ('' = Redis TIME; tests inject a clock to cross window boundaries)
 -- ARGV[2]  cost of this request
 -- ARGV[3]  algorithm parameter a      ARGV[4] algorithm parameter b
@@ -17,6 +18,9 @@
 --          -3 blocked (abuse)
 --   remaining  requests the rate admits now (after this one when admitted)
 --   resetMs    until the rate is fully available again;  retryMs  until this request would pass
+--
+-- Commands per request: TIME, one HMGET of the fields this policy uses, one HSET when something
+-- changes; PEXPIRE only when the key's TTL must grow past x (see decide).
 
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -30,13 +34,26 @@ if not now then
 end
 local cost = tonumber(ARGV[2])
 local A, B = tonumber(ARGV[3]), tonumber(ARGV[4])
+local dayLimit, monthLimit, blockAfter = tonumber(ARGV[5]), tonumber(ARGV[9]), tonumber(ARGV[13])
 -- float sums of rates and timestamps: a request that is exactly due must pass
 local EPS = 1e-9
 local function fmt(x) return string.format('%.17g', x) end
 
-local raw = redis.call('HGETALL', key)
+-- the key's fields this request needs: the algorithm's (given), x and bu always, quota and
+-- refusal-count fields only under a policy that has them
 local h = {}
-for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+local function read(...)
+  local names = { ... }
+  local n = #names
+  names[n + 1] = 'x'; names[n + 2] = 'bu'; n = n + 2
+  if dayLimit > 0 then names[n + 1] = 'de'; names[n + 2] = 'dc'; n = n + 2 end
+  if monthLimit > 0 then names[n + 1] = 'me'; names[n + 2] = 'mc'; n = n + 2 end
+  if blockAfter > 0 then names[n + 1] = 'rs'; names[n + 2] = 'rn'; n = n + 2 end
+  local values = redis.call('HMGET', key, unpack(names))
+  for i = 1, n do
+    if values[i] then h[names[i]] = values[i] end
+  end
+end
 
 -- the calendar window holding now; the client's clock chose the boundaries, Redis's picks one, so
 -- a skewed client clock cannot count a request in the wrong day
@@ -49,8 +66,6 @@ end
 -- remaining: what the rate admits after this request; before: what it admits without it (a
 -- request the quota refuses takes nothing from the rate)
 local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
-  local dayLimit, monthLimit = tonumber(ARGV[5]), tonumber(ARGV[9])
-  local blockAfter = tonumber(ARGV[13])
   local bu = tonumber(h.bu) or 0
   local dEnd, mEnd, dUsed, mUsed = 0, 0, 0, 0
   if dayLimit > 0 then
@@ -74,26 +89,27 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
     status, retryMs, remaining = -2, math.max(retryMs, mEnd - now), before
   end
 
-  -- the key's TTL covers everything it holds, computed from its fields (no PTTL round): the rate
-  -- state until it equals a fresh one, quota counts until their window ends, a block and its count
+  -- what the key holds after this request must outlive its TTL, computed from its fields (no
+  -- PTTL round): the rate state until it equals a fresh one, quota counts until their window
+  -- ends, a block and its refusal count
   local ttl = 0
   local function keep(ms) if ms and ms > ttl then ttl = ms end end
   local function keepUntil(at) if at then keep(at - now) end end
   local newlyBlocked = 0
+  local n = #fields
   if status == 1 then
     if dayLimit > 0 then
       dUsed = dUsed + cost
-      fields[#fields + 1] = 'de'; fields[#fields + 1] = dEnd
-      fields[#fields + 1] = 'dc'; fields[#fields + 1] = dUsed
+      fields[n + 1] = 'de'; fields[n + 2] = dEnd; fields[n + 3] = 'dc'; fields[n + 4] = dUsed
+      n = n + 4
       keep(dEnd - now)
     end
     if monthLimit > 0 then
       mUsed = mUsed + cost
-      fields[#fields + 1] = 'me'; fields[#fields + 1] = mEnd
-      fields[#fields + 1] = 'mc'; fields[#fields + 1] = mUsed
+      fields[n + 1] = 'me'; fields[n + 2] = mEnd; fields[n + 3] = 'mc'; fields[n + 4] = mUsed
+      n = n + 4
       keep(mEnd - now)
     end
-    redis.call('HSET', key, unpack(fields))
     keep(rateTtl)
     if blockAfter > 0 and h.rs then keepUntil(tonumber(h.rs) + tonumber(ARGV[14])) end
   elseif blockAfter > 0 then
@@ -104,22 +120,36 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
     if rn >= blockAfter then
       bu = now + tonumber(ARGV[15])
       newlyBlocked = 1
-      redis.call('HSET', key, 'bu', bu)
+      fields = { 'bu', bu }
       redis.call('HDEL', key, 'rs', 'rn')
       retryMs = math.max(retryMs, bu - now)
       status = -3
       keepUntil(bu)
     else
-      redis.call('HSET', key, 'rs', rs, 'rn', rn)
+      fields = { 'rs', rs, 'rn', rn }
       keepUntil(rs + within)
     end
-    -- what the key held before this refusal still needs its time
-    if raw[1] then
-      keep(resetMs)
-      keepUntil(tonumber(h.de))
-      keepUntil(tonumber(h.me))
-    end
+    n = #fields
+    -- what the key held before this refusal still needs its time (x covers it, unless the key
+    -- was written by a script that kept no x)
+    keep(resetMs)
+    keepUntil(tonumber(h.de))
+    keepUntil(tonumber(h.me))
   end
-  if ttl > 0 then redis.call('PEXPIRE', key, math.ceil(math.max(ttl, minTtl))) end
+  if n == 0 then
+    return { status, remaining, resetMs, retryMs, dUsed, dEnd, mUsed, mEnd, bu, newlyBlocked, now }
+  end
+  -- x is when the key expires: a write that needs no more than that leaves the TTL alone. When
+  -- it needs more, the TTL is renewed with slack (as long again, 1 s to 1 min), so a busy key
+  -- renews about once per slack instead of every request, and an idle one is gone at most a
+  -- minute after its state ran out
+  local x = tonumber(h.x)
+  local renew = not x or now + ttl > x
+  if renew then
+    x = now + ttl + math.min(math.max(ttl, 1000), 60000)
+    fields[n + 1] = 'x'; fields[n + 2] = x
+  end
+  redis.call('HSET', key, unpack(fields))
+  if renew then redis.call('PEXPIRE', key, math.ceil(math.max(x - now, minTtl))) end
   return { status, remaining, resetMs, retryMs, dUsed, dEnd, mUsed, mEnd, bu, newlyBlocked, now }
 end
