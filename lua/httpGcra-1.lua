@@ -11,8 +11,7 @@
 --- @include "httpLimit"
 
 local burst, interval = A, B
-read('g')
-local tat = math.max(tonumber(h.g) or now, now)
+local tat = math.max(tonumber((read({ 'g' }))) or now, now)
 local newTat = tat + cost * interval
 local allowAt = newTat - burst * interval
 if now + EPS >= allowAt then
