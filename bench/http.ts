@@ -4,11 +4,14 @@
  *   throughput  autocannon, 50 connections, DURATION_S on one route, keys that never refuse:
  *               req/s and p99 relative to the same framework without a limiter
  *   redis cost  INFO commandstats and INFO cpu deltas over the throughput run, per request
+ *   server CPU  the serving process's CPU time (process.cpuUsage) over the throughput run, per request
  *   memory      INFO memory delta after 10,000 distinct keys, per key
  *   safety      4 server processes, 4 x 200 concurrent requests on one hot key limited to 100
  *               per hour: admitted - 100 = over-admission
  * Figures drift from machine to machine and with the load of a shared one: the load average is
- * printed beside them; compare ratios of one run. Results: docs/benchmarks.md.
+ * printed beside them; compare ratios of one run. CPU per request and commands per request move
+ * little with load. BENCH_HTTP_KINDS=fastify-none,fastify-sluice runs only those kinds (a quick
+ * look while working; the published table runs them all). Results: docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -18,7 +21,8 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
 import type { Kind } from './http/server.js';
 
-const KINDS: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
+const ALL_KINDS: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
+const KINDS = process.env.BENCH_HTTP_KINDS ? ALL_KINDS.filter((k) => process.env.BENCH_HTTP_KINDS!.split(',').includes(k)) : ALL_KINDS;
 
 const SERVER = fileURLToPath(new URL('./http/server.ts', import.meta.url));
 const DURATION_S = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
@@ -46,6 +50,23 @@ function start(spec: object): Promise<Server> {
     });
     child.stderr!.on('data', (d: Buffer) => (err += d));
     child.once('exit', (code) => reject(new Error(`bench server exited ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+/** CPU time the server process has used so far (µs). */
+function serverCpu(s: Server): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /cpu (\d+)\n/.exec(out);
+      if (m) {
+        s.child.stdout!.off('data', onData);
+        resolve(Number(m[1]));
+      }
+    };
+    s.child.stdout!.on('data', onData);
+    s.child.stdin!.write('cpu\n');
   });
 }
 
@@ -103,6 +124,7 @@ interface Row {
   non2xx: number;
   commands?: { total: number; byName: string };
   cpuUsPerReq?: number;
+  serverCpuUsPerReq: number;
   bytesPerKey?: number;
   overAdmission?: number;
 }
@@ -122,11 +144,13 @@ async function main(): Promise<void> {
     // warm-up: connections, script load, JIT
     await autocannon({ url: `${main.url}/work`, connections: 10, amount: 2000, headers: { 'x-client': 'bench' } });
     const before = await redisFigures(redis);
+    const cpu0 = await serverCpu(servers[0]!);
     loads.push(loadavg()[0]!);
     const r = await autocannon({ url: `${main.url}/work`, connections: 50, duration: DURATION_S, headers: { 'x-client': 'bench' } });
+    const cpu1 = await serverCpu(servers[0]!);
     const after = await redisFigures(redis);
     const requests = r.requests.total;
-    const row: Row = { kind, rps: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx };
+    const row: Row = { kind, rps: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx, serverCpuUsPerReq: (cpu1 - cpu0) / requests };
     if (limited) {
       row.commands = commandsPer(before.calls, after.calls, requests);
       row.cpuUsPerReq = ((after.cpu - before.cpu) * 1e6) / requests;
@@ -137,22 +161,23 @@ async function main(): Promise<void> {
       row.overAdmission = (await hotBurst(servers, kind, 200)) - HOT_LIMIT;
     }
     rows.push(row);
-    process.stderr.write(`${kind}: ${Math.round(row.rps)} req/s, p99 ${row.p99} ms${row.commands ? `, ${row.commands.total.toFixed(2)} commands/req, over-admission ${row.overAdmission}` : ''} (load ${loadavg()[0]!.toFixed(1)})\n`);
+    process.stderr.write(`${kind}: ${Math.round(row.rps)} req/s, p99 ${row.p99} ms, server CPU ${row.serverCpuUsPerReq.toFixed(1)} µs/req${row.commands ? `, ${row.commands.total.toFixed(2)} commands/req, over-admission ${row.overAdmission}` : ''} (load ${loadavg()[0]!.toFixed(1)})\n`);
     await redis.flushall();
   }
   await Promise.all(servers.map(stop));
   await redis.quit();
   await redisServer.stop();
 
-  const base = (kind: Kind) => rows.find((r) => r.kind === (kind.startsWith('fastify') ? 'fastify-none' : 'express-none'))!;
+  const base = (kind: Kind) => rows.find((r) => r.kind === (kind.startsWith('fastify') ? 'fastify-none' : 'express-none'));
   const lines = [
-    `| server | req/s | vs no limiter | p99 ms | p99 vs no limiter | Redis commands / req (by name) | Redis CPU µs / req | bytes / key | over-admission (4 procs, limit ${HOT_LIMIT}) |`,
-    '|---|---:|---:|---:|---:|---|---:|---:|---:|',
+    `| server | req/s | vs no limiter | p99 ms | p99 vs no limiter | server CPU µs / req | Redis commands / req (by name) | Redis CPU µs / req | bytes / key | over-admission (4 procs, limit ${HOT_LIMIT}) |`,
+    '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const r of rows) {
     const b = base(r.kind);
     lines.push([
-      r.kind, Math.round(r.rps), `${((r.rps / b.rps) * 100).toFixed(0)}%`, r.p99, r === b ? '—' : `+${(r.p99 - b.p99).toFixed(0)} ms`,
+      r.kind, Math.round(r.rps), b ? `${((r.rps / b.rps) * 100).toFixed(0)}%` : '?', r.p99, !b ? '?' : r === b ? '—' : `${r.p99 >= b.p99 ? '+' : '−'}${Math.abs(r.p99 - b.p99).toFixed(0)} ms`,
+      r.serverCpuUsPerReq.toFixed(1),
       r.commands ? `${r.commands.total.toFixed(2)} (${r.commands.byName})` : '—',
       r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(1),
       r.bytesPerKey === undefined ? '—' : Math.round(r.bytesPerKey),

@@ -14,10 +14,11 @@ local limit, window = A, B
 local wi = math.floor(now / window)
 -- a clock gone back (a failover to a server whose clock is behind) stays in the window it knew:
 -- an earlier window must not admit a second limit
-local w = tonumber(h.w)
+local w, c = read({ 'w', 'c' })
+w = tonumber(w)
 if w and w > wi then wi = w end
 local count = 0
-if w == wi then count = tonumber(h.c) end
+if w == wi then count = tonumber(c) end
 local reset = (wi + 1) * window - now
 if count + cost <= limit then
   return decide(true, limit - count - cost, limit - count, reset, 0, { 'w', wi, 'c', count + cost }, reset)

@@ -11,7 +11,7 @@
 --- @include "httpLimit"
 
 local burst, interval = A, B
-local tat = math.max(tonumber(h.g) or now, now)
+local tat = math.max(tonumber((read({ 'g' }))) or now, now)
 local newTat = tat + cost * interval
 local allowAt = newTat - burst * interval
 if now + EPS >= allowAt then

@@ -13,13 +13,15 @@
 
 local limit, window = A, B
 local wi = math.floor(now / window)
-local w, cur, prev = tonumber(h.w), 0, 0
+local w, c, p = read({ 'w', 'c', 'p' })
+local cur, prev = 0, 0
+w = tonumber(w)
 -- a clock gone back stays in the window it knew (see httpFixedWindow)
 if w and w > wi then wi = w end
 if w == wi then
-  cur, prev = tonumber(h.c), tonumber(h.p)
+  cur, prev = tonumber(c), tonumber(p)
 elseif w == wi - 1 then
-  prev = tonumber(h.c)
+  prev = tonumber(c)
 end
 local elapsed = math.max(0, now - wi * window)
 local estimate = prev * (window - elapsed) / window + cur

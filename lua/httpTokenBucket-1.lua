@@ -9,15 +9,16 @@
 --- @include "httpLimit"
 
 local burst, rate = A, B
-local t, ts = tonumber(h.t), tonumber(h.ts)
+local t, ts = read({ 't', 'ts' })
+t, ts = tonumber(t), tonumber(ts)
 if not t then t, ts = burst, now end
 -- a clock going backwards refills nothing and never rewinds ts (no double refill later)
 t = math.min(burst, t + math.max(0, now - ts) * rate)
 ts = math.max(ts, now)
 if t + EPS >= cost then
   local left = math.max(0, t - cost)
-  return decide(true, math.floor(left + EPS), math.floor(t + EPS), math.ceil((burst - left) / rate), 0,
-    { 't', fmt(left), 'ts', ts }, math.ceil((burst - left) / rate) + 1)
+  local reset = math.ceil((burst - left) / rate)
+  return decide(true, math.floor(left + EPS), math.floor(t + EPS), reset, 0, { 't', fmt(left), 'ts', ts }, reset + 1)
 end
 -- the first ms at which the check above passes (EPS / 2: on the boundary, float noise cannot make it late or early)
 return decide(false, math.floor(t + EPS), math.floor(t + EPS), math.ceil((burst - t) / rate), math.ceil((cost - t - EPS / 2) / rate), {}, 0)

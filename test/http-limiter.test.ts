@@ -311,6 +311,30 @@ describe('keys', () => {
     expect(hk.state('api', 'user:}{evil')).toMatch(/^sluice:\{ns:h:api:~[\w-]+\}$/);
   });
 
+  it('on Redis time, a key expires when idle: its TTL covers its state, with at most a minute of slack, and is not renewed on every request', async () => {
+    const limiter = limiterFor({ policies: { api: { rate: '10/s' } } });
+    const first = await limiter.decide(request());
+    const k = limiter.keys.state('api', first.key!);
+    const redis = newRedis();
+    const expiryOf = async () => {
+      const [[, x], [, pttl], [, time]] = (await redis.multi().hget(k, 'x').pttl(k).time().exec()) as [[null, string], [null, number], [null, [string, string]]];
+      const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+      return { x: Number(x), pttl, now };
+    };
+    const e1 = await expiryOf();
+    // the TTL ends at x (to the ms), x outlives the state (the bucket is whole again at now + resetMs)
+    expect(e1.pttl).toBeGreaterThan(0);
+    expect(Math.abs(e1.now + e1.pttl - e1.x)).toBeLessThanOrEqual(2);
+    expect(e1.x - first.reply!.now).toBeGreaterThanOrEqual(first.reply!.resetMs);
+    expect(e1.x - first.reply!.now).toBeLessThanOrEqual(first.reply!.resetMs + 1 + 60_000);
+    // a second request whose state x already covers leaves the TTL alone (no PEXPIRE)
+    const second = await limiter.decide(request());
+    const e2 = await expiryOf();
+    expect(second.reply!.now + second.reply!.resetMs).toBeLessThanOrEqual(e2.x);
+    expect(e2.x).toBe(e1.x);
+    await redis.quit();
+  });
+
   it('counts every outcome in a registry the user gives', async () => {
     const registry = new Registry();
     const limiter = limiterFor({ policies: { api: { rate: '1/min' } }, registry, allowlist: { keys: [], cidrs: ['203.0.113.0/24'] } });

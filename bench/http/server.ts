@@ -1,7 +1,8 @@
 /**
  * One server process of `npm run bench:http`: every kind of server below, each on its own port
  * (idle ones cost nothing; one process start instead of seven on a busy machine).
- * Spec as JSON in argv[2]: { redisUrl, hotLimit, windowMs }. Prints `ready {"<kind>": port, ...}`.
+ * Spec as JSON in argv[2]: { redisUrl, hotLimit, windowMs }. Prints `ready {"<kind>": port, ...}`;
+ * answers a line `cpu` on stdin with `cpu <µs of CPU used so far>`.
  * The client key is the `x-client` header. Keys `hot` and `mem-*` get `hotLimit` per window (the
  * over-admission and memory runs: state that lasts); every other key a limit no run reaches
  * (the throughput run), so each limiter does its full work on every request and never refuses.
@@ -88,5 +89,12 @@ if (kind.startsWith('fastify')) {
 const ports: Record<string, number> = {};
 for (const kind of KINDS) ports[kind] = await serve(kind);
 process.stdout.write(`ready ${JSON.stringify(ports)}\n`);
-process.stdin.resume();
+// a line `cpu` on stdin: this process's CPU time so far (µs), for the bench's CPU per request
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (line: string) => {
+  if (line.includes('cpu')) {
+    const u = process.cpuUsage();
+    process.stdout.write(`cpu ${u.user + u.system}\n`);
+  }
+});
 process.stdin.on('end', () => process.exit(0));

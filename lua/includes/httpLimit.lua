@@ -1,22 +1,30 @@
 -- Shared by the inbound limiter scripts (httpTokenBucket, httpGcra, httpSlidingWindow,
--- httpFixedWindow): clock, calendar quotas, abuse blocking and the reply. Each script only
--- computes its algorithm's verdict and new fields, then calls decide(); nothing is written for a
--- refused request except the refusal count of the abuse block.
+-- httpFixedWindow): clock, calendar quotas, abuse blocking and the reply. Each script reads its
+-- algorithm's fields with read(), computes its verdict and new fields, then calls decide();
+-- nothing is written for a refused request except the refusal count of the abuse block.
 --
--- KEYS[1] state   one limited key under one policy (hash): rate fields, quota counts, block fields
+-- KEYS[1] state   one limited key under one policy (hash): rate fields, quota counts, block
+--                 fields, and x: when the key expires (ms, on the script's clock)
 -- ARGV[1]  now ms ('' = Redis TIME; tests inject a clock to cross window boundaries)
 -- ARGV[2]  cost of this request
 -- ARGV[3]  algorithm parameter a      ARGV[4] algorithm parameter b
 -- ARGV[5]  daily quota (0 = none)     ARGV[6..8]  start, end and next end of the client's day
 -- ARGV[9]  monthly quota (0 = none)   ARGV[10..12] start, end and next end of the client's month
 -- ARGV[13] block after N refusals (0 = no blocking)  ARGV[14] within ms  ARGV[15] block for ms
+-- Arguments after the last one in use may be left out (read as 0): a policy without quotas or
+-- blocking sends 4.
 --
--- Returns { status, remaining, resetMs, retryMs, dayUsed, dayEnd, monthUsed, monthEnd,
---           blockedUntil, newlyBlocked, now }
+-- Returns { status, remaining, resetMs, retryMs, now, blockedUntil, newlyBlocked,
+--           dayUsed, dayEnd, monthUsed, monthEnd }
 --   status  1 admitted   0 refused by the rate   -1 daily quota spent   -2 monthly quota spent
 --          -3 blocked (abuse)
 --   remaining  requests the rate admits now (after this one when admitted)
 --   resetMs    until the rate is fully available again;  retryMs  until this request would pass
+--   The last six are left out when the policy has no quota and no block is in force or begins.
+--
+-- Commands per request: TIME, one HMGET of the fields this policy uses, one HSET when something
+-- changes; PEXPIRE only when the key's TTL must grow past x (see decide). Every step here runs
+-- on every request: no closures or tables beyond what the request needs.
 
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -30,13 +38,30 @@ if not now then
 end
 local cost = tonumber(ARGV[2])
 local A, B = tonumber(ARGV[3]), tonumber(ARGV[4])
+local dayLimit, monthLimit, blockAfter = tonumber(ARGV[5]) or 0, tonumber(ARGV[9]) or 0, tonumber(ARGV[13]) or 0
 -- float sums of rates and timestamps: a request that is exactly due must pass
 local EPS = 1e-9
 local function fmt(x) return string.format('%.17g', x) end
 
-local raw = redis.call('HGETALL', key)
-local h = {}
-for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+-- the key's fields this request needs, in one HMGET: the algorithm's (named by the script, their
+-- values returned in order), then x and bu always, quota and refusal-count fields only under a
+-- policy that has them (kept in the locals below, strings as stored or nil)
+local x, bu, de, dc, me, mc, rs, rn
+local function read(names)
+  local k = #names
+  local n = k
+  names[n + 1] = 'x'; names[n + 2] = 'bu'; n = n + 2
+  if dayLimit > 0 then names[n + 1] = 'de'; names[n + 2] = 'dc'; n = n + 2 end
+  if monthLimit > 0 then names[n + 1] = 'me'; names[n + 2] = 'mc'; n = n + 2 end
+  if blockAfter > 0 then names[n + 1] = 'rs'; names[n + 2] = 'rn' end
+  local v = redis.call('HMGET', key, unpack(names))
+  x, bu = v[k + 1] or nil, v[k + 2] or nil
+  n = k + 2
+  if dayLimit > 0 then de, dc = v[n + 1] or nil, v[n + 2] or nil; n = n + 2 end
+  if monthLimit > 0 then me, mc = v[n + 1] or nil, v[n + 2] or nil; n = n + 2 end
+  if blockAfter > 0 then rs, rn = v[n + 1] or nil, v[n + 2] or nil end
+  return v[1] or nil, v[2] or nil, v[3] or nil
+end
 
 -- the calendar window holding now; the client's clock chose the boundaries, Redis's picks one, so
 -- a skewed client clock cannot count a request in the wrong day
@@ -47,22 +72,21 @@ local function windowEnd(i)
 end
 
 -- remaining: what the rate admits after this request; before: what it admits without it (a
--- request the quota refuses takes nothing from the rate)
+-- request the quota refuses takes nothing from the rate). fields: the algorithm's new state
+-- (written when admitted); rateTtl: how long that state differs from a fresh one
 local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
-  local dayLimit, monthLimit = tonumber(ARGV[5]), tonumber(ARGV[9])
-  local blockAfter = tonumber(ARGV[13])
-  local bu = tonumber(h.bu) or 0
+  bu = tonumber(bu) or 0
   local dEnd, mEnd, dUsed, mUsed = 0, 0, 0, 0
   if dayLimit > 0 then
     dEnd = windowEnd(6)
-    if tonumber(h.de) == dEnd then dUsed = tonumber(h.dc) end
+    if tonumber(de) == dEnd then dUsed = tonumber(dc) end
   end
   if monthLimit > 0 then
     mEnd = windowEnd(10)
-    if tonumber(h.me) == mEnd then mUsed = tonumber(h.mc) end
+    if tonumber(me) == mEnd then mUsed = tonumber(mc) end
   end
   if bu > now then
-    return { -3, 0, resetMs, bu - now, dUsed, dEnd, mUsed, mEnd, bu, 0, now }
+    return { -3, 0, resetMs, bu - now, now, bu, 0, dUsed, dEnd, mUsed, mEnd }
   end
 
   local status = 1
@@ -74,52 +98,68 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
     status, retryMs, remaining = -2, math.max(retryMs, mEnd - now), before
   end
 
-  -- the key's TTL covers everything it holds, computed from its fields (no PTTL round): the rate
-  -- state until it equals a fresh one, quota counts until their window ends, a block and its count
+  -- ttl: how long what the key holds after this request must live, from its fields (no PTTL
+  -- round): the rate state until it equals a fresh one, quota counts until their window ends, a
+  -- block and its refusal count
   local ttl = 0
-  local function keep(ms) if ms and ms > ttl then ttl = ms end end
-  local function keepUntil(at) if at then keep(at - now) end end
   local newlyBlocked = 0
+  local n = #fields
   if status == 1 then
+    ttl = rateTtl
     if dayLimit > 0 then
       dUsed = dUsed + cost
-      fields[#fields + 1] = 'de'; fields[#fields + 1] = dEnd
-      fields[#fields + 1] = 'dc'; fields[#fields + 1] = dUsed
-      keep(dEnd - now)
+      fields[n + 1] = 'de'; fields[n + 2] = dEnd; fields[n + 3] = 'dc'; fields[n + 4] = dUsed
+      n = n + 4
+      ttl = math.max(ttl, dEnd - now)
     end
     if monthLimit > 0 then
       mUsed = mUsed + cost
-      fields[#fields + 1] = 'me'; fields[#fields + 1] = mEnd
-      fields[#fields + 1] = 'mc'; fields[#fields + 1] = mUsed
-      keep(mEnd - now)
+      fields[n + 1] = 'me'; fields[n + 2] = mEnd; fields[n + 3] = 'mc'; fields[n + 4] = mUsed
+      n = n + 4
+      ttl = math.max(ttl, mEnd - now)
     end
-    redis.call('HSET', key, unpack(fields))
-    keep(rateTtl)
-    if blockAfter > 0 and h.rs then keepUntil(tonumber(h.rs) + tonumber(ARGV[14])) end
+    if blockAfter > 0 and rs then ttl = math.max(ttl, tonumber(rs) + tonumber(ARGV[14]) - now) end
   elseif blockAfter > 0 then
     local within = tonumber(ARGV[14])
-    local rs, rn = tonumber(h.rs), tonumber(h.rn) or 0
+    local rs, rn = tonumber(rs), tonumber(rn) or 0
     if not rs or now >= rs + within or now < rs then rs, rn = now, 0 end
     rn = rn + 1
     if rn >= blockAfter then
       bu = now + tonumber(ARGV[15])
       newlyBlocked = 1
-      redis.call('HSET', key, 'bu', bu)
+      fields = { 'bu', bu }
       redis.call('HDEL', key, 'rs', 'rn')
       retryMs = math.max(retryMs, bu - now)
       status = -3
-      keepUntil(bu)
+      ttl = bu - now
     else
-      redis.call('HSET', key, 'rs', rs, 'rn', rn)
-      keepUntil(rs + within)
+      fields = { 'rs', rs, 'rn', rn }
+      ttl = rs + within - now
     end
-    -- what the key held before this refusal still needs its time
-    if raw[1] then
-      keep(resetMs)
-      keepUntil(tonumber(h.de))
-      keepUntil(tonumber(h.me))
+    n = #fields
+    -- what the key held before this refusal still needs its time (x covers it, unless the key
+    -- was written by a script that kept no x)
+    ttl = math.max(ttl, resetMs)
+    if de then ttl = math.max(ttl, tonumber(de) - now) end
+    if me then ttl = math.max(ttl, tonumber(me) - now) end
+  end
+  if n > 0 then
+    -- x is when the key expires: a write that needs no more than that leaves the TTL alone. When
+    -- it needs more, the TTL is renewed with slack (as long again, 1 s to 1 min), so a busy key
+    -- renews about once per slack instead of on every request, and an idle one is gone at most
+    -- a minute after its state ran out
+    x = tonumber(x)
+    if x and now + ttl <= x then
+      redis.call('HSET', key, unpack(fields))
+    else
+      x = math.ceil(now + ttl + math.min(math.max(ttl, 1000), 60000))
+      fields[n + 1] = 'x'; fields[n + 2] = x
+      redis.call('HSET', key, unpack(fields))
+      redis.call('PEXPIRE', key, math.max(x - now, minTtl))
     end
   end
-  if ttl > 0 then redis.call('PEXPIRE', key, math.ceil(math.max(ttl, minTtl))) end
-  return { status, remaining, resetMs, retryMs, dUsed, dEnd, mUsed, mEnd, bu, newlyBlocked, now }
+  if dayLimit == 0 and monthLimit == 0 and bu == 0 then
+    return { status, remaining, resetMs, retryMs, now }
+  end
+  return { status, remaining, resetMs, retryMs, now, bu, newlyBlocked, dUsed, dEnd, mUsed, mEnd }
 end

@@ -15,19 +15,33 @@ export interface FastifyRateLimitOptions {
 
 const STATUS_TEXT = { 429: 'Too Many Requests', 503: 'Service Unavailable' } as const;
 
-function toLimitRequest(limiter: HttpLimiter, request: FastifyRequest): LimitRequest {
-  const xff = request.headers['x-forwarded-for'];
-  return {
-    method: request.method,
-    // the router's pattern: `/%61dmin` and `/admin` are one route to the rules
-    route: request.routeOptions.url ?? normalizePath(request.url),
-    ip: limiter.clientIp(request.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff),
-    header: (name) => {
-      const v = request.headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    },
-    raw: request,
-  };
+/**
+ * The request as the limiter sees it. A class, not an object literal with closures: nothing is
+ * allocated per request beyond this object, and the client address (proxy walk included) is
+ * worked out only when a key, rule or allowlist asks for it.
+ */
+class FastifyLimitRequest implements LimitRequest {
+  private address: string | undefined | null = null;
+
+  constructor(
+    private readonly limiter: HttpLimiter,
+    readonly raw: FastifyRequest,
+    readonly method: string,
+    readonly route: string,
+  ) {}
+
+  get ip(): string | undefined {
+    if (this.address === null) {
+      const xff = this.raw.headers['x-forwarded-for'];
+      this.address = this.limiter.clientIp(this.raw.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff);
+    }
+    return this.address;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.raw.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
 }
 
 /**
@@ -42,9 +56,13 @@ export function fastifyRateLimit(fastify: FastifyInstance, options: FastifyRateL
     if (own) limiter.checkRoute(own, `route ${route.method} ${route.url}`);
   });
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const own = request.routeOptions.config?.sluiceLimit;
+    // routeOptions is a getter that builds an object: read it once
+    const routeOptions = request.routeOptions;
+    const own = routeOptions.config?.sluiceLimit;
     if (own === false) return;
-    const decision = await limiter.decide(toLimitRequest(limiter, request), own);
+    // the router's pattern: `/%61dmin` and `/admin` are one route to the rules
+    const route = routeOptions.url ?? normalizePath(request.url);
+    const decision = await limiter.decide(new FastifyLimitRequest(limiter, request, request.method, route), own);
     reply.headers(decision.headers);
     if (!decision.allowed) {
       const status = decision.status as 429 | 503;

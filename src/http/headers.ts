@@ -45,10 +45,10 @@ export function limitHeaders(p: ResolvedPolicy, reply: LimitReply, options: Head
   const rateR = reply.verdict === 'blocked' ? 0 : reply.remaining;
   if (options.ietf) {
     h['ratelimit-policy'] = policyHeader(p, reply.now);
-    const items = [`"${p.name}";r=${rateR};t=${rateT}`];
-    if (reply.day) items.push(`"${p.name}-day";r=${Math.max(0, p.day! - reply.day.used)};t=${sec(reply.day.end - reply.now)}`);
-    if (reply.month) items.push(`"${p.name}-month";r=${Math.max(0, p.month! - reply.month.used)};t=${sec(reply.month.end - reply.now)}`);
-    h.ratelimit = items.join(', ');
+    let item = `"${p.name}";r=${rateR};t=${rateT}`;
+    if (reply.day) item += `, "${p.name}-day";r=${Math.max(0, p.day! - reply.day.used)};t=${sec(reply.day.end - reply.now)}`;
+    if (reply.month) item += `, "${p.name}-month";r=${Math.max(0, p.month! - reply.month.used)};t=${sec(reply.month.end - reply.now)}`;
+    h.ratelimit = item;
   }
   if (options.legacy) {
     h['x-ratelimit-limit'] = String(p.quota);

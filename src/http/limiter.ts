@@ -113,22 +113,24 @@ export class HttpLimiter {
 
   /** The client key (kind-prefixed, so a user named `1.2.3.4` is not the address) and the raw identity for the allowlist. */
   private keyOf(spec: KeySpec, req: LimitRequest): { key: string; identity: string | undefined } {
-    const ip = () => {
-      if (req.ip === undefined && !this.warnedNoIp) {
-        this.warnedNoIp = true;
-        this.log.warn('a request limited by address came without one: such requests share the key ip:unknown (fetch adapters: pass ip, or trust a proxy)');
-      }
-      return { key: `ip:${req.ip ?? 'unknown'}`, identity: req.ip };
-    };
     if (typeof spec === 'function') {
       const v = spec(req);
       return v === undefined ? { key: 'anonymous', identity: undefined } : { key: `fn:${v}`, identity: v };
     }
-    if (spec === 'ip') return ip();
+    if (spec === 'ip') return this.ipKey(req);
     const id = spec.startsWith('user') ? this.config.user?.(req) : this.apiKeyOf(req);
     const prefix = spec.startsWith('user') ? 'user' : 'key';
     if (id !== undefined && id !== '') return { key: `${prefix}:${id}`, identity: id };
-    return spec.endsWith('-or-ip') ? ip() : { key: 'anonymous', identity: undefined };
+    return spec.endsWith('-or-ip') ? this.ipKey(req) : { key: 'anonymous', identity: undefined };
+  }
+
+  private ipKey(req: LimitRequest): { key: string; identity: string | undefined } {
+    const ip = req.ip;
+    if (ip === undefined && !this.warnedNoIp) {
+      this.warnedNoIp = true;
+      this.log.warn('a request limited by address came without one: such requests share the key ip:unknown (fetch adapters: pass ip, or trust a proxy)');
+    }
+    return { key: `ip:${ip ?? 'unknown'}`, identity: ip };
   }
 
   private count(policy: string, outcome: Outcome, reason: string): void {
@@ -145,7 +147,8 @@ export class HttpLimiter {
     }
     const policy = this.policies.get(name)!;
     const { key, identity } = this.keyOf(policy.key ?? this.config.key, req);
-    if ((identity !== undefined && this.allowKeys.has(identity)) || this.allowCidrs.has(req.ip)) {
+    // size first: the address is worked out only when something needs it
+    if ((identity !== undefined && this.allowKeys.size > 0 && this.allowKeys.has(identity)) || (this.allowCidrs.size > 0 && this.allowCidrs.has(req.ip))) {
       this.count(name, 'skipped', 'allowlist');
       return { allowed: true, status: 200, headers: {}, policy: name, key };
     }

@@ -1,4 +1,4 @@
-import { run } from '../redis/scripts.js';
+import { script } from '../redis/scripts.js';
 import { calendarWindow } from './calendar.js';
 import type { Algorithm, RedisConnection, ResolvedPolicy } from './options.js';
 
@@ -31,33 +31,72 @@ export interface LimitReply {
   now: number;
 }
 
+/** What a policy sends on every request, worked out once: the script's command name and ARGV[3..4]. */
+interface PolicyCall {
+  command: string;
+  verb: string;
+  a: string;
+  b: string;
+  /** ARGV[13..15], or none when the policy does not block (then, without quotas, ARGV ends at 4). */
+  block: string[] | undefined;
+}
+
+const calls = new WeakMap<ResolvedPolicy, PolicyCall>();
+
+function callOf(policy: ResolvedPolicy): PolicyCall {
+  let c = calls.get(policy);
+  if (c === undefined) {
+    const verb = VERB[policy.algorithm];
+    const s = script(verb);
+    if (s.numberOfKeys !== 1) throw new Error(`${s.file} takes ${s.numberOfKeys} keys, the http limiter passes 1`);
+    c = {
+      command: s.command,
+      verb,
+      // as the script reads them back: String() of a double is its shortest exact decimal
+      a: String(policy.a),
+      b: String(policy.b),
+      block: policy.block ? [String(policy.block.after), String(policy.block.withinMs), String(policy.block.forMs)] : undefined,
+    };
+    calls.set(policy, c);
+  }
+  return c;
+}
+
+type ScriptFn = (this: RedisConnection, ...args: (string | number)[]) => Promise<number[]>;
+
 /** One request against one policy's key: one EVALSHA. `now` undefined: Redis TIME decides. */
 export async function limit(redis: RedisConnection, stateKey: string, policy: ResolvedPolicy, now: number | undefined, cost = 1): Promise<LimitReply> {
-  // boundaries come from the local clock (or the injected one); the script picks by its own
-  const clock = now ?? Date.now();
-  const day = policy.day ? calendarWindow('day', clock, policy.timeZone) : undefined;
-  const month = policy.month ? calendarWindow('month', clock, policy.timeZone) : undefined;
-  const r = await run<number[]>(redis, VERB[policy.algorithm], [stateKey], [
-    now === undefined ? '' : Math.floor(now),
-    cost,
-    policy.a,
-    policy.b,
-    policy.day ?? 0, day?.start ?? 0, day?.end ?? 0, day?.nextEnd ?? 0,
-    policy.month ?? 0, month?.start ?? 0, month?.end ?? 0, month?.nextEnd ?? 0,
-    policy.block?.after ?? 0, policy.block?.withinMs ?? 0, policy.block?.forMs ?? 0,
-  ]);
-  const n = (i: number) => Number(r[i]);
-  const verdict = STATUS[n(0)];
-  if (!verdict) throw new Error(`${VERB[policy.algorithm]} answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  const c = callOf(policy);
+  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[c.command];
+  if (!fn) throw new Error(`script ${c.command} is not defined on this connection`);
+  const nowArg = now === undefined ? '' : Math.floor(now);
+  let r: number[];
+  if (!policy.day && !policy.month && !c.block) {
+    // the common case: ARGV ends at the algorithm's parameters (the script reads the rest as 0)
+    r = await fn.call(redis, stateKey, nowArg, cost, c.a, c.b);
+  } else {
+    // boundaries come from the local clock (or the injected one); the script picks by its own
+    const clock = now ?? Date.now();
+    const day = policy.day ? calendarWindow('day', clock, policy.timeZone) : undefined;
+    const month = policy.month ? calendarWindow('month', clock, policy.timeZone) : undefined;
+    r = await fn.call(redis, stateKey, nowArg, cost, c.a, c.b,
+      policy.day ?? 0, day?.start ?? 0, day?.end ?? 0, day?.nextEnd ?? 0,
+      policy.month ?? 0, month?.start ?? 0, month?.end ?? 0, month?.nextEnd ?? 0,
+      ...(c.block ?? []));
+  }
+  const verdict = STATUS[r[0]!];
+  if (!verdict) throw new Error(`${c.verb} answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  // the last six are left out when no quota and no block is in play (read as 0)
+  const long = r.length > 5;
   return {
     verdict,
-    remaining: n(1),
-    resetMs: n(2),
-    retryMs: n(3),
-    day: policy.day ? { used: n(4), end: n(5) } : undefined,
-    month: policy.month ? { used: n(6), end: n(7) } : undefined,
-    blockedUntil: n(8),
-    newlyBlocked: n(9) === 1,
-    now: n(10),
+    remaining: r[1]!,
+    resetMs: r[2]!,
+    retryMs: r[3]!,
+    now: r[4]!,
+    blockedUntil: long ? r[5]! : 0,
+    newlyBlocked: long && r[6] === 1,
+    day: policy.day ? { used: r[7]!, end: r[8]! } : undefined,
+    month: policy.month ? { used: r[9]!, end: r[10]! } : undefined,
   };
 }
