@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { coalescePenalties } from '../workers/fleet/gate.js';
@@ -31,6 +32,76 @@ describe('adaptive rate (AIMD)', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThanOrEqual(seen[i - 1]! - 1e-9);
     expect(seen.at(-1), seen.join(' ')).toBeCloseTo(100); // bounded by the configured rate
     expect(sink.lines.some((l) => l.msg === 'adaptive rate raised' && l.endpoint === 'e')).toBe(true);
+  });
+
+  describe('probing past the last ceiling (time moved by rewriting the bucket\'s clocks, no sleeps)', () => {
+    // quiet period 10 s, step 10/s, cut by half; `quiet(ms)` moves the endpoint's clocks (last
+    // penalty, last raise, pause end) `ms` into the past, then one acquire gives it the chance to raise
+    function setup() {
+      const t = makeThrottler({ endpoints: { e: { rate: '100/s', burst: 10, adaptive: { quietMs: 10_000, increase: 0.1, decreaseFactor: 0.5 } } } });
+      const redis = t.redis as Redis;
+      const key = t.keys.bucket('e');
+      async function age(ms: number) {
+        const [lp, la, pu] = (await redis.hmget(key, 'lp', 'la', 'pu')).map((x) => Number(x ?? 0));
+        const back = (x: number) => (x > 0 ? (x - ms).toFixed(6) : '0');
+        await redis.hset(key, 'lp', back(lp!), 'la', back(la!), 'pu', back(pu!));
+      }
+      async function quiet(ms: number) {
+        await age(ms);
+        await t.acquire('e');
+        return (await t.inspect('e')).adaptive!;
+      }
+      const trip = async () => (await t.penalize('e', { retryAfterMs: 1 }), (await t.inspect('e')).adaptive!);
+      return { t, age, quiet, trip };
+    }
+
+    it('holds below a ceiling confirmed again and again 4x longer each time; a probe that finds room resets the hold', async () => {
+      const { t, age, quiet, trip } = setup();
+      await t.acquire('e');
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(50), ceilingPerSec: expect.closeTo(100), probeBackoff: 0 });
+      await age(10_001);
+      // a trip at half the old ceiling is the limit tightening: a new ceiling, no backoff
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(25), ceilingPerSec: expect.closeTo(50), probeBackoff: 0 });
+      // fast recovery: half the way to 90% of the ceiling, then there
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(35);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(45);
+      // backoff 0: one quiet period at the plateau, then a probe past the ceiling, which trips
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(55);
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(27.5), ceilingPerSec: expect.closeTo(55), probeBackoff: 1 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(38.5);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(49.5);
+      // backoff 1: the plateau holds 4 quiet periods
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(49.5);
+      expect((await quiet(29_000)).ratePerSec).toBeCloseTo(49.5);
+      expect((await quiet(1_001)).ratePerSec).toBeCloseTo(59.5);
+      // the second trip at about the same ceiling: 16 quiet periods next time
+      expect(await trip()).toMatchObject({ ceilingPerSec: expect.closeTo(59.5), probeBackoff: 2 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(41.65);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(53.55);
+      expect((await quiet(150_000)).ratePerSec).toBeCloseTo(53.55);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(63.55);
+      // the limit was raised meanwhile (no trip): past the ceiling the step doubles, and passing it
+      // by 15% proves the room: the backoff resets and the rate is back at the configured one soon
+      const past = await quiet(10_001);
+      expect(past).toMatchObject({ ratePerSec: expect.closeTo(73.55), probeBackoff: 0 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(87.6);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(100);
+    });
+
+    it('the backoff stops growing at 3 (a probe every 64 quiet periods at most)', async () => {
+      const { t, quiet, trip } = setup();
+      await t.acquire('e');
+      await trip(); // ceiling 100, rate 50
+      for (let level = 1; level <= 5; level++) {
+        // climb back: recovery to the plateau (90), then hold 4^(level-1) quiet periods, probe (100: capped by the configured rate)
+        let s = await quiet(10_001);
+        for (let i = 0; i < 8 && s.ratePerSec < 89.9; i++) s = await quiet(10_001);
+        expect(s.ratePerSec).toBeCloseTo(90);
+        s = await quiet(10_000 * 4 ** Math.min(level - 1, 3) + 1);
+        expect(s.ratePerSec, `level ${level}`).toBeCloseTo(100);
+        expect(await trip()).toMatchObject({ probeBackoff: Math.min(level, 3) });
+      }
+    });
   });
 
   it('an idle endpoint remembers the rate it learned, past the time its bucket would refill', async () => {

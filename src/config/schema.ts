@@ -60,7 +60,11 @@ export type BucketConfig = z.input<typeof BucketConfig>;
 export const AdaptiveConfig = z.object({
   /** A penalty multiplies the effective rate by this. Default 0.5. */
   decreaseFactor: z.number().gt(0).lt(1).default(0.5),
-  /** Time without a penalty after which the rate goes up one step. Default 5 s. */
+  /**
+   * Time without a penalty after which the rate goes up one step. Just below the rate of the last
+   * penalty it holds longer before probing past it: 1, 4, 16, then 64 quiet periods as probes trip
+   * again at about the same rate. Default 5 s.
+   */
   quietMs: DurationInput.default(5_000),
   /** One additive step, as a fraction of the configured rate. Default 0.05. */
   increase: z.number().gt(0).max(1).default(0.05),
