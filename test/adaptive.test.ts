@@ -37,8 +37,9 @@ describe('adaptive rate (AIMD)', () => {
   describe('probing past the last ceiling (time moved by rewriting the bucket\'s clocks, no sleeps)', () => {
     // quiet period 10 s, step 10/s, cut by half; `quiet(ms)` moves the endpoint's clocks (last
     // penalty, last raise, pause end) `ms` into the past, then one acquire gives it the chance to raise
-    function setup() {
-      const t = makeThrottler({ endpoints: { e: { rate: '100/s', burst: 10, adaptive: { quietMs: 10_000, increase: 0.1, decreaseFactor: 0.5 } } } });
+    function setup(maxHoldMs?: number) {
+      const adaptive = { quietMs: 10_000, increase: 0.1, decreaseFactor: 0.5, ...(maxHoldMs === undefined ? {} : { maxHoldMs }) };
+      const t = makeThrottler({ endpoints: { e: { rate: '100/s', burst: 10, adaptive } } });
       const redis = t.redis as Redis;
       const key = t.keys.bucket('e');
       async function age(ms: number) {
@@ -55,52 +56,62 @@ describe('adaptive rate (AIMD)', () => {
       return { t, age, quiet, trip };
     }
 
-    it('holds below a ceiling confirmed again and again 4x longer each time; a probe that finds room resets the hold', async () => {
+    it('holds below the last ceiling 4x longer with each penalty in a row; a probe that finds room resets the hold', async () => {
       const { t, age, quiet, trip } = setup();
       await t.acquire('e');
       expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(50), ceilingPerSec: expect.closeTo(100), probeBackoff: 0 });
       await age(10_001);
-      // a trip at half the old ceiling is the limit tightening: a new ceiling, no backoff
-      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(25), ceilingPerSec: expect.closeTo(50), probeBackoff: 0 });
+      // a second penalty before any probe found room: the next probe will wait 4x longer
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(25), ceilingPerSec: expect.closeTo(50), probeBackoff: 1 });
       // fast recovery: half the way to 90% of the ceiling, then there
       expect((await quiet(10_001)).ratePerSec).toBeCloseTo(35);
       expect((await quiet(10_001)).ratePerSec).toBeCloseTo(45);
-      // backoff 0: one quiet period at the plateau, then a probe past the ceiling, which trips
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(55);
-      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(27.5), ceilingPerSec: expect.closeTo(55), probeBackoff: 1 });
+      // backoff 1: the plateau holds 4 quiet periods, then a probe past the ceiling
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(45);
+      expect((await quiet(29_000)).ratePerSec).toBeCloseTo(45);
+      expect((await quiet(1_001)).ratePerSec).toBeCloseTo(55);
+      // which trips: 16 quiet periods next time
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(27.5), ceilingPerSec: expect.closeTo(55), probeBackoff: 2 });
       expect((await quiet(10_001)).ratePerSec).toBeCloseTo(38.5);
       expect((await quiet(10_001)).ratePerSec).toBeCloseTo(49.5);
-      // backoff 1: the plateau holds 4 quiet periods
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(49.5);
-      expect((await quiet(29_000)).ratePerSec).toBeCloseTo(49.5);
-      expect((await quiet(1_001)).ratePerSec).toBeCloseTo(59.5);
-      // the second trip at about the same ceiling: 16 quiet periods next time
-      expect(await trip()).toMatchObject({ ceilingPerSec: expect.closeTo(59.5), probeBackoff: 2 });
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(41.65);
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(53.55);
-      expect((await quiet(150_000)).ratePerSec).toBeCloseTo(53.55);
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(63.55);
+      expect((await quiet(150_000)).ratePerSec).toBeCloseTo(49.5);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(59.5);
       // the limit was raised meanwhile (no trip): past the ceiling the step doubles, and passing it
       // by 15% proves the room: the backoff resets and the rate is back at the configured one soon
-      const past = await quiet(10_001);
-      expect(past).toMatchObject({ ratePerSec: expect.closeTo(73.55), probeBackoff: 0 });
-      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(87.6);
+      expect(await quiet(10_001)).toMatchObject({ ratePerSec: expect.closeTo(69.5), probeBackoff: 0 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(84);
       expect((await quiet(10_001)).ratePerSec).toBeCloseTo(100);
+      // a later penalty starts the backoff again from one quiet period
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(50), probeBackoff: 1 });
     });
 
-    it('the backoff stops growing at 3 (a probe every 64 quiet periods at most)', async () => {
-      const { t, quiet, trip } = setup();
-      await t.acquire('e');
-      await trip(); // ceiling 100, rate 50
-      for (let level = 1; level <= 5; level++) {
-        // climb back: recovery to the plateau (90), then hold 4^(level-1) quiet periods, probe (100: capped by the configured rate)
-        let s = await quiet(10_001);
-        for (let i = 0; i < 8 && s.ratePerSec < 89.9; i++) s = await quiet(10_001);
-        expect(s.ratePerSec).toBeCloseTo(90);
-        s = await quiet(10_000 * 4 ** Math.min(level - 1, 3) + 1);
-        expect(s.ratePerSec, `level ${level}`).toBeCloseTo(100);
-        expect(await trip()).toMatchObject({ probeBackoff: Math.min(level, 3) });
+    it('the hold stops growing at maxHoldMs (64 quiet periods by default)', async () => {
+      for (const [maxHoldMs, top] of [[undefined, 3], [40_000, 1]] as const) {
+        const { t, quiet, trip } = setup(maxHoldMs);
+        await t.acquire('e');
+        await trip(); // ceiling 100, rate 50
+        for (let level = 1; level <= 5; level++) {
+          // climb back: recovery to the plateau (90), hold, then probe (100: capped by the configured rate)
+          let s = await quiet(10_001);
+          for (let i = 0; i < 8 && s.ratePerSec < 89.9; i++) s = await quiet(10_001);
+          expect(s.ratePerSec).toBeCloseTo(90);
+          const hold = Math.min(10_000 * 4 ** (level - 1), maxHoldMs ?? 640_000);
+          expect((await quiet(hold - 1_000)).ratePerSec).toBeCloseTo(90);
+          expect((await quiet(1_001)).ratePerSec, `level ${level}`).toBeCloseTo(100);
+          expect(await trip()).toMatchObject({ probeBackoff: Math.min(level, top) });
+        }
       }
+    });
+
+    it('a quiet period at the configured rate ends the backoff too', async () => {
+      const { t, age, quiet, trip } = setup();
+      await t.acquire('e');
+      await trip();
+      await age(10_001);
+      expect(await trip()).toMatchObject({ ceilingPerSec: expect.closeTo(50), probeBackoff: 1 });
+      // an operator lowers the rate under the plateau: the rate sits at the configured one
+      await t.configure('e', { rate: '20/s' });
+      expect(await quiet(10_001)).toMatchObject({ probeBackoff: 0 });
     });
   });
 
@@ -200,7 +211,9 @@ describe('adaptive rate (AIMD)', () => {
         pageScripts: false,
       });
       try {
-        const t = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '40/s', burst: 4, adaptive: { quietMs: 300, increase: 0.05 } } } });
+        // holds below the last ceiling of at most 4 quiet periods: the default (64) would find the
+        // relaxed limit only after the run (the price of tripping a static limit seldom)
+        const t = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '40/s', burst: 4, adaptive: { quietMs: 300, increase: 0.05, maxHoldMs: 1_200 } } } });
         // 8 callers of one process, penalizing as the fleet's gate does (one penalty per pause)
         const gate = coalescePenalties(t);
         const urls = tiktokUrls({ baseUrl: moving.url });
