@@ -7,7 +7,7 @@
   Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
             admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls,
             wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst,
-            adaptive rate, adaptive ceiling, last penalty ms, last raise ms }
+            adaptive rate, adaptive ceiling, last penalty ms, last raise ms, probe backoff level }
   The effective rate (field 3) is the adaptive one when the endpoint has an adaptive rate in Redis.
     overrides = flat field/value list of the cfg hash
     classes   = flat list tenant|priority, queued count
@@ -36,5 +36,5 @@ return {
   redis.call('HGETALL', KEYS[1]), classes,
   { redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]) },
   ep.dw, ep.byp, ep.sw, num(settings.pauseWait), tostring(settings.shadowRate or ''), tostring(settings.shadowBurst or ''),
-  tostring(ep.er), tostring(ep.ceil), num(ep.lp), num(ep.la),
+  tostring(ep.er), tostring(ep.ceil), num(ep.lp), num(ep.la), ep.pk,
 }

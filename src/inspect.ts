@@ -37,8 +37,12 @@ export interface EndpointStatus {
   bypass: string[];
   /** A temporary override in force: until when (ms since the epoch). */
   temporaryUntil: number | null;
-  /** Adaptive mode's state, when the endpoint has learned a rate: the effective rate is `effective.ratePerSec`. */
-  adaptive: { ratePerSec: number; ceilingPerSec: number; lastPenaltyAt: number | null; lastRaiseAt: number | null } | null;
+  /**
+   * Adaptive mode's state, when the endpoint has learned a rate: the effective rate is `effective.ratePerSec`.
+   * `ceilingPerSec` is the rate of the last penalty; `probeBackoff` (0-3) counts the penalties in a
+   * row near that ceiling: the rate holds below it for quiet period x 4^probeBackoff before probing past it.
+   */
+  adaptive: { ratePerSec: number; ceilingPerSec: number; lastPenaltyAt: number | null; lastRaiseAt: number | null; probeBackoff: number } | null;
   overrides: Record<string, string>;
   /** Remaining TTLs (ms) of the bucket, queue and class keys; -2 when the key does not exist. */
   ttls: { bucket: number; queue: number; classes: number };
@@ -87,7 +91,7 @@ export async function readEndpointStatus(redis: Redis | Cluster, k: Keys, endpoi
       .map(([f]) => f.slice('bypass:'.length)),
     temporaryUntil: tmpUntil > now ? tmpUntil : null,
     adaptive: Number(r[25]) > 0
-      ? { ratePerSec: Number(r[25]) * 1000, ceilingPerSec: Number(r[26]) * 1000, lastPenaltyAt: num(27) || null, lastRaiseAt: num(28) || null }
+      ? { ratePerSec: Number(r[25]) * 1000, ceilingPerSec: Number(r[26]) * 1000, lastPenaltyAt: num(27) || null, lastRaiseAt: num(28) || null, probeBackoff: num(29) }
       : null,
     overrides,
     ttls: { bucket: ttls[0]!, queue: ttls[1]!, classes: ttls[2]! },

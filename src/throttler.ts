@@ -51,11 +51,11 @@ interface ResolvedEndpoint {
   adaptive: string;
 }
 
-/** The AIMD settings as the scripts read them: 'factor,quietMs,step,minRate' in tokens/ms. */
+/** The adaptive settings as the scripts read them: 'factor,quietMs,step,minRate,maxHoldMs', rates in tokens/ms. */
 function adaptiveSpec(adaptive: EndpointConfigOutput['adaptive'], ratePerMs: number): string {
   if (!adaptive) return '';
   const a = AdaptiveConfig.parse(adaptive === true ? {} : adaptive);
-  return [a.decreaseFactor, a.quietMs, a.increase * ratePerMs, a.minFraction * ratePerMs].join(',');
+  return [a.decreaseFactor, a.quietMs, a.increase * ratePerMs, a.minFraction * ratePerMs, a.maxHoldMs ?? 64 * a.quietMs].join(',');
 }
 
 export class Throttler {

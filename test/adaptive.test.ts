@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { coalescePenalties } from '../workers/fleet/gate.js';
@@ -31,6 +32,87 @@ describe('adaptive rate (AIMD)', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThanOrEqual(seen[i - 1]! - 1e-9);
     expect(seen.at(-1), seen.join(' ')).toBeCloseTo(100); // bounded by the configured rate
     expect(sink.lines.some((l) => l.msg === 'adaptive rate raised' && l.endpoint === 'e')).toBe(true);
+  });
+
+  describe('probing past the last ceiling (time moved by rewriting the bucket\'s clocks, no sleeps)', () => {
+    // quiet period 10 s, step 10/s, cut by half; `quiet(ms)` moves the endpoint's clocks (last
+    // penalty, last raise, pause end) `ms` into the past, then one acquire gives it the chance to raise
+    function setup(maxHoldMs?: number) {
+      const adaptive = { quietMs: 10_000, increase: 0.1, decreaseFactor: 0.5, ...(maxHoldMs === undefined ? {} : { maxHoldMs }) };
+      const t = makeThrottler({ endpoints: { e: { rate: '100/s', burst: 10, adaptive } } });
+      const redis = t.redis as Redis;
+      const key = t.keys.bucket('e');
+      async function age(ms: number) {
+        const [lp, la, pu] = (await redis.hmget(key, 'lp', 'la', 'pu')).map((x) => Number(x ?? 0));
+        const back = (x: number) => (x > 0 ? (x - ms).toFixed(6) : '0');
+        await redis.hset(key, 'lp', back(lp!), 'la', back(la!), 'pu', back(pu!));
+      }
+      async function quiet(ms: number) {
+        await age(ms);
+        await t.acquire('e');
+        return (await t.inspect('e')).adaptive!;
+      }
+      const trip = async () => (await t.penalize('e', { retryAfterMs: 1 }), (await t.inspect('e')).adaptive!);
+      return { t, age, quiet, trip };
+    }
+
+    it('holds below the last ceiling 4x longer with each penalty in a row; a probe that finds room resets the hold', async () => {
+      const { t, age, quiet, trip } = setup();
+      await t.acquire('e');
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(50), ceilingPerSec: expect.closeTo(100), probeBackoff: 0 });
+      await age(10_001);
+      // a second penalty before any probe found room: the next probe will wait 4x longer
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(25), ceilingPerSec: expect.closeTo(50), probeBackoff: 1 });
+      // fast recovery: half the way to 90% of the ceiling, then there
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(35);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(45);
+      // backoff 1: the plateau holds 4 quiet periods, then a probe past the ceiling
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(45);
+      expect((await quiet(29_000)).ratePerSec).toBeCloseTo(45);
+      expect((await quiet(1_001)).ratePerSec).toBeCloseTo(55);
+      // which trips: 16 quiet periods next time
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(27.5), ceilingPerSec: expect.closeTo(55), probeBackoff: 2 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(38.5);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(49.5);
+      expect((await quiet(150_000)).ratePerSec).toBeCloseTo(49.5);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(59.5);
+      // the limit was raised meanwhile (no trip): past the ceiling the step doubles, and passing it
+      // by 15% proves the room: the backoff resets and the rate is back at the configured one soon
+      expect(await quiet(10_001)).toMatchObject({ ratePerSec: expect.closeTo(69.5), probeBackoff: 0 });
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(84);
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(100);
+      // a later penalty starts the backoff again from one quiet period
+      expect(await trip()).toMatchObject({ ratePerSec: expect.closeTo(50), probeBackoff: 1 });
+    });
+
+    it('the hold stops growing at maxHoldMs (64 quiet periods by default)', async () => {
+      for (const [maxHoldMs, top] of [[undefined, 3], [40_000, 1]] as const) {
+        const { t, quiet, trip } = setup(maxHoldMs);
+        await t.acquire('e');
+        await trip(); // ceiling 100, rate 50
+        for (let level = 1; level <= 5; level++) {
+          // climb back: recovery to the plateau (90), hold, then probe (100: capped by the configured rate)
+          let s = await quiet(10_001);
+          for (let i = 0; i < 8 && s.ratePerSec < 89.9; i++) s = await quiet(10_001);
+          expect(s.ratePerSec).toBeCloseTo(90);
+          const hold = Math.min(10_000 * 4 ** (level - 1), maxHoldMs ?? 640_000);
+          expect((await quiet(hold - 1_000)).ratePerSec).toBeCloseTo(90);
+          expect((await quiet(1_001)).ratePerSec, `level ${level}`).toBeCloseTo(100);
+          expect(await trip()).toMatchObject({ probeBackoff: Math.min(level, top) });
+        }
+      }
+    });
+
+    it('a quiet period at the configured rate ends the backoff too', async () => {
+      const { t, age, quiet, trip } = setup();
+      await t.acquire('e');
+      await trip();
+      await age(10_001);
+      expect(await trip()).toMatchObject({ ceilingPerSec: expect.closeTo(50), probeBackoff: 1 });
+      // an operator lowers the rate under the plateau: the rate sits at the configured one
+      await t.configure('e', { rate: '20/s' });
+      expect(await quiet(10_001)).toMatchObject({ probeBackoff: 0 });
+    });
   });
 
   it('an idle endpoint remembers the rate it learned, past the time its bucket would refill', async () => {
@@ -129,7 +211,9 @@ describe('adaptive rate (AIMD)', () => {
         pageScripts: false,
       });
       try {
-        const t = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '40/s', burst: 4, adaptive: { quietMs: 300, increase: 0.05 } } } });
+        // holds below the last ceiling of at most 4 quiet periods: the default (64) would find the
+        // relaxed limit only after the run (the price of tripping a static limit seldom)
+        const t = makeThrottler({ endpoints: { 'tiktok.profile': { rate: '40/s', burst: 4, adaptive: { quietMs: 300, increase: 0.05, maxHoldMs: 1_200 } } } });
         // 8 callers of one process, penalizing as the fleet's gate does (one penalty per pause)
         const gate = coalescePenalties(t);
         const urls = tiktokUrls({ baseUrl: moving.url });

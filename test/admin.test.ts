@@ -362,6 +362,42 @@ describe('admin API', () => {
   });
 });
 
+describe('GET /api/history: what the dashboard charts', () => {
+  it('samples the admitted rate from the admissions made, the adaptive rate and the penalties; read access only', async () => {
+    const throttler = makeThrottler({ endpoints: { e: { rate: '1000/s', burst: 100, adaptive: { quietMs: 60_000, decreaseFactor: 0.5 } } } });
+    // the background sampler runs once at ready, then not again within the test
+    const app = createAdminServer({ throttler, token: 'admin-secret', readToken: 'read-secret', historyIntervalMs: 3_600_000, historySpanMs: 36_000_000, logger: silent });
+    try {
+      await app.ready();
+      await app.sample();
+      for (let i = 0; i < 30; i++) await throttler.acquire('e');
+      await app.sample();
+      await throttler.penalize('e', { retryAfterMs: 1, reason: 'test 429' });
+      await throttler.penalize('e', { retryAfterMs: 1, reason: 'test 429, another worker' });
+      for (let i = 0; i < 5; i++) await throttler.acquire('e');
+      await app.sample();
+
+      // refused without a token or with a wrong one, like every read route; the read token may read
+      expect((await app.inject({ method: 'GET', url: '/api/history?endpoint=e' })).statusCode).toBe(401);
+      expect((await app.inject({ method: 'GET', url: '/api/history?endpoint=e', headers: { authorization: 'Bearer read-secreT' } })).statusCode).toBe(401);
+      const res = await app.inject({ method: 'GET', url: '/api/history?endpoint=e', headers: READ });
+      expect(res.statusCode).toBe(200);
+      const samples = res.json().endpoints.e as Array<{ t: number; admissionsPerSec: number | null; effectivePerSec: number; configuredPerSec: number; penalties: number | null; penalized: boolean }>;
+      const [a, b, c] = samples.slice(-3);
+      // admitted rate x the time between samples = the admissions made in between
+      expect((b!.admissionsPerSec! * (b!.t - a!.t)) / 1000).toBeCloseTo(30, 6);
+      expect((c!.admissionsPerSec! * (c!.t - b!.t)) / 1000).toBeCloseTo(5, 6);
+      expect(b).toMatchObject({ effectivePerSec: expect.closeTo(1000), configuredPerSec: 1000, penalties: 0, penalized: false });
+      // two penalties (one cut: the second came within the quiet period) halve the effective rate
+      expect(c).toMatchObject({ effectivePerSec: expect.closeTo(500), configuredPerSec: 1000, penalties: 2, penalized: true });
+      expect(samples).toHaveLength(4); // the sampler's at ready, then ours
+      expect(samples[0]!.penalties).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('GET /api/fleet', () => {
   let queues: SluiceQueues | undefined;
   let worker: Worker | undefined;

@@ -54,7 +54,8 @@ beforeAll(async () => {
   mkdirSync('test-artifacts', { recursive: true });
   throttler = makeThrottler({
     endpoints: {
-      'tiktok.search': { rate: '6/s', burst: 3 },
+      // adaptive: the penalty halves its rate, which the chart's effective-rate line must show
+      'tiktok.search': { rate: '6/s', burst: 3, adaptive: { quietMs: 600_000 } },
       'tiktok.profile': { rate: '4/s', burst: 4, maxQueue: 200 },
       'tiktok.video': { rate: '10/min', burst: 20 },
     },
@@ -166,6 +167,15 @@ describe('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('[data-testid="endpoint-tiktok.search"] .penalty-mark').count()).toBeGreaterThan(0);
     expect(await page.locator('[data-testid="endpoint-tiktok.profile"] .pause-band').count()).toBeGreaterThan(0);
     expect(await page.locator('[data-testid="endpoint-tiktok.profile"] svg polyline').count()).toBeGreaterThanOrEqual(1);
+    // the effective rate over time: 6/s before the penalty, 3/s after it (a step down), under the configured rate's dashed line
+    const rates = history.endpoints['tiktok.search']!.map((s) => (s as unknown as { effectivePerSec: number }).effectivePerSec);
+    expect(rates[0]).toBeCloseTo(6);
+    expect(rates.at(-1)).toBeCloseTo(3);
+    const points = await page.locator('[data-testid="endpoint-tiktok.search"] .effective-line').getAttribute('points');
+    const ys = new Set(points!.trim().split(/\s+/).map((p) => p.split(',')[1]));
+    expect(ys.size, points!).toBe(2);
+    expect(await page.locator('[data-testid="endpoint-tiktok.search"] .configured-line').count()).toBe(1);
+    expect(await page.locator('[data-testid="endpoint-tiktok.search"] .penalty-mark title').first().textContent()).toBe('1 penalty');
 
     await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true });
     expect(errors).toEqual([]);

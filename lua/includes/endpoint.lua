@@ -65,7 +65,7 @@ end
 -- qdl: 1 when a queued ticket may carry a deadline (promote must look even without tokens).
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc' }
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc' }
 -- written exactly (rates in tokens/ms are small): the others are counters, clocks and ms
 local EP_EXACT = { fr = true, fb = true, fq = true }
 -- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.

@@ -10,6 +10,12 @@ export interface HistorySample {
   t: number;
   /** Fleet-wide admissions per second since the previous sample (null for the first one). */
   admissionsPerSec: number | null;
+  /** The rate in force at sample time: the adaptive one when the endpoint learned one, else the configured (or overridden) one. */
+  effectivePerSec: number;
+  /** The configured rate at sample time, for comparison. */
+  configuredPerSec: number;
+  /** Upstream penalties since the previous sample (null for the first one). */
+  penalties: number | null;
   /** Fleet-wide wait p95 over the reporters' window, ms (null when no process reported). */
   p95Ms: number | null;
   p50Ms: number | null;
@@ -68,13 +74,18 @@ export class History {
         const delta = admitted >= prev.admitted ? admitted - prev.admitted : admitted;
         admissionsPerSec = (delta * 1000) / (t - prev.t);
       }
-      const penalized = prev !== undefined && (penalties > prev.penalties || (penalties < prev.penalties && penalties > 0));
+      // the same restart-from-0 reading as admissions
+      const newPenalties = prev === undefined ? null : penalties >= prev.penalties ? penalties - prev.penalties : penalties;
+      const penalized = (newPenalties ?? 0) > 0;
       this.previous.set(v.endpoint, { t, admitted, penalties });
       let ring = this.rings.get(v.endpoint);
       if (!ring) this.rings.set(v.endpoint, (ring = new Ring(this.capacity)));
       ring.push({
         t,
         admissionsPerSec,
+        effectivePerSec: v.effective.ratePerSec,
+        configuredPerSec: v.configured.ratePerSec,
+        penalties: newPenalties,
         p95Ms: v.waits.p95Ms,
         p50Ms: v.waits.p50Ms,
         tokens: v.tokens,

@@ -55,8 +55,18 @@ export type BucketConfig = z.input<typeof BucketConfig>;
 export const AdaptiveConfig = z.object({
   /** A penalty multiplies the effective rate by this. Default 0.5. */
   decreaseFactor: z.number().gt(0).lt(1).default(0.5),
-  /** Time without a penalty after which the rate goes up one step. Default 5 s. */
+  /**
+   * Time without a penalty after which the rate goes up one step. Just below the rate of the last
+   * penalty it holds longer before probing past it: 1, 4, 16, 64... quiet periods as penalties come
+   * in a row (up to `maxHoldMs`). Default 5 s.
+   */
   quietMs: DurationInput.default(5_000),
+  /**
+   * Longest hold below the last penalty's rate before probing past it again. Against a hidden limit
+   * that does not move, the fleet trips it about once per this long; a limit that rises while the
+   * fleet holds is found only when the hold ends. Default: 64 quiet periods.
+   */
+  maxHoldMs: DurationInput.optional(),
   /** One additive step, as a fraction of the configured rate. Default 0.05. */
   increase: z.number().gt(0).max(1).default(0.05),
   /** Never below this fraction of the configured rate. Default 0.05. */
