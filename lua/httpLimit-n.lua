@@ -9,8 +9,10 @@
   ARGV[1]  now ms ('' = Redis TIME, read once: one clock for the batch; tests inject a clock)
   ARGV[2..] the items' arguments, one after another, each as lua/includes/httpLimit.lua lists
            (a count first, then algorithm, cost, a, b and, for quotas or blocking, 11 more)
-  Returns one tuple per item, in order, as httpLimit documents; an algorithm number this version
-  does not know answers { -9 } for its item.
+  Returns one tuple per item, in order, as httpLimit documents. An item whose commands fail (a
+  key of the wrong type, Redis out of memory) answers { -8, message } and the others go on: a
+  failure is its own key's, and each caller gets its failure policy; an algorithm number this
+  version does not know answers { -9 }.
 ]]
 --- @include "httpLimit"
 --- @include "httpTokenBucket"
@@ -23,7 +25,18 @@ local out = {}
 local b = 1
 for i = 1, #KEYS do
   local algorithm = ALGORITHMS[item(i, b)]
-  if algorithm then out[i] = algorithm() else out[i] = { -9 } end
+  if algorithm then
+    local ok, reply = pcall(algorithm)
+    if ok then
+      out[i] = reply
+    else
+      -- redis.call raises a table { err = message }; a Lua error is a string
+      if type(reply) == 'table' then reply = reply.err end
+      out[i] = { -8, tostring(reply) }
+    end
+  else
+    out[i] = { -9 }
+  end
   b = b + 1 + tonumber(ARGV[b + 1])
 end
 return out

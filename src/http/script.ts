@@ -82,7 +82,11 @@ export function pushItem(args: (string | number)[], policy: ResolvedPolicy, now:
 /** One item's tuple, decoded; throws on a status this version does not know. */
 export function decodeItem(policy: ResolvedPolicy, r: number[]): LimitReply {
   const verdict = STATUS[r[0]!];
-  if (!verdict) throw new Error(`httpLimit answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  if (!verdict) {
+    // -8: this item's Redis commands failed (the others of its call were decided)
+    if (r[0] === -8) throw new Error(`Redis could not decide on this key: ${String(r[1])}`);
+    throw new Error(`httpLimit answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  }
   // the last six are left out when no quota and no block is in play (read as 0)
   const long = r.length > 5;
   return {
