@@ -101,6 +101,15 @@ describe('checks of one event-loop turn share one script call', () => {
     }
   });
 
+  it('checks gathered before close() are still decided: close sends them before the connection goes', async () => {
+    const limiter = limiterFor({ policies: { api: { rate: '5/min' } } });
+    const pending = [limiter.decide(request('192.0.2.1')), limiter.decide(request('192.0.2.1'))];
+    const closing = limiter.close();
+    const decided = await Promise.all(pending);
+    await closing;
+    expect(decided.map((d) => d.reply?.verdict)).toEqual(['admitted', 'admitted']);
+  });
+
   it('a key that cannot be decided fails alone; the other checks of its call are decided', async () => {
     const limiter = limiterFor({ policies: { api: { rate: '5/min', failure: 'closed' } } });
     const redis = newRedis();

@@ -45,11 +45,14 @@ export class LimitBatcher {
     });
   }
 
-  private readonly flush = (): void => {
+  /** Sends what is pending now (the scheduled flush then finds nothing); close() calls it before the connection goes. */
+  readonly flush = (): void => {
     const items = this.pending;
+    if (items.length === 0) return;
     this.pending = [];
     if (!this.cluster && items.every((i) => i.now === items[0]!.now)) {
-      for (let from = 0; from < items.length; from += MAX_ITEMS) this.send(items.slice(from, from + MAX_ITEMS));
+      if (items.length <= MAX_ITEMS) this.send(items);
+      else for (let from = 0; from < items.length; from += MAX_ITEMS) this.send(items.slice(from, from + MAX_ITEMS));
       return;
     }
     // one clock per call: checks under an injected clock go with those of the same time; on a
@@ -73,7 +76,15 @@ export class LimitBatcher {
     for (let i = 0; i < n; i++) args.push(items[i]!.key);
     args.push(now === undefined ? '' : Math.floor(now));
     for (let i = 0; i < n; i++) pushItem(args, items[i]!.policy, now, items[i]!.cost);
-    this.fn.apply(this.redis, args).then(
+    let call: Promise<number[][]>;
+    try {
+      call = this.fn.apply(this.redis, args);
+    } catch (err) {
+      // never thrown out of the setImmediate callback: the checks fail as a failed call would
+      for (const item of items) item.reject(err);
+      return;
+    }
+    call.then(
       (replies) => {
         for (let i = 0; i < n; i++) {
           const item = items[i]!;

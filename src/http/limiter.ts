@@ -279,6 +279,8 @@ export class HttpLimiter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // checks already gathered go before the connection is closed
+    this.batcher.flush();
     if (this.ownsThrottler) await this.throttler?.close();
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
