@@ -27,6 +27,8 @@ describe('keys', () => {
     expect(script('acquire').numberOfKeys).toBe(6);
     expect(script('cancel').numberOfKeys).toBe(6);
     expect(script('penalize').numberOfKeys).toBe(2);
+    // -n: the key count goes with each call (one key per item of a batch)
+    expect(script('httpLimit').numberOfKeys).toBeUndefined();
     for (const s of scripts().values()) {
       expect(s.command).toMatch(new RegExp(`^${s.verb}:[0-9a-f]{8}$`));
       expect(s.source).not.toMatch(/@include/);

@@ -1,32 +1,33 @@
--- Shared by the inbound limiter scripts (httpTokenBucket, httpGcra, httpSlidingWindow,
--- httpFixedWindow): clock, calendar quotas, abuse blocking and the reply. Each script reads its
--- algorithm's fields with read(), computes its verdict and new fields, then calls decide();
--- nothing is written for a refused request except the refusal count of the abuse block.
+-- Shared by the inbound limiter's algorithms (httpTokenBucket, httpGcra, httpSlidingWindow,
+-- httpFixedWindow), run per item by lua/httpLimit-n.lua: clock, calendar quotas, abuse blocking
+-- and the reply. An algorithm is a function of no arguments: it reads its fields with read(),
+-- computes its verdict and new fields, then returns decide(...). Nothing is written for a refused
+-- request except the refusal count of the abuse block.
 --
--- KEYS[1] state   one limited key under one policy (hash): rate fields, quota counts, block
---                 fields, and x: when the key expires (ms, on the script's clock)
--- ARGV[1]  now ms ('' = Redis TIME; tests inject a clock to cross window boundaries)
--- ARGV[2]  cost of this request
--- ARGV[3]  algorithm parameter a      ARGV[4] algorithm parameter b
--- ARGV[5]  daily quota (0 = none)     ARGV[6..8]  start, end and next end of the client's day
--- ARGV[9]  monthly quota (0 = none)   ARGV[10..12] start, end and next end of the client's month
--- ARGV[13] block after N refusals (0 = no blocking)  ARGV[14] within ms  ARGV[15] block for ms
--- Arguments after the last one in use may be left out (read as 0): a policy without quotas or
--- blocking sends 4.
+-- The item being decided lives in the chunk-level locals below, set by item() before the
+-- algorithm runs: the functions reach them as upvalues, so no table or closure is made per item.
 --
--- Returns { status, remaining, resetMs, retryMs, now, blockedUntil, newlyBlocked,
---           dayUsed, dayEnd, monthUsed, monthEnd }
+-- One item's arguments, at ARGV[base + j] (base: where the item starts, see httpLimit-n):
+--   j = 1  arguments of this item after this one (4, or 15 with quotas or blocking)
+--   j = 2  algorithm (1 token bucket, 2 GCRA, 3 sliding window, 4 fixed window)
+--   j = 3  cost of this request
+--   j = 4  algorithm parameter a     j = 5  algorithm parameter b
+--   j = 6  daily quota (0 = none)    j = 7..9   start, end and next end of the client's day
+--   j = 10 monthly quota (0 = none)  j = 11..13 start, end and next end of the client's month
+--   j = 14 block after N refusals (0 = no blocking)  j = 15 within ms  j = 16 block for ms
+--
+-- Each item's reply: { status, remaining, resetMs, retryMs, now, blockedUntil, newlyBlocked,
+--                      dayUsed, dayEnd, monthUsed, monthEnd }
 --   status  1 admitted   0 refused by the rate   -1 daily quota spent   -2 monthly quota spent
 --          -3 blocked (abuse)
 --   remaining  requests the rate admits now (after this one when admitted)
 --   resetMs    until the rate is fully available again;  retryMs  until this request would pass
 --   The last six are left out when the policy has no quota and no block is in force or begins.
 --
--- Commands per request: TIME, one HMGET of the fields this policy uses, one HSET when something
--- changes; PEXPIRE only when the key's TTL must grow past x (see decide). Every step here runs
--- on every request: no closures or tables beyond what the request needs.
+-- Commands per item: one HMGET of the fields its policy uses, one HSET when something changes;
+-- PEXPIRE only when the key's TTL must grow past x (see decide). TIME once per script call. Every
+-- step here runs for every item: no closures or tables beyond what the item needs.
 
-local key = KEYS[1]
 local now = tonumber(ARGV[1])
 -- an injected clock does not move with real time, so TTLs computed on it would expire state
 -- while the test's time stands still: such keys live at least an hour of real time
@@ -36,17 +37,31 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local cost = tonumber(ARGV[2])
-local A, B = tonumber(ARGV[3]), tonumber(ARGV[4])
-local dayLimit, monthLimit, blockAfter = tonumber(ARGV[5]) or 0, tonumber(ARGV[9]) or 0, tonumber(ARGV[13]) or 0
 -- float sums of rates and timestamps: a request that is exactly due must pass
 local EPS = 1e-9
 local function fmt(x) return string.format('%.17g', x) end
 
--- the key's fields this request needs, in one HMGET: the algorithm's (named by the script, their
--- values returned in order), then x and bu always, quota and refusal-count fields only under a
--- policy that has them (kept in the locals below, strings as stored or nil)
+-- the item: its key, where its arguments start, its cost and parameters, and the key's fields
+-- read() fetched (strings as stored, or nil)
+local key, base, cost, A, B, dayLimit, monthLimit, blockAfter
 local x, bu, de, dc, me, mc, rs, rn
+
+-- makes KEYS[i], whose arguments start after ARGV[b], the item; returns its algorithm's number
+local function item(i, b)
+  key, base = KEYS[i], b
+  cost, A, B = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  if tonumber(ARGV[b + 1]) > 4 then
+    dayLimit, monthLimit, blockAfter = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 10]), tonumber(ARGV[b + 14])
+  else
+    dayLimit, monthLimit, blockAfter = 0, 0, 0
+  end
+  x, bu, de, dc, me, mc, rs, rn = nil, nil, nil, nil, nil, nil, nil, nil
+  return tonumber(ARGV[b + 2])
+end
+
+-- the key's fields this item needs, in one HMGET: the algorithm's (named by it, their values
+-- returned in order), then x and bu always, quota and refusal-count fields only under a policy
+-- that has them (kept in the locals above)
 local function read(names)
   local k = #names
   local n = k
@@ -65,8 +80,8 @@ end
 
 -- the calendar window holding now; the client's clock chose the boundaries, Redis's picks one, so
 -- a skewed client clock cannot count a request in the wrong day
-local function windowEnd(i)
-  local s, e1, e2 = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+local function windowEnd(j)
+  local s, e1, e2 = tonumber(ARGV[base + j]), tonumber(ARGV[base + j + 1]), tonumber(ARGV[base + j + 2])
   if now < s then return s elseif now < e1 then return e1 end
   return e2
 end
@@ -78,11 +93,11 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
   bu = tonumber(bu) or 0
   local dEnd, mEnd, dUsed, mUsed = 0, 0, 0, 0
   if dayLimit > 0 then
-    dEnd = windowEnd(6)
+    dEnd = windowEnd(7)
     if tonumber(de) == dEnd then dUsed = tonumber(dc) end
   end
   if monthLimit > 0 then
-    mEnd = windowEnd(10)
+    mEnd = windowEnd(11)
     if tonumber(me) == mEnd then mUsed = tonumber(mc) end
   end
   if bu > now then
@@ -118,14 +133,14 @@ local function decide(ok, remaining, before, resetMs, retryMs, fields, rateTtl)
       n = n + 4
       ttl = math.max(ttl, mEnd - now)
     end
-    if blockAfter > 0 and rs then ttl = math.max(ttl, tonumber(rs) + tonumber(ARGV[14]) - now) end
+    if blockAfter > 0 and rs then ttl = math.max(ttl, tonumber(rs) + tonumber(ARGV[base + 15]) - now) end
   elseif blockAfter > 0 then
-    local within = tonumber(ARGV[14])
+    local within = tonumber(ARGV[base + 15])
     local rs, rn = tonumber(rs), tonumber(rn) or 0
     if not rs or now >= rs + within or now < rs then rs, rn = now, 0 end
     rn = rn + 1
     if rn >= blockAfter then
-      bu = now + tonumber(ARGV[15])
+      bu = now + tonumber(ARGV[base + 16])
       newlyBlocked = 1
       fields = { 'bu', bu }
       redis.call('HDEL', key, 'rs', 'rn')

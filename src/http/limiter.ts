@@ -9,7 +9,8 @@ import { createHttpMetrics, type HttpMetrics, type Outcome } from './metrics.js'
 import { checkPolicyRef, parseHttpLimiterConfig, type HttpLimiterConfig, type HttpLimiterOptions, type KeySpec, type PolicyRef, type RedisConnection, type ResolvedPolicy } from './options.js';
 import { AddressSet, clientIpResolver, type LimitRequest } from './request.js';
 import { PolicySelector } from './rules.js';
-import { limit, type LimitReply } from './script.js';
+import { LimitBatcher } from './batch.js';
+import type { LimitReply } from './script.js';
 
 /** Per-route override given to an adapter: this route's policy instead of the rules (null: not limited). */
 export interface RouteLimit {
@@ -39,7 +40,8 @@ const DEFAULT_TIER_ANON = 'anonymous';
 const FAILURE_LOG_EVERY_MS = 5_000;
 
 /**
- * The inbound limiter: one script call per request against the policy the request falls under.
+ * The inbound limiter: one check per request against the policy the request falls under, at most
+ * one Redis round trip; the checks of one event-loop turn go to Redis as one script call.
  * Framework adapters (`fastify`, `express`, `fetch`) only translate requests and decisions.
  */
 export class HttpLimiter {
@@ -61,6 +63,7 @@ export class HttpLimiter {
   private downUntil = 0;
   private failuresSinceLog = 0;
   private lastFailureLog = 0;
+  private readonly batcher: LimitBatcher;
   private throttler: Throttler | undefined;
   private readonly ownsThrottler: boolean;
   private closed = false;
@@ -88,6 +91,7 @@ export class HttpLimiter {
     this.owned = conn.owned;
     if (this.owned) this.redis.on('error', () => undefined); // outages are logged per failure policy below
     defineScripts(this.redis);
+    this.batcher = new LimitBatcher(this.redis);
     this.throttler = throttler;
     this.ownsThrottler = throttler === undefined;
     for (const p of policies.values()) {
@@ -137,7 +141,10 @@ export class HttpLimiter {
     this.metrics.requests.inc({ policy, outcome, reason });
   }
 
-  /** Decides one request: one Redis round trip (none for allowlisted or unlimited requests). */
+  /**
+   * Decides one request: at most one Redis round trip (none for allowlisted or unlimited requests),
+   * shared with the other requests decided in the same event-loop turn.
+   */
   async decide(req: LimitRequest, route: RouteLimit = {}): Promise<Decision> {
     const tier = this.tierOf(req);
     const name = route.policy === undefined ? this.selector.select(req, tier) : this.selector.pick(route.policy, tier);
@@ -157,7 +164,7 @@ export class HttpLimiter {
     if (Date.now() < this.downUntil) return this.failed(policy, key, undefined);
     let reply: LimitReply;
     try {
-      const call = limit(this.redis, this.keys.state(name, key), policy, this.now?.());
+      const call = this.batcher.limit(this.keys.state(name, key), policy, this.now?.());
       // a connection the limiter opened has commandTimeout; a given one gets the deadline here
       reply = this.owned ? await call : await withDeadline(call, this.config.timeoutMs);
     } catch (err) {
@@ -272,6 +279,8 @@ export class HttpLimiter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // checks already gathered go before the connection is closed
+    this.batcher.flush();
     if (this.ownsThrottler) await this.throttler?.close();
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }

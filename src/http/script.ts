@@ -1,13 +1,13 @@
-import { script } from '../redis/scripts.js';
 import { calendarWindow } from './calendar.js';
-import type { Algorithm, RedisConnection, ResolvedPolicy } from './options.js';
+import type { Algorithm, ResolvedPolicy } from './options.js';
 
-const VERB: Record<Algorithm, string> = {
-  'token-bucket': 'httpTokenBucket',
-  gcra: 'httpGcra',
-  'sliding-window': 'httpSlidingWindow',
-  'fixed-window': 'httpFixedWindow',
-};
+/**
+ * The arguments and replies of `lua/httpLimit-n.lua`, one item (one request against one policy's
+ * key) at a time; src/http/batch.ts gathers the items into calls. Nobody else reads the tuple.
+ */
+
+/** The script's number for each algorithm (its `ALGORITHMS` table). */
+const ALGORITHM: Record<Algorithm, string> = { 'token-bucket': '1', gcra: '2', 'sliding-window': '3', 'fixed-window': '4' };
 
 export type Verdict = 'admitted' | 'limited' | 'quota-day' | 'quota-month' | 'blocked';
 const STATUS: Record<number, Verdict> = { 1: 'admitted', 0: 'limited', [-1]: 'quota-day', [-2]: 'quota-month', [-3]: 'blocked' };
@@ -31,14 +31,15 @@ export interface LimitReply {
   now: number;
 }
 
-/** What a policy sends on every request, worked out once: the script's command name and ARGV[3..4]. */
+/** What a policy sends for every item, worked out once. */
 interface PolicyCall {
-  command: string;
-  verb: string;
+  algorithm: string;
   a: string;
   b: string;
-  /** ARGV[13..15], or none when the policy does not block (then, without quotas, ARGV ends at 4). */
-  block: string[] | undefined;
+  /** No quota and no blocking: the item is 4 arguments after its count, else 15. */
+  plain: boolean;
+  /** The three blocking arguments ('0' when the policy does not block). */
+  block: [string, string, string];
 }
 
 const calls = new WeakMap<ResolvedPolicy, PolicyCall>();
@@ -46,46 +47,46 @@ const calls = new WeakMap<ResolvedPolicy, PolicyCall>();
 function callOf(policy: ResolvedPolicy): PolicyCall {
   let c = calls.get(policy);
   if (c === undefined) {
-    const verb = VERB[policy.algorithm];
-    const s = script(verb);
-    if (s.numberOfKeys !== 1) throw new Error(`${s.file} takes ${s.numberOfKeys} keys, the http limiter passes 1`);
     c = {
-      command: s.command,
-      verb,
+      algorithm: ALGORITHM[policy.algorithm],
       // as the script reads them back: String() of a double is its shortest exact decimal
       a: String(policy.a),
       b: String(policy.b),
-      block: policy.block ? [String(policy.block.after), String(policy.block.withinMs), String(policy.block.forMs)] : undefined,
+      plain: !policy.day && !policy.month && !policy.block,
+      block: policy.block ? [String(policy.block.after), String(policy.block.withinMs), String(policy.block.forMs)] : ['0', '0', '0'],
     };
     calls.set(policy, c);
   }
   return c;
 }
 
-type ScriptFn = (this: RedisConnection, ...args: (string | number)[]) => Promise<number[]>;
-
-/** One request against one policy's key: one EVALSHA. `now` undefined: Redis TIME decides. */
-export async function limit(redis: RedisConnection, stateKey: string, policy: ResolvedPolicy, now: number | undefined, cost = 1): Promise<LimitReply> {
+/**
+ * Appends one item's arguments to a call's ARGV. `now` undefined: Redis TIME decides, and the
+ * calendar boundaries come from the local clock (the script picks among them by its own).
+ */
+export function pushItem(args: (string | number)[], policy: ResolvedPolicy, now: number | undefined, cost: number): void {
   const c = callOf(policy);
-  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[c.command];
-  if (!fn) throw new Error(`script ${c.command} is not defined on this connection`);
-  const nowArg = now === undefined ? '' : Math.floor(now);
-  let r: number[];
-  if (!policy.day && !policy.month && !c.block) {
-    // the common case: ARGV ends at the algorithm's parameters (the script reads the rest as 0)
-    r = await fn.call(redis, stateKey, nowArg, cost, c.a, c.b);
-  } else {
-    // boundaries come from the local clock (or the injected one); the script picks by its own
-    const clock = now ?? Date.now();
-    const day = policy.day ? calendarWindow('day', clock, policy.timeZone) : undefined;
-    const month = policy.month ? calendarWindow('month', clock, policy.timeZone) : undefined;
-    r = await fn.call(redis, stateKey, nowArg, cost, c.a, c.b,
-      policy.day ?? 0, day?.start ?? 0, day?.end ?? 0, day?.nextEnd ?? 0,
-      policy.month ?? 0, month?.start ?? 0, month?.end ?? 0, month?.nextEnd ?? 0,
-      ...(c.block ?? []));
+  if (c.plain) {
+    args.push('4', c.algorithm, cost, c.a, c.b);
+    return;
   }
+  const clock = now ?? Date.now();
+  const day = policy.day ? calendarWindow('day', clock, policy.timeZone) : undefined;
+  const month = policy.month ? calendarWindow('month', clock, policy.timeZone) : undefined;
+  args.push('15', c.algorithm, cost, c.a, c.b,
+    policy.day ?? 0, day?.start ?? 0, day?.end ?? 0, day?.nextEnd ?? 0,
+    policy.month ?? 0, month?.start ?? 0, month?.end ?? 0, month?.nextEnd ?? 0,
+    c.block[0], c.block[1], c.block[2]);
+}
+
+/** One item's tuple, decoded; throws on a status this version does not know. */
+export function decodeItem(policy: ResolvedPolicy, r: number[]): LimitReply {
   const verdict = STATUS[r[0]!];
-  if (!verdict) throw new Error(`${c.verb} answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  if (!verdict) {
+    // -8: this item's Redis commands failed (the others of its call were decided)
+    if (r[0] === -8) throw new Error(`Redis could not decide on this key: ${String(r[1])}`);
+    throw new Error(`httpLimit answered status ${String(r[0])}: a script of another Sluice version on this Redis?`);
+  }
   // the last six are left out when no quota and no block is in play (read as 0)
   const long = r.length > 5;
   return {
