@@ -17,7 +17,7 @@
  *   4. lateness      5/s burst 5, 2 processes x 10 callers: gaps between admissions vs the ideal 200 ms
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -538,7 +538,10 @@ async function main(): Promise<void> {
       CAVEATS,
     ].join('\n');
     if (out) {
-      writeFileSync(out, doc);
+      // the inbound HTTP section is bench:http's, written by hand: kept as it is
+      const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+      const http = previous.indexOf('## Inbound HTTP limiting');
+      writeFileSync(out, http >= 0 ? `${doc.trimEnd()}\n\n${previous.slice(http)}` : doc);
       console.error(`wrote ${out}`);
     }
   } finally {
