@@ -1,34 +1,18 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { HttpLimiter, RouteLimit } from './limiter.js';
-import { normalizePath, type LimitRequest } from './request.js';
+import { NodeLimitRequest, normalizePath } from './request.js';
 
-/** The request as the limiter sees it: no closure per request, the client address only when asked for (see fastify.ts). */
-class ExpressLimitRequest implements LimitRequest {
-  private address: string | undefined | null = null;
+/** The request as the limiter sees it (see NodeLimitRequest); the route from express's router. */
+class ExpressLimitRequest extends NodeLimitRequest<Request> {
   readonly method: string;
   readonly route: string;
 
-  constructor(
-    private readonly limiter: HttpLimiter,
-    readonly raw: Request,
-  ) {
+  constructor(limiter: HttpLimiter, raw: Request) {
+    super(limiter, raw);
     this.method = raw.method;
     const route = raw.route as { path?: unknown } | undefined;
     // on a route (`app.get(path, limit, handler)`) the router's pattern; app-wide, the normalised path
     this.route = route && typeof route.path === 'string' ? `${raw.baseUrl}${route.path}` : normalizePath(raw.originalUrl);
-  }
-
-  get ip(): string | undefined {
-    if (this.address === null) {
-      const xff = this.raw.headers['x-forwarded-for'];
-      this.address = this.limiter.clientIp(this.raw.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff);
-    }
-    return this.address;
-  }
-
-  header(name: string): string | undefined {
-    const v = this.raw.headers[name];
-    return Array.isArray(v) ? v[0] : v;
   }
 }
 

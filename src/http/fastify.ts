@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpLimiter, RouteLimit } from './limiter.js';
-import { normalizePath, type LimitRequest } from './request.js';
+import { NodeLimitRequest, normalizePath } from './request.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -15,32 +15,15 @@ export interface FastifyRateLimitOptions {
 
 const STATUS_TEXT = { 429: 'Too Many Requests', 503: 'Service Unavailable' } as const;
 
-/**
- * The request as the limiter sees it. A class, not an object literal with closures: nothing is
- * allocated per request beyond this object, and the client address (proxy walk included) is
- * worked out only when a key, rule or allowlist asks for it.
- */
-class FastifyLimitRequest implements LimitRequest {
-  private address: string | undefined | null = null;
-
+/** The request as the limiter sees it (see NodeLimitRequest); method and route as fastify matched them. */
+class FastifyLimitRequest extends NodeLimitRequest<FastifyRequest> {
   constructor(
-    private readonly limiter: HttpLimiter,
-    readonly raw: FastifyRequest,
+    limiter: HttpLimiter,
+    raw: FastifyRequest,
     readonly method: string,
     readonly route: string,
-  ) {}
-
-  get ip(): string | undefined {
-    if (this.address === null) {
-      const xff = this.raw.headers['x-forwarded-for'];
-      this.address = this.limiter.clientIp(this.raw.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff);
-    }
-    return this.address;
-  }
-
-  header(name: string): string | undefined {
-    const v = this.raw.headers[name];
-    return Array.isArray(v) ? v[0] : v;
+  ) {
+    super(limiter, raw);
   }
 }
 

@@ -14,6 +14,41 @@ export interface LimitRequest {
   raw: unknown;
 }
 
+/** What the Node adapters (fastify, express) read of their request: Node's headers and socket. */
+interface NodeRequest {
+  headers: Record<string, string | string[] | undefined>;
+  socket: { remoteAddress?: string | undefined };
+}
+
+/**
+ * The request as the limiter sees it, for frameworks on Node's `IncomingMessage`. A class, not an
+ * object literal with closures: nothing is allocated per request beyond this object, and the client
+ * address (proxy walk included) is worked out only when a key, rule or allowlist asks for it.
+ */
+export abstract class NodeLimitRequest<R extends NodeRequest> implements LimitRequest {
+  private address: string | undefined | null = null;
+  abstract readonly method: string;
+  abstract readonly route: string;
+
+  constructor(
+    private readonly limiter: { clientIp(socketIp: string | undefined, forwardedFor: string | undefined): string | undefined },
+    readonly raw: R,
+  ) {}
+
+  get ip(): string | undefined {
+    if (this.address === null) {
+      const xff = this.raw.headers['x-forwarded-for'];
+      this.address = this.limiter.clientIp(this.raw.socket.remoteAddress, Array.isArray(xff) ? xff.join(',') : xff);
+    }
+    return this.address;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.raw.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+}
+
 /** `::ffff:1.2.3.4` is the IPv4 client 1.2.3.4: one client, one key. */
 export function normalizeIp(ip: string): string {
   const v = ip.trim();
