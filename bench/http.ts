@@ -13,12 +13,13 @@
  * little with load. BENCH_HTTP_KINDS=fastify-none,fastify-sluice runs only those kinds (a quick
  * look while working; the published table runs them all). Results: docs/benchmarks.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis } from '../workers/embedded/redis-server.js';
+import { startReadyProcess } from '../test/support/processes.js';
 import type { Kind } from './http/server.js';
 
 const ALL_KINDS: Kind[] = ['fastify-none', 'fastify-sluice', 'fastify-rate-limit', 'fastify-rlf', 'express-none', 'express-sluice', 'express-erl'];
@@ -35,22 +36,10 @@ interface Server {
   urls: Record<Kind, string>;
 }
 
-function start(spec: object): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      const m = /ready (\{.*\})\n/.exec(out);
-      if (m) {
-        const ports = JSON.parse(m[1]!) as Record<Kind, number>;
-        resolve({ child, urls: Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`])) as Record<Kind, string> });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.once('exit', (code) => reject(new Error(`bench server exited ${code}: ${err.slice(-2000)}`)));
-  });
+async function start(spec: object): Promise<Server> {
+  const { child, ready } = await startReadyProcess(SERVER, spec, /ready (\{.*\})\n/);
+  const ports = JSON.parse(ready[1]!) as Record<Kind, number>;
+  return { child, urls: Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`])) as Record<Kind, string> };
 }
 
 /** CPU time the server process has used so far (µs). */

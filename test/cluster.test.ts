@@ -11,15 +11,15 @@ import { randomBytes } from 'node:crypto';
 import { bullmqPrefix } from '../src/bullmq/index.js';
 import calculateSlot from 'cluster-key-slot';
 import { Queue, Worker } from 'bullmq';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createQueues, QueueName, type SluiceQueues } from '../jobs/queues.js';
 import { enqueueHarvesting } from '../jobs/producers.js';
 import { parseJob } from '../jobs/schemas.js';
 import { Keys } from '../src/keys.js';
 import { createThrottler, InvalidConfigError, type Admission, type Throttler, type ThrottlerOptions } from '../src/index.js';
-import { startLocalCluster, type LocalCluster } from './support/cluster.js';
+import { startLocalCluster, useLocalCluster } from './support/cluster.js';
 import { clusterOptions } from '../src/redis/connection.js';
 import { logSink, until } from './support/helpers.js';
 import { createAdminServer } from '../src/admin/server.js';
@@ -27,20 +27,7 @@ import { maxInWindow } from './support/processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let cluster: LocalCluster;
-/** One plain connection per master, to read what each server holds and counts. */
-let direct: Redis[] = [];
-
-beforeAll(async () => {
-  // no skip: without redis-server this throws a clear error and every test of the file fails
-  cluster = await startLocalCluster();
-  direct = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }));
-}, 60_000);
-
-afterAll(async () => {
-  for (const r of direct) r.disconnect();
-  await cluster?.stop();
-});
+const local = useLocalCluster();
 
 // ---- what the servers count -----------------------------------------------------------------
 
@@ -59,7 +46,7 @@ async function errorStats(): Promise<ErrorStats> {
   const add = (k: string, n: number) => {
     if (n > 0) out[k] = (out[k] ?? 0) + n;
   };
-  for (const r of direct) {
+  for (const r of local.direct) {
     for (const m of (await r.info('errorstats')).matchAll(/^errorstat_(CROSSSLOT|MOVED|ASK|NOSCRIPT|TRYAGAIN|CLUSTERDOWN):count=(\d+)/gm)) add(m[1]!, Number(m[2]));
     for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(\S+?):calls=.*rejected_calls=(\d+),failed_calls=(\d+)/gm)) {
       add(`${m[1]} rejected`, Number(m[2]));
@@ -89,11 +76,11 @@ function expectNoClusterErrors(d: ErrorStats): void {
 
 /** The master that owns a slot, by CLUSTER SLOTS. */
 async function ownerOf(slot: number): Promise<number> {
-  const ranges = await direct[0]!.cluster('SLOTS');
+  const ranges = await local.direct[0]!.cluster('SLOTS');
   const range = ranges.find(([from, to]) => slot >= from && slot <= to);
   const master = range?.[2];
   if (!master) throw new Error(`no master owns slot ${slot}`);
-  const index = cluster.nodes.findIndex((n) => n.port === Number(master[1]));
+  const index = local.cluster.nodes.findIndex((n) => n.port === Number(master[1]));
   if (index < 0) throw new Error(`slot ${slot} is owned by ${master[0]}:${master[1]}, not one of ours`);
   return index;
 }
@@ -101,7 +88,7 @@ async function ownerOf(slot: number): Promise<number> {
 /** Keys matching a pattern, per master (SCAN on each server). */
 async function keysPerNode(pattern: string): Promise<string[][]> {
   return Promise.all(
-    direct.map(async (r) => {
+    local.direct.map(async (r) => {
       const out: string[] = [];
       let cursor = '0';
       do {
@@ -127,7 +114,7 @@ const clientErrors: string[] = [];
 function clusterThrottler(options: Omit<ThrottlerOptions, 'redis'> & { redis?: ThrottlerOptions['redis'] }): Throttler {
   const t = createThrottler({
     namespace: `c-${randomBytes(5).toString('hex')}`,
-    redis: { cluster: cluster.urls },
+    redis: { cluster: local.cluster.urls },
     logger: pino({ level: 'silent' }),
     ...options,
   });
@@ -152,9 +139,9 @@ function slotSpread(admissions: Admission[]): number {
 
 describe('the local cluster', () => {
   it('is a real cluster of 3 masters sharing all 16384 slots', async () => {
-    expect(cluster.urls).toHaveLength(3);
-    expect(cluster.urls.every((u) => !u.endsWith(':6379'))).toBe(true);
-    for (const r of direct) {
+    expect(local.cluster.urls).toHaveLength(3);
+    expect(local.cluster.urls.every((u) => !u.endsWith(':6379'))).toBe(true);
+    for (const r of local.direct) {
       const info = String(await r.cluster('INFO'));
       expect(info).toMatch(/cluster_state:ok/);
       expect(info).toMatch(/cluster_slots_assigned:16384/);
@@ -184,7 +171,7 @@ describe('the throttle through an ioredis Cluster', () => {
     });
     for (const key of perNode[owner]!) {
       expect(key.startsWith(t.keys.prefix)).toBe(true);
-      expect(Number(await direct[owner]!.cluster('KEYSLOT', key))).toBe(calculateSlot(`{${t.keys.namespace}}`));
+      expect(Number(await local.direct[owner]!.cluster('KEYSLOT', key))).toBe(calculateSlot(`{${t.keys.namespace}}`));
     }
     expectNoClusterErrors(delta(before, await errorStats()));
   });
@@ -301,7 +288,7 @@ describe('the throttle through an ioredis Cluster', () => {
 describe('namespaces spread over the cluster', () => {
   /** Namespaces whose slot is owned by each master in turn. */
   async function oneNamespacePerMaster(): Promise<string[]> {
-    const found: (string | undefined)[] = cluster.nodes.map(() => undefined);
+    const found: (string | undefined)[] = local.cluster.nodes.map(() => undefined);
     for (let i = 0; i < 500 && found.some((f) => f === undefined); i++) {
       const ns = `spread-${randomBytes(4).toString('hex')}`;
       const owner = await ownerOf(calculateSlot(`{${ns}}`));
@@ -313,7 +300,7 @@ describe('namespaces spread over the cluster', () => {
 
   it('each namespace works through one shared Cluster connection, its keys on its own master only', async () => {
     const before = await errorStats();
-    const shared = new Cluster(cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
+    const shared = new Cluster(local.cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
     try {
       const namespaces = await oneNamespacePerMaster();
       const slots = namespaces.map((ns) => calculateSlot(`{${ns}}`));
@@ -345,7 +332,7 @@ describe('namespaces spread over the cluster', () => {
 describe("keyLayout 'endpoint': one namespace's endpoints spread over the masters", () => {
   /** EVAL and EVALSHA calls each master has run (INFO commandstats). */
   async function scriptCalls(): Promise<number[]> {
-    return Promise.all(direct.map(async (r) => {
+    return Promise.all(local.direct.map(async (r) => {
       let n = 0;
       for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(eval|evalsha):calls=(\d+)/gm)) n += Number(m[2]);
       return n;
@@ -379,7 +366,7 @@ describe("keyLayout 'endpoint': one namespace's endpoints spread over the master
     for (const e of ['e0', 'e7', 'e29']) {
       const slot = calculateSlot(t.keys.bucket(e));
       expect(slot).toBe(calculateSlot(`{${namespace}|${e}}`));
-      expect(await direct[await ownerOf(slot)]!.exists(t.keys.bucket(e))).toBe(1);
+      expect(await local.direct[await ownerOf(slot)]!.exists(t.keys.bucket(e))).toBe(1);
     }
     await t.configure('e3', { burst: 3 });
     expect((await t.inspect('e3')).effective.burst).toBe(3);
@@ -403,7 +390,7 @@ describe('BullMQ on the cluster', () => {
 
   /** BullMQ wants maxRetriesPerRequest null on the connections of its workers. */
   function bullConnection(): Cluster {
-    const c = new Cluster(cluster.nodes.map((n) => ({ host: n.host, port: n.port })), { redisOptions: { maxRetriesPerRequest: null } });
+    const c = new Cluster(local.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), { redisOptions: { maxRetriesPerRequest: null } });
     closers.push(async () => c.disconnect());
     return c;
   }
@@ -534,9 +521,9 @@ describe('the admin server on a misdirected cluster node', () => {
   it("answers 503 without echoing the MOVED reply's host:port", async () => {
     const namespace = `moved-${randomBytes(4).toString('hex')}`;
     const slot = calculateSlot(namespace);
-    const ranges = await direct[0]!.cluster('SLOTS');
+    const ranges = await local.direct[0]!.cluster('SLOTS');
     const owner = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)![2]![1];
-    const wrong = cluster.nodes.find((n) => n.port !== owner)!;
+    const wrong = local.cluster.nodes.find((n) => n.port !== owner)!;
     const throttler = createThrottler({ redis: `redis://${wrong.host}:${wrong.port}`, namespace, endpoints: { e: { rate: '10/s' } }, logger: pino({ level: 'silent' }) });
     const app = createAdminServer({ throttler, token: 't', logger: pino({ level: 'silent' }) });
     try {

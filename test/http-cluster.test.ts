@@ -1,22 +1,10 @@
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHttpLimiter, listBlocked, type LimitRequest } from '../src/http/index.js';
-import { startLocalCluster, type LocalCluster } from './support/cluster.js';
+import { useLocalCluster } from './support/cluster.js';
 import { testNamespace } from './support/helpers.js';
 
-let cluster: LocalCluster;
-let direct: Redis[] = [];
-
-beforeAll(async () => {
-  cluster = await startLocalCluster();
-  direct = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }));
-}, 60_000);
-
-afterAll(async () => {
-  for (const r of direct) r.disconnect();
-  await cluster?.stop();
-});
+const local = useLocalCluster();
 
 const request = (ip: string): LimitRequest => ({ method: 'GET', route: '/x', ip, header: () => undefined, raw: null });
 
@@ -24,7 +12,7 @@ describe('sluice/http on a local 3-master Redis Cluster', () => {
   it('each limited key in its own slot: keys spread over every master, limits exact, blocks listed', async () => {
     const namespace = testNamespace('http-cl');
     const limiter = createHttpLimiter({
-      redis: { cluster: cluster.urls },
+      redis: { cluster: local.cluster.urls },
       namespace,
       logger: pino({ level: 'silent' }),
       timeoutMs: 10_000,
@@ -32,7 +20,7 @@ describe('sluice/http on a local 3-master Redis Cluster', () => {
     });
     try {
       for (let i = 0; i < 60; i++) expect((await limiter.decide(request(`198.51.100.${i}`))).allowed).toBe(true);
-      const perNode = await Promise.all(direct.map(async (r) => (await r.scan('0', 'MATCH', `sluice:{${namespace}:h*`, 'COUNT', 10_000))[1].length));
+      const perNode = await Promise.all(local.direct.map(async (r) => (await r.scan('0', 'MATCH', `sluice:{${namespace}:h*`, 'COUNT', 10_000))[1].length));
       expect(perNode.reduce((a, b) => a + b, 0)).toBe(60);
       for (const n of perNode) expect(n).toBeGreaterThan(5);
 

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyConfigInput } from '../src/http/index.js';
 import { newRedis, redisUrl, testNamespace } from './support/helpers.js';
+import { startReadyProcess } from './support/processes.js';
 
 const SERVER = fileURLToPath(new URL('./support/http-server-process.ts', import.meta.url));
 const PROCESSES = 4;
@@ -13,19 +14,9 @@ interface Server {
   url: string;
 }
 
-function startServer(spec: object): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-    });
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.once('exit', (code) => reject(new Error(`server process exited ${code}: ${err.slice(-2000)}`)));
-  });
+async function startServer(spec: object): Promise<Server> {
+  const { child, ready } = await startReadyProcess(SERVER, spec, /ready (\d+)/);
+  return { child, url: `http://127.0.0.1:${ready[1]}` };
 }
 
 async function stopServer(s: Server): Promise<void> {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from '../../workers/embedded/free-port.js';
 import { waitForPort } from '../../workers/embedded/redis-server.js';
 
@@ -177,4 +178,23 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     await stop();
     throw err;
   }
+}
+
+/**
+ * A local 3-master cluster for one test file: started before its tests, stopped after them, with
+ * one plain connection per master in `direct` (to read what each server holds). Read its fields
+ * inside tests, not at the file's top level (they are set by beforeAll).
+ */
+export function useLocalCluster(): { cluster: LocalCluster; direct: Redis[] } {
+  const shared = { cluster: undefined as unknown as LocalCluster, direct: [] as Redis[] };
+  beforeAll(async () => {
+    // no skip: without redis-server this throws a clear error and every test of the file fails
+    shared.cluster = await startLocalCluster();
+    shared.direct = shared.cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }));
+  }, 60_000);
+  afterAll(async () => {
+    for (const r of shared.direct) r.disconnect();
+    await shared.cluster?.stop();
+  });
+  return shared;
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './load-process.js';
 
@@ -73,4 +73,24 @@ export function bucketDebt(times: number[], ratePerMs: number, capacity: number)
     if (-tokens > worst.debt) worst = { debt: -tokens, at: t };
   }
   return worst;
+}
+
+/**
+ * Starts `node --import tsx <script> <JSON spec>` and resolves with the first match of `ready` on
+ * its stdout (the process says it listens); rejects, with its stderr's tail, if it exits first.
+ * The child stops when its stdin ends.
+ */
+export function startReadyProcess(script: string, spec: object, ready: RegExp): Promise<{ child: ChildProcess; ready: RegExpExecArray }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const m = ready.exec(out);
+      if (m) resolve({ child, ready: m });
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${err.slice(-2000)}`)));
+  });
 }
