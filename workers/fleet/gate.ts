@@ -128,6 +128,8 @@ export interface Exchange {
   resourceType: string;
   status: number;
   body: string;
+  /** The response's content type, for a later request answered with this exchange (see share). */
+  contentType?: string | undefined;
   classification: Classification;
 }
 
@@ -233,6 +235,7 @@ export class RequestGate {
   /** Exchanges completed so far, in the order they finished. */
   readonly exchanges: Exchange[] = [];
   private readonly tracked: Tracked[] = [];
+  private readonly shared: ((url: URL) => boolean)[] = [];
   private readonly blank = new Set<string>();
   private readonly abort = new AbortController();
   private readonly isTikTok: (url: URL) => boolean;
@@ -279,6 +282,16 @@ export class RequestGate {
    */
   find(match: (url: URL) => boolean): Promise<Exchange | undefined> | undefined {
     return this.tracked.find((t) => match(new URL(t.url)))?.done;
+  }
+
+  /**
+   * Requests matching `match` share one exchange from now on: one that comes after another is
+   * answered with the earlier one's response (when that was ok), without a token or a second
+   * request. A page's own API call can reach the gate after the job stopped waiting for it and
+   * asked for the same page itself; either order, TikTok sees the page once.
+   */
+  share(match: (url: URL) => boolean): void {
+    this.shared.push(match);
   }
 
   /**
@@ -334,12 +347,28 @@ export class RequestGate {
     const request = route.request();
     const url = request.url();
     const tracked: Tracked = { url, resourceType: request.resourceType(), done: Promise.resolve(undefined) };
-    tracked.done = this.pass(route, url, tracked.resourceType).catch((err: unknown) => {
+    const earlier = this.sharedExchange(url);
+    tracked.done = (earlier ? this.reuse(route, earlier, url, tracked.resourceType) : this.pass(route, url, tracked.resourceType)).catch((err: unknown) => {
       this.options.logger?.debug({ err, url }, 'gated request failed');
       return undefined;
     });
     this.tracked.push(tracked);
     return tracked.done.then(() => undefined);
+  }
+
+  /** An earlier request's exchange that this one shares (see share), if any. */
+  private sharedExchange(url: string): Promise<Exchange | undefined> | undefined {
+    const parsed = new URL(url);
+    const rule = this.shared.find((m) => m(parsed));
+    return rule ? this.tracked.find((t) => rule(new URL(t.url)))?.done : undefined;
+  }
+
+  private async reuse(route: Route, earlier: Promise<Exchange | undefined>, url: string, resourceType: string): Promise<Exchange | undefined> {
+    const first = await earlier;
+    if (!first || first.classification.kind !== 'ok') return this.pass(route, url, resourceType);
+    this.options.logger?.debug({ url, sharedWith: first.url }, 'request answered with an earlier exchange of the same page');
+    await route.fulfill({ status: first.status, headers: first.contentType ? { 'content-type': first.contentType } : {}, body: first.body }).catch(() => undefined);
+    return { ...first, url, resourceType };
   }
 
   private async pass(route: Route, url: string, resourceType: string): Promise<Exchange | undefined> {
@@ -368,7 +397,7 @@ export class RequestGate {
     this.options.logger?.debug({ url, endpoint, resourceType, acquireMs: t1 - t0, lateMs: admission?.lateMs, fetchMs: Date.now() - t1, status: response.status() }, 'request sent');
     const headers = response.headers();
     const classification = classifyResponse({ status: response.status(), headers, body, url: response.url() });
-    const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, classification };
+    const exchange: Exchange = { url, endpoint, resourceType, status: response.status(), body, contentType: headers['content-type'], classification };
     if (PUSHBACK_KINDS.has(classification.kind)) await this.pushback(endpoint, classification.kind as PenaltyKind, classification.reason, classification.retryAfterMs);
     else if (response.status() >= 500 && this.options.serverErrors?.record(endpoint)) {
       await this.pushback(endpoint, 'server-error', `${this.options.serverErrors.burst} 5xx within ${this.options.serverErrors.windowMs} ms, last http-${response.status()}`, classification.retryAfterMs);

@@ -55,6 +55,11 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
+/** The first page of a paged API call (no cursor or offset, or 0). */
+function firstPage(url: URL): boolean {
+  return !Number(url.searchParams.get('cursor') || url.searchParams.get('offset') || 0);
+}
+
 /** Base of the retry backoff (doubled each time, randomized ×1-2). */
 const RETRY_MIN_MS = 300;
 
@@ -153,6 +158,10 @@ export class Session {
       if (!exchange) this.gate.check();
       if (exchange && exchange.classification.kind !== 'error') return this.accept(exchange);
     }
+    // the page's call may still come (its script ran late): it and ours share one exchange, so
+    // the first page is fetched once whichever reaches the gate first
+    const fallback = new URL(fallbackUrl);
+    this.gate.share((url) => match(url) && url.pathname === fallback.pathname && firstPage(url));
     return this.fetchApi(fallbackUrl);
   }
 
