@@ -31,11 +31,14 @@
   pause. The bucket, queue and class keys get one TTL.
 
   Returns { header, results, mailbox, lost, audit }
-    header  = { now, tokens, vtime, busyWeight, rate, burst, queued, queuedCost, adaptive change ('up' or ''),
-                paused until (Redis ms: the later of the penalty's and the operator's pause; 'inf'; 0 = none) }
+    header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[4]), burst ('' = ARGV[5]), queued, queuedCost,
+                adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
+                operator's pause; 'inf'; 0 = none) }
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
+    Times, tokens and tags in the header and in statuses 0 and 1 are integers in millionths
+    (fixed() in clock.lua), or 'inf'.
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
@@ -55,10 +58,11 @@ local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
 local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
-local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13])
+local state = readEndpoint(KEYS[2])
+local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13], state)
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[12])
-local ep = loadEndpoint(KEYS[2], settings, adaptive)
+local ep = loadEndpoint(state, settings, adaptive)
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey, cKey = KEYS[3], KEYS[4]
@@ -111,7 +115,7 @@ for i = 0, n - 1 do
   elseif settings.bypass[tenant] then
     -- allowlisted by an operator: goes at once, charged to nobody
     ep.byp = ep.byp + 1
-    push(id, 0, num(now))
+    push(id, 0, fixed(now))
   elseif settings.dryRun then
     -- shadow mode: everyone goes at once; what would have waited is counted, the bucket still
     -- tracks reality as far as the horizon so the count stays meaningful
@@ -119,13 +123,13 @@ for i = 0, n - 1 do
     if w <= horizon then debitAll(list, cost) end
     chargeShadow(ep, settings, shadowKey, cost)
     ep.adm = ep.adm + 1
-    push(id, 0, num(now))
+    push(id, 0, fixed(now))
   elseif ep.n == 0 and w <= horizon and (maxWait < 0 or w <= maxWait) then
     -- fast path: nobody queued and the tokens come within the horizon: reserve the exact slot
     debitAll(list, cost)
     chargeShadow(ep, settings, shadowKey, cost)
     ep.adm = ep.adm + 1
-    push(id, 0, num(now + w))
+    push(id, 0, fixed(now + w))
   elseif ep.n == 0 and maxWait >= 0 and w > maxWait then
     ep.to = ep.to + 1
     push(id, -1, num(w))
@@ -160,7 +164,7 @@ for i = 0, n - 1 do
       ep.qc = ep.qc + cost
       ep.qd = ep.qd + 1
       enqueued = true
-      push(id, 1, member, num(eta), num(tag))
+      push(id, 1, member, fixed(eta), fixed(tag))
     end
   end
 end
@@ -197,8 +201,9 @@ end
 
 local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
 return {
-  { num(now), num(ep.t), num(ep.v), num(ep.bw), tostring(ep.r), tostring(ep.b), ep.n, num(ep.qc), adaptiveChange,
-    pausedUntil == INF and 'inf' or num(pausedUntil > now and pausedUntil or 0) },
+  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == tonumber(ARGV[4]) and '' or tostring(ep.r),
+    ep.b == tonumber(ARGV[5]) and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
+    fixed(pausedUntil > now and pausedUntil or 0) },
   results,
   mailbox,
   lost,

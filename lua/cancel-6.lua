@@ -23,8 +23,9 @@
 --- @include "fairQueue"
 
 local prefix = ARGV[1]
-local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8])
-local ep = loadEndpoint(KEYS[2], settings, parseAdaptive(ARGV[7]))
+local state = readEndpoint(KEYS[2])
+local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8], state)
+local ep = loadEndpoint(state, settings, parseAdaptive(ARGV[7]))
 syncQueue(ep, KEYS[3], KEYS[4])
 local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}

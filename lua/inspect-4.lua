@@ -17,9 +17,12 @@
 --- @include "buckets"
 --- @include "endpoint"
 
-local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
--- any spec: inspect only reads the adaptive rate, if one is there
-local ep = loadEndpoint(KEYS[2], settings, ((tonumber(redis.call('HGET', KEYS[2], 'er')) or 0) > 0) and parseAdaptive('0.5,1,0,0') or nil)
+local state = readEndpoint(KEYS[2])
+-- the operators' overrides are shown whatever the endpoint's flag says
+state.cf = true
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], state)
+-- inspect only reads the adaptive rate, if one is there
+local ep = loadEndpoint(state, settings, 'any')
 -- the queue itself says how many wait (the bucket's counter may have gone with its key)
 ep.n = redis.call('ZCARD', KEYS[3])
 local classes = {}

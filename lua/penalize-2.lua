@@ -21,9 +21,10 @@
 --- @include "buckets"
 --- @include "endpoint"
 
-local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, ARGV[6])
+local state = readEndpoint(KEYS[2])
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, ARGV[6], state)
 local adaptive = parseAdaptive(ARGV[4])
-local ep = loadEndpoint(KEYS[2], settings, adaptive)
+local ep = loadEndpoint(state, settings, adaptive)
 local retryAfter = tonumber(ARGV[3])
 local rateBefore = ep.r
 if ARGV[5] ~= 'recover' then

@@ -103,6 +103,10 @@ export class OperatorControls {
     if (del.length) tx.hdel(key, ...del);
     if (Object.keys(set).length) tx.hset(key, set);
     tx.pexpire(key, OVERRIDE_TTL_MS);
+    // the endpoint's scripts read the override hash only while this flag is up (they take it down
+    // when they find the hash empty); a bucket this creates lives no longer than the overrides
+    const bucket = this.keys.bucket(endpoint);
+    tx.hset(bucket, 'cf', '1').pexpire(bucket, OVERRIDE_TTL_MS, 'NX');
     // layout 'endpoint': the audit log is in the namespace's slot, not the endpoint's: a second transaction
     const audit = this.keys.layout === 'endpoint' ? this.redis.multi() : tx;
     this.audit(audit, entry);

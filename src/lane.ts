@@ -124,6 +124,11 @@ function toNum(s: unknown): number {
   return Number(s);
 }
 
+/** A number of the acquire script's reply: an integer in millionths (fixed() in lua/includes/clock.lua), or 'inf'. */
+function fromFixed(v: unknown): number {
+  return typeof v === 'number' ? v / 1e6 : toNum(v);
+}
+
 export class EndpointLane {
   private pending: Waiter[] = [];
   private readonly waiters = new Map<number, Waiter>();
@@ -273,9 +278,12 @@ export class EndpointLane {
 
   private onReply(reply: unknown[], sentAt: number, receivedAt: number): void {
     const [rawHeader, results, mailbox, lost = []] = reply as [unknown[], unknown[], unknown[], unknown[]?];
-    const h = rawHeader.map(toNum);
+    const h = rawHeader;
     const header: Header = {
-      now: h[0]!, tokens: h[1]!, vtime: h[2]!, busyWeight: h[3]!, rate: h[4]!, burst: h[5]!, queued: h[6]!, queuedCost: h[7]!, pausedUntil: h[9] ?? 0,
+      now: fromFixed(h[0]), tokens: fromFixed(h[1]), vtime: fromFixed(h[2]), busyWeight: fromFixed(h[3]),
+      // '': as this process configured it
+      rate: h[4] === '' ? this.settings.ratePerMs : toNum(h[4]), burst: h[5] === '' ? this.settings.burst : toNum(h[5]),
+      queued: Number(h[6]), queuedCost: fromFixed(h[7]), pausedUntil: fromFixed(h[9] ?? 0),
     };
     if (rawHeader[8] === 'up') {
       this.settings.logger.info({ fromPerSec: (this.header?.rate ?? NaN) * 1000, toPerSec: header.rate * 1000, reason: 'quiet period without penalty' }, 'adaptive rate raised');
@@ -291,7 +299,7 @@ export class EndpointLane {
         if (!w) continue;
         this.waiters.delete(w.id);
         const status = Number(results[i + 1]);
-        const a = String(results[i + 2]);
+        const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
         if (status === 0) this.cancel([{ kind: 'r', ref: a, req: w.req }]);
         if (status === 1) this.cancel([{ kind: 't', ref: a, req: w.req }]);
         this.fail(w, new ThrottlerClosedError());
@@ -307,7 +315,8 @@ export class EndpointLane {
     for (let i = 0; i < results.length; i += 5) {
       const id = Number(results[i]);
       const status = Number(results[i + 1]);
-      const a = String(results[i + 2]);
+      // a reservation's slot, in Redis ms
+      const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
       const w = this.waiters.get(id);
       if (!w || w.phase === 'done') {
         // its caller gave up while the call was on its way: give back what it got
@@ -323,9 +332,9 @@ export class EndpointLane {
           const seq = a.slice(0, a.indexOf('|'));
           w.phase = 'queued';
           w.queued = true;
-          w.ticket = { member: a, seq, tag: toNum(results[i + 4]) };
+          w.ticket = { member: a, seq, tag: fromFixed(results[i + 4]) };
           this.tickets.set(seq, w);
-          const eta = toNum(results[i + 3]);
+          const eta = fromFixed(results[i + 3]);
           if (eta > 5_000) this.settings.logger.debug({ tenant: w.req.tenant, priority: w.req.priority, etaMs: Math.round(eta) }, 'queued for a long wait');
           break;
         }

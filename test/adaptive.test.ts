@@ -4,6 +4,7 @@ import { startSimulator, type Simulator } from '../workers/simulator/index.js';
 import { coalescePenalties } from '../workers/fleet/gate.js';
 import { classifyResponse, tiktokUrls } from '../workers/tiktok/index.js';
 import { cleanup, logSink, makeThrottler } from './support/helpers.js';
+import { readEndpointState, writeEndpointState } from './support/endpoint-state.js';
 
 afterEach(cleanup);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,9 +44,9 @@ describe('adaptive rate (AIMD)', () => {
       const redis = t.redis as Redis;
       const key = t.keys.bucket('e');
       async function age(ms: number) {
-        const [lp, la, pu] = (await redis.hmget(key, 'lp', 'la', 'pu')).map((x) => Number(x ?? 0));
-        const back = (x: number) => (x > 0 ? (x - ms).toFixed(6) : '0');
-        await redis.hset(key, 'lp', back(lp!), 'la', back(la!), 'pu', back(pu!));
+        const { lp, la, pu } = await readEndpointState(redis, key);
+        const back = (x: number) => (x > 0 ? x - ms : 0);
+        await writeEndpointState(redis, key, { lp: back(lp!), la: back(la!), pu: back(pu!) });
       }
       async function quiet(ms: number) {
         await age(ms);

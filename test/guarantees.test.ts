@@ -328,11 +328,11 @@ describe('inputs that wedge or overflow are refused at the boundary', () => {
     const waiting = t.acquire('e', { signal: controller.signal }).catch(() => undefined);
     await until('the ticket queued', async () => (await t.inspect('e')).queued === 1);
     // the cancel fails (a key of the wrong type makes the script answer with an error)
-    await redis.set(t.keys.config('e'), 'x');
+    await redis.set(t.keys.queue('e'), 'x');
     controller.abort();
     await waiting;
     await until('the failed cancel', async () => lines.some((l) => l.msg === 'could not give back a reservation or ticket'));
-    await redis.del(t.keys.config('e'));
+    await redis.del(t.keys.queue('e'));
     // nothing is left to wait for: the lease is not renewed and runs out
     await until('the lease ran out', async () => (await redis.exists(t.keys.owner(t.owner))) === 0, 5_000);
   });

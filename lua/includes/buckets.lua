@@ -1,4 +1,7 @@
--- Token buckets held in hashes {t = tokens at ts, ts = ms, r = tokens/ms, b = burst}.
+-- Token buckets held in hashes: field 'p' packs t (tokens at ts), ts (ms), r (tokens/ms), b (burst)
+-- and kx (when the key expires) as doubles. Packed because turning numbers into text and back
+-- (printf, strtod) was most of a script's CPU; an older layout's fields t, ts, r, b, kx are still
+-- read when 'p' is absent, so an upgrade keeps the buckets' state.
 -- Tokens may go negative: a debt that future refill pays, which is how a reservation promises a
 -- slot in the future. A bucket may also be held (`hold`, ms): until then it refills nothing and
 -- nothing is admitted from it, whatever its rate. That is how a penalty (Retry-After) pauses an
@@ -7,32 +10,44 @@
 -- all-or-nothing.
 local buckets = {}
 local MAX_TTL = 7 * 24 * 3600 * 1000
+local BUCKET_FMT = '<ddddd'
 
--- rate/burst given: they are the configured values (they win over what the hash remembers);
--- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
--- `v` (optional): the hash's t, ts, r, b, kx already read by the caller
--- `hold` (optional): ms until which the bucket is held (refills nothing, admits nothing)
-local function loadBucket(key, rate, burst, v, hold)
-  local b = buckets[key]
-  if b then return b end
-  v = v or redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx')
-  local r = rate or tonumber(v[3])
-  local cap = burst or tonumber(v[4])
-  if r == nil or cap == nil then return nil end
-  local t, ts = tonumber(v[1]), tonumber(v[2])
+-- t, ts, r, b, kx of a bucket's hash (nil when absent)
+local function readBucket(key)
+  local v = redis.call('HMGET', key, 'p', 't', 'ts', 'r', 'b', 'kx')
+  if v[1] then return { struct.unpack(BUCKET_FMT, v[1]) } end
+  return { tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[5]), tonumber(v[6]) }
+end
+
+-- Brings a bucket's tokens (b.t at b.ts, nil when unknown: full) up to now, then registers it.
+local function settleBucket(b)
+  local t, ts, cap = b.t, b.ts, b.b
   if t == nil or ts == nil then
     t, ts = cap, now
   elseif now > ts then
     -- refill; a clock that went backwards refills nothing, a held bucket refills from its hold's end
     local from = ts
+    local hold = b.hold
     if hold ~= nil and hold > from then from = math.min(hold, now) end
-    t = math.min(cap, t + (now - from) * r)
+    t = math.min(cap, t + (now - from) * b.r)
     ts = now
   end
   if t > cap then t = cap end -- burst lowered at runtime
-  b = { key = key, t = t, ts = ts, r = r, b = cap, hold = hold, dirty = false, kx = tonumber(v[5]) or 0 }
-  buckets[key] = b
+  b.t, b.ts = t, ts
+  buckets[b.key] = b
   return b
+end
+
+-- rate/burst given: they are the configured values (they win over what the hash remembers);
+-- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
+local function loadBucket(key, rate, burst)
+  local b = buckets[key]
+  if b then return b end
+  local v = readBucket(key)
+  local r = rate or v[3]
+  local cap = burst or v[4]
+  if r == nil or cap == nil then return nil end
+  return settleBucket({ key = key, t = v[1], ts = v[2], r = r, b = cap, dirty = false, kx = v[5] or 0 })
 end
 
 -- ms until `amount` tokens are there; INF when the rate is zero. A held bucket starts refilling
@@ -94,18 +109,16 @@ local function renewal(expiresAt, needed, slack)
   return math.ceil(needed + slack)
 end
 
--- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET
+-- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET.
+-- A bucket with its own `pack` (the endpoint's) packs more than the bucket's numbers.
 local function flushBuckets(extraTtl, extraKey, extra)
   for key, b in pairs(buckets) do
     if b.dirty then
-      local args = { 't', num(b.t), 'ts', num(b.ts), 'r', tostring(b.r), 'b', tostring(b.b) }
+      local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
+      if at then b.kx = at end
+      local args = { 'p', b.pack and b.pack(b) or struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx) }
       if key == extraKey then
         for i = 1, #extra do args[#args + 1] = extra[i] end
-      end
-      local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
-      if at then
-        b.kx = at
-        args[#args + 1] = 'kx'; args[#args + 1] = tostring(at)
       end
       redis.call('HSET', key, unpack(args))
       if at then redis.call('PEXPIREAT', key, at) end

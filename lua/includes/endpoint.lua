@@ -5,12 +5,18 @@
 -- paused (until ms, 'inf'); dryRun; shadow:rate shadow:burst; bypass:<tenant> (until ms, 'inf').
 -- `version`: the caller's config version. The fleet's config file values live in the endpoint's
 -- bucket (fv, fr, fb, fq: see resolveFileConfig); the newest version wins over the caller's file.
-local function loadSettings(cfgKey, rate, burst, maxQueue, version)
+-- `state` (readEndpoint): the hash is read only when the endpoint's flag 'cf' says it may hold
+-- something (the operators' controls set it with every change) or the endpoint's state is new.
+local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
   local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = {}, bypass = {},
               pauseWait = 0, dryRun = false, shadowRate = nil, shadowBurst = nil,
               version = tonumber(version) or 0, file = { rate = rate, burst = burst, maxQueue = maxQueue },
               overridden = {}, stamping = false, stamped = nil }
+  if not (state.cf or state.fresh) then return s end
   local raw = redis.call('HGETALL', cfgKey)
+  -- the flag follows what the hash holds (saveEndpoint writes it)
+  state.cfWanted = #raw > 0
+  if #raw == 0 then return s end
   local fields = {}
   for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
   local tmpActive = (tonumber(fields['tmp:until']) or 0) > now
@@ -65,37 +71,58 @@ end
 -- qdl: 1 when a queued ticket may carry a deadline (promote must look even without tokens).
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
+-- All of them, after the bucket's t ts r b kx, are packed as doubles in the hash's field 'p' (see
+-- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.
 local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc' }
--- written exactly (rates in tokens/ms are small): the others are counters, clocks and ms
-local EP_EXACT = { fr = true, fb = true, fq = true }
--- `adaptive` (optional): the endpoint's AIMD spec; its effective rate replaces the configured one.
-local function loadEndpoint(key, settings, adaptive)
-  -- one read for the bucket and the queue's state
-  local v = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', 'ho', unpack(EP_FIELDS))
-  local fields = {}
-  local was = {}
-  for i = 1, #EP_FIELDS do
-    local x = tonumber(v[i + 6]) or 0
-    fields[EP_FIELDS[i]] = x
-    was[EP_FIELDS[i]] = x
+local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
+
+-- One read for the bucket, the queue's state and the config flag: { values (t ts r b kx, then
+-- EP_FIELDS, numbers), ho, cf, fresh }. An older layout's fields are read when 'p' is absent.
+local function readEndpoint(key)
+  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts')
+  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]) }
+  if v[1] then
+    state.values = { struct.unpack(EP_FMT, v[1]) }
+  elseif v[4] then
+    local old = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
+    state.values, state.legacy = {}, true
+    for i = 1, #old do state.values[i] = tonumber(old[i]) end
+  else
+    state.values = {}
   end
-  resolveFileConfig(settings, fields)
+  state.cfWanted = state.cf
+  return state
+end
+
+local function packEndpoint(ep)
+  -- in EP_FIELDS' order (named one by one: a table built per call costs more than the packing)
+  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc)
+end
+
+-- `state`: readEndpoint's. `adaptive` (optional): the endpoint's AIMD spec, whose effective rate
+-- replaces the configured one; 'any': whatever adaptive rate the endpoint has (inspect).
+local function loadEndpoint(state, settings, adaptive)
+  local x = state.values
+  -- one constructor: Lua sizes the table once (filling it field by field rehashes it ~6 times)
+  local ep = {
+    key = state.key, t = x[1], ts = x[2], r = 0, b = 0, kx = x[5] or 0, hold = 0, dirty = false, pack = packEndpoint,
+    state = state, fresh = state.fresh, ho = state.ho,
+    v = x[6] or 0, n = x[7] or 0, qc = x[8] or 0, bw = x[9] or 0, s = x[10] or 0, adm = x[11] or 0,
+    qd = x[12] or 0, to = x[13] or 0, qf = x[14] or 0, dr = x[15] or 0, pu = x[16] or 0, pen = x[17] or 0,
+    dw = x[18] or 0, byp = x[19] or 0, sw = x[20] or 0, er = x[21] or 0, ceil = x[22] or 0, lp = x[23] or 0,
+    la = x[24] or 0, pk = x[25] or 0, fv = x[26] or 0, fr = x[27] or 0, fb = x[28] or 0, fq = x[29] or 0,
+    kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0,
+  }
+  if adaptive == 'any' then adaptive = ep.er > 0 and parseAdaptive('0.5,1,0,0') or nil end
+  resolveFileConfig(settings, ep)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
-    if fields.er <= 0 then fields.er = settings.rate end
-    fields.er = math.min(fields.er, settings.rate)
+    if ep.er <= 0 then ep.er = settings.rate end
+    ep.er = math.min(ep.er, settings.rate)
   end
   -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
-  local ep = loadBucket(key, adaptiveRate(fields, adaptive, settings.rate), settings.burst, { v[1], v[2], v[3], v[4], v[5] }, fields.pu)
-  for f, x in pairs(fields) do ep[f] = x end
-  -- what was read, so saveEndpoint formats and writes only the fields this run changed (number
-  -- formatting is most of a script's CPU)
-  ep.was = was
-  -- the bucket's hash was gone: the queue's own count is asked (syncQueue)
-  ep.fresh = v[2] == false
-  ep.ho = v[6] or ''
-  ep.wasHo = ep.ho
-  return ep
+  ep.r, ep.b, ep.hold = adaptiveRate(ep, adaptive, settings.rate), settings.burst, ep.pu
+  return settleBucket(ep)
 end
 
 -- How long an idle adaptive endpoint remembers the rate it learned (one hour).
@@ -119,18 +146,14 @@ local function saveEndpoint(ep, qKey, cKey)
     end
   end
   local args = {}
-  if ep.ho ~= ep.wasHo then args[1] = 'ho'; args[2] = ep.ho end
-  local was = ep.was
-  for i = 1, #EP_FIELDS do
-    local f = EP_FIELDS[i]
-    local x = ep[f]
-    if x ~= was[f] then
-      args[#args + 1] = f
-      args[#args + 1] = EP_EXACT[f] and tostring(x) or num(x)
-    end
-  end
+  local state = ep.state
+  if ep.ho ~= state.ho then args[1] = 'ho'; args[2] = ep.ho end
+  if state.cfWanted and not state.cf then args[#args + 1] = 'cf'; args[#args + 1] = '1' end
   ep.dirty = true
   flushBuckets(keep, ep.key, args)
+  if state.cf and not state.cfWanted then redis.call('HDEL', ep.key, 'cf') end
+  -- an older layout's fields, now packed
+  if state.legacy then redis.call('HDEL', ep.key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS)) end
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have
