@@ -44,8 +44,8 @@ export interface EndpointStatus {
    */
   adaptive: { ratePerSec: number; ceilingPerSec: number; lastPenaltyAt: number | null; lastRaiseAt: number | null; probeBackoff: number } | null;
   overrides: Record<string, string>;
-  /** Remaining TTLs (ms) of the bucket, queue and class keys; -2 when the key does not exist. */
-  ttls: { bucket: number; queue: number; classes: number };
+  /** Remaining TTLs (ms) of the bucket and queue keys; -2 when the key does not exist. */
+  ttls: { bucket: number; queue: number };
 }
 
 /** The configured values inspect compares against. */
@@ -57,7 +57,7 @@ export interface InspectedSettings {
 
 /** Reads one endpoint as Redis holds it now (one script call). */
 export async function readEndpointStatus(redis: Redis | Cluster, k: Keys, endpoint: string, s: InspectedSettings, configVersion: number): Promise<EndpointStatus> {
-  const r = await run<unknown[]>(redis, 'inspect', [k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.classes(endpoint)], [s.ratePerMs, s.burst, s.maxQueue, configVersion]);
+  const r = await run<unknown[]>(redis, 'inspect', [k.config(endpoint), k.bucket(endpoint), k.queue(endpoint)], [s.ratePerMs, s.burst, s.maxQueue, configVersion]);
   const num = (i: number) => Number(r[i]);
   const pairs = (v: unknown): Record<string, string> => {
     const arr = v as string[];
@@ -94,6 +94,6 @@ export async function readEndpointStatus(redis: Redis | Cluster, k: Keys, endpoi
       ? { ratePerSec: Number(r[25]) * 1000, ceilingPerSec: Number(r[26]) * 1000, lastPenaltyAt: num(27) || null, lastRaiseAt: num(28) || null, probeBackoff: num(29) }
       : null,
     overrides,
-    ttls: { bucket: ttls[0]!, queue: ttls[1]!, classes: ttls[2]! },
+    ttls: { bucket: ttls[0]!, queue: ttls[1]! },
   };
 }

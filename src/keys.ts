@@ -59,17 +59,13 @@ export class Keys {
   config(endpoint: string): string {
     return `${this.endpointPrefix(endpoint)}cfg:${endpoint}`;
   }
-  /** Token bucket + fair-queue clock of one endpoint (hash). */
+  /** Token bucket, fair-queue clock and class state of one endpoint (hash). */
   bucket(endpoint: string): string {
     return `${this.endpointPrefix(endpoint)}b:${endpoint}`;
   }
   /** Fair queue of one endpoint (sorted set of tickets by start tag). */
   queue(endpoint: string): string {
     return `${this.endpointPrefix(endpoint)}q:${endpoint}`;
-  }
-  /** Per-class finish tags and queued counts of one endpoint (hash). */
-  classes(endpoint: string): string {
-    return `${this.endpointPrefix(endpoint)}c:${endpoint}`;
   }
   /** Prefix of the per-owner promotion mailboxes of one endpoint; the script appends the owner id. */
   mailboxPrefix(endpoint: string): string {

@@ -206,13 +206,12 @@ describe('no waiter hangs', () => {
     const waiting = t.acquire('e', { signal: controller.signal }).catch(() => undefined);
     const other = t.acquire('e', { tenant: 'other' }).catch(() => undefined);
     await until('two tickets queued', async () => (await t.inspect('e')).queued === 2);
-    controller.abort(); // cancel-6 runs
+    controller.abort(); // cancel-5 runs
     await waiting;
     await until('one ticket left', async () => (await t.inspect('e')).queued === 1);
     await t.penalize('e', { retryAfterMs: 1_000 }); // penalize-2 runs: the bucket's TTL only grows
-    const [b, q, c] = await Promise.all([redis.pttl(t.keys.bucket('e')), redis.pttl(t.keys.queue('e')), redis.pttl(t.keys.classes('e'))]);
+    const [b, q] = await Promise.all([redis.pttl(t.keys.bucket('e')), redis.pttl(t.keys.queue('e'))]);
     expect(q).toBeGreaterThan(0);
-    expect(Math.abs(q - c)).toBeLessThan(50);
     expect(b).toBeGreaterThanOrEqual(q - 50);
     await t.close();
     await other;

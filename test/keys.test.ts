@@ -12,7 +12,7 @@ describe('keys', () => {
 
   it('puts every throttle key of a namespace, including the ones scripts derive, in one Cluster slot', () => {
     const all = [
-      keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.classes(endpoint),
+      keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint),
       keys.mailbox(endpoint, 'abc123'), keys.owner('abc123'), keys.global(), keys.tenant('acme'),
       keys.stats(endpoint), keys.audit(), keys.endpoints(),
       // what the scripts build from the prefix
@@ -24,8 +24,8 @@ describe('keys', () => {
   });
 
   it('gives each script exactly the keys its file name declares', () => {
-    expect(script('acquire').numberOfKeys).toBe(6);
-    expect(script('cancel').numberOfKeys).toBe(6);
+    expect(script('acquire').numberOfKeys).toBe(5);
+    expect(script('cancel').numberOfKeys).toBe(5);
     expect(script('penalize').numberOfKeys).toBe(2);
     // -n: the key count goes with each call (one key per item of a batch)
     expect(script('httpLimit').numberOfKeys).toBeUndefined();

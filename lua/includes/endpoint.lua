@@ -1,4 +1,5 @@
 --- @include "adaptive"
+--- @include "fairQueue"
 -- An endpoint's effective settings: the caller's configured defaults, overridden at runtime by
 -- the operator's hash (so a change reaches every worker on its next call, without restart).
 -- Fields: rate burst maxQueue w:<priority>; tmp:<same> with tmp:until (a temporary override);
@@ -71,16 +72,21 @@ end
 -- qdl: 1 when a queued ticket may carry a deadline (promote must look even without tokens).
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
+-- bp: the queue's busy period (see fairQueue.lua); ncls: class fields in the hash.
 -- All of them, after the bucket's t ts r b kx, are packed as doubles in the hash's field 'p' (see
 -- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc' }
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'ncls' }
 local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
 
--- One read for the bucket, the queue's state and the config flag: { values (t ts r b kx, then
--- EP_FIELDS, numbers), ho, cf, fresh }. An older layout's fields are read when 'p' is absent.
-local function readEndpoint(key)
-  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts')
-  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]) }
+-- One read for the bucket, the queue's state, the config flag and the hash's fields named in
+-- `extra` (a list, or nil): { values (t ts r b kx, then EP_FIELDS, numbers), ho, cf, fresh,
+-- extra (field -> value, false when absent) }. An older layout's fields are read when 'p' is absent.
+local function readEndpoint(key, extra)
+  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', unpack(extra or {}))
+  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]), extra = {} }
+  if extra then
+    for i = 1, #extra do state.extra[extra[i]] = v[i + 4] end
+  end
   if v[1] then
     state.values = { struct.unpack(EP_FMT, v[1]) }
   elseif v[4] then
@@ -96,7 +102,7 @@ end
 
 local function packEndpoint(ep)
   -- in EP_FIELDS' order (named one by one: a table built per call costs more than the packing)
-  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc)
+  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc, ep.bp, ep.ncls)
 end
 
 -- `state`: readEndpoint's. `adaptive` (optional): the endpoint's AIMD spec, whose effective rate
@@ -111,7 +117,8 @@ local function loadEndpoint(state, settings, adaptive)
     qd = x[12] or 0, to = x[13] or 0, qf = x[14] or 0, dr = x[15] or 0, pu = x[16] or 0, pen = x[17] or 0,
     dw = x[18] or 0, byp = x[19] or 0, sw = x[20] or 0, er = x[21] or 0, ceil = x[22] or 0, lp = x[23] or 0,
     la = x[24] or 0, pk = x[25] or 0, fv = x[26] or 0, fr = x[27] or 0, fb = x[28] or 0, fq = x[29] or 0,
-    kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0,
+    kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0, bp = x[35] or 0,
+    ncls = x[36] or 0,
   }
   if adaptive == 'any' then adaptive = ep.er > 0 and parseAdaptive('0.5,1,0,0') or nil end
   resolveFileConfig(settings, ep)
@@ -128,10 +135,10 @@ end
 -- How long an idle adaptive endpoint remembers the rate it learned (one hour).
 local ADAPTIVE_MEMORY_MS = 3600000
 
--- Writes the endpoint's bucket (and every other bucket touched) and gives the queue and the class
--- keys (when given and the queue is not empty) the bucket's TTL: renewed when it would come too
--- soon (qx), or when this run created the queue (ep.grew: a new key has no expiry yet).
-local function saveEndpoint(ep, qKey, cKey)
+-- Writes the endpoint's bucket and class state (and every other bucket touched) and gives the
+-- queue (when given and not empty) the bucket's TTL: renewed when it would come too soon (qx), or
+-- when this run created the queue (ep.grew: a new key has no expiry yet).
+local function saveEndpoint(ep, qKey)
   -- a learned adaptive rate outlives idleness: forgetting it one refill after the last request
   -- would send the fleet back to the configured rate, and into the same 429s, after every lull
   local keep = ep.kt + ((ep.ceil or 0) > 0 and ADAPTIVE_MEMORY_MS or 0)
@@ -142,13 +149,13 @@ local function saveEndpoint(ep, qKey, cKey)
       -- the bucket (the queue's counter) never expires before the queue: renewed with it
       ep.qx, ep.kx = at, 0
       redis.call('PEXPIREAT', qKey, at)
-      redis.call('PEXPIREAT', cKey, at)
     end
   end
   local args = {}
   local state = ep.state
   if ep.ho ~= state.ho then args[1] = 'ho'; args[2] = ep.ho end
   if state.cfWanted and not state.cf then args[#args + 1] = 'cf'; args[#args + 1] = '1' end
+  classWrites(ep, args)
   ep.dirty = true
   flushBuckets(keep, ep.key, args)
   if state.cf and not state.cfWanted then redis.call('HDEL', ep.key, 'cf') end

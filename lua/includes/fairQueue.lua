@@ -19,43 +19,65 @@ local function parseTicket(member)
   }
 end
 
-local function classField(kind, tenant, priority)
-  return kind .. '|' .. tenant .. '|' .. priority
-end
-
--- Class state (finish tag f, queued count n, weight w) is read once per class per script run
--- and written once at the end (flushClasses): a run that queues and promotes tickets of one class
--- costs one HMGET and one HSET, not a read and a write per ticket.
+-- Class state lives in the endpoint's hash, one field per class: 'c|tenant|priority' packs its
+-- finish tag f, queued count n, weight w and the busy period it belongs to (the endpoint's bp,
+-- which moves on each time the queue empties: a class of an earlier period is empty, so an emptied
+-- queue deletes nothing). Read with the endpoint (readEndpoint is given the requests' classes) or
+-- once per class per run, written once at the end with the endpoint (classWrites): a run that
+-- queues and promotes tickets of one class costs no command of its own.
+local CLASS_FMT = '<dddd'
 local classes = {}
-local classesGone = false -- the class hash was deleted in this run: what is not cached is empty
-local function loadClass(cKey, tenant, priority)
-  local id = tenant .. '|' .. priority
-  local c = classes[id]
-  if c then return c end
-  c = { id = id, f = 0, n = 0, w = 0, dirty = false }
-  if not classesGone then
-    local v = redis.call('HMGET', cKey, 'f|' .. id, 'n|' .. id, 'w|' .. id)
-    c.f, c.n, c.w = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+local classesGone = false -- the queue emptied in this run: what is not cached is empty
+
+local function classField(id) return 'c|' .. id end
+
+-- from a field's value (nil: absent) and the endpoint's busy period
+local function newClass(id, packed, bp)
+  local c = { id = id, f = 0, n = 0, w = 0, dirty = false, known = packed ~= nil }
+  if packed then
+    local f, n, w, period = struct.unpack(CLASS_FMT, packed)
+    if period == bp then c.f, c.n, c.w = f, n, w end
   end
   classes[id] = c
   return c
 end
 
-local function flushClasses(cKey)
-  local set, del = {}, {}
+local function loadClass(ep, tenant, priority)
+  local id = tenant .. '|' .. priority
+  local c = classes[id]
+  if c then return c end
+  if classesGone then return newClass(id, nil, ep.bp) end
+  local packed = ep.state.extra[classField(id)]
+  if packed == nil then packed = redis.call('HGET', ep.key, classField(id)) or nil end
+  return newClass(id, packed, ep.bp)
+end
+
+-- field/value pairs for the endpoint's HSET; a class field new to the hash is counted (ep.ncls) so
+-- that fields of past busy periods are swept once they are many (sweepClasses)
+local function classWrites(ep, args)
   for id, c in pairs(classes) do
     if c.dirty then
-      set[#set + 1] = 'f|' .. id; set[#set + 1] = tostring(c.f)
-      if c.n > 0 then
-        set[#set + 1] = 'n|' .. id; set[#set + 1] = tostring(c.n)
-        set[#set + 1] = 'w|' .. id; set[#set + 1] = tostring(c.w)
-      else
-        del[#del + 1] = 'n|' .. id; del[#del + 1] = 'w|' .. id
-      end
+      args[#args + 1] = classField(id)
+      args[#args + 1] = struct.pack(CLASS_FMT, c.f, c.n, c.w, ep.bp)
+      if not c.known then ep.ncls = ep.ncls + 1; c.known = true end
     end
   end
-  if #del > 0 and not classesGone then redis.call('HDEL', cKey, unpack(del)) end
-  if #set > 0 then redis.call('HSET', cKey, unpack(set)) end
+end
+
+-- the queue emptied: a new busy period; when many class fields of past periods have gathered
+-- (many tenants came and went while the endpoint never idled), they are deleted
+local MAX_STALE_CLASSES = 64
+local function newBusyPeriod(ep)
+  ep.bp = ep.bp + 1
+  classes, classesGone = {}, true
+  if ep.ncls > MAX_STALE_CLASSES then
+    local stale = {}
+    for _, f in ipairs(redis.call('HKEYS', ep.key)) do
+      if string.sub(f, 1, 2) == 'c|' then stale[#stale + 1] = f end
+    end
+    if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
+    ep.ncls = 0
+  end
 end
 
 -- Members known to be in the queue (read by promote) leave it in one ZREM, sent before the
@@ -70,7 +92,7 @@ end
 
 -- forget a ticket that leaves the queue (promoted, expired, cancelled or dropped); `known`: the
 -- member was just read from the queue, so its ZREM can wait for flushRemovals
-local function removeTicket(ep, qKey, cKey, member, t, known)
+local function removeTicket(ep, qKey, member, t, known)
   if known then
     removals[#removals + 1] = member
   elseif redis.call('ZREM', qKey, member) == 0 then
@@ -78,40 +100,40 @@ local function removeTicket(ep, qKey, cKey, member, t, known)
   end
   ep.n = ep.n - 1
   ep.qc = ep.qc - t.cost
-  local c = loadClass(cKey, t.tenant, t.priority)
+  local c = loadClass(ep, t.tenant, t.priority)
   c.n = c.n - 1
   c.dirty = true
   if c.n <= 0 then ep.bw = ep.bw - c.w end
   if ep.n <= 0 then
     -- an empty queue starts the next busy period afresh: no stale tags, no drift
     ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
-    redis.call('DEL', cKey, qKey)
-    removals, classes, classesGone = {}, {}, true
+    redis.call('DEL', qKey)
+    removals = {}
+    newBusyPeriod(ep)
   end
   return true
 end
 
 -- The queue itself says how many tickets wait (ZCARD), not a counter that could have expired with
--- the bucket while tickets remained: asked when the bucket's hash was gone (the bucket, queue and
--- class keys share one expiry, so otherwise the counter is the queue's; promote resets a counter
--- whose queue is gone). When they disagree, the queued cost and the busy weight are rebuilt from
--- the queue and the class hash (rare: only after a key was lost).
-local function syncQueue(ep, qKey, cKey)
+-- the bucket while tickets remained: asked when the bucket's hash was gone (the bucket and the
+-- queue share one expiry, so otherwise the counter is the queue's; promote resets a counter whose
+-- queue is gone). When they disagree, the queued cost and the busy weight are rebuilt from the
+-- queue and its tickets (rare: only after a key was lost): each busy class counts with its weight,
+-- `weights` (priority -> weight: what this run knows; 1 otherwise), its old finish tag is lost.
+local function syncQueue(ep, qKey, weights)
   if not ep.fresh then return end
   local n = redis.call('ZCARD', qKey)
   if n == ep.n then return end
   ep.n, ep.qc, ep.bw = n, 0, 0
-  if n == 0 then
-    redis.call('DEL', cKey)
-    return
-  end
+  if n == 0 then return end
   ep.qdl, ep.mc = 1, 0 -- unknown deadlines and costs: promote looks
+  newBusyPeriod(ep)
   for _, member in ipairs(redis.call('ZRANGE', qKey, 0, -1)) do
-    ep.qc = ep.qc + (tonumber(string.match(member, '^[^|]*|[^|]*|([^|]*)')) or 0)
-  end
-  local raw = redis.call('HGETALL', cKey)
-  for i = 1, #raw, 2 do
-    if string.sub(raw[i], 1, 2) == 'w|' then ep.bw = ep.bw + (tonumber(raw[i + 1]) or 0) end
+    local t = parseTicket(member)
+    ep.qc = ep.qc + (t.cost or 0)
+    local c = classes[t.tenant .. '|' .. t.priority] or newClass(t.tenant .. '|' .. t.priority, nil, ep.bp)
+    c.n, c.dirty = c.n + 1, true
+    if c.w == 0 then c.w = weights[t.priority] or 1; ep.bw = ep.bw + c.w end
   end
   -- a lost bucket lost its clock too: restart it at the queue's first tag
   local first = redis.call('ZRANGE', qKey, 0, 0, 'WITHSCORES')

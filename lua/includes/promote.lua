@@ -54,7 +54,7 @@ local function retag(q, member, t, tag, budget, heldCost)
   local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / math.max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
   redis.call('ZADD', q.qKey, 'XX', newTag, member)
-  local c = loadClass(q.cKey, t.tenant, t.priority)
+  local c = loadClass(ep, t.tenant, t.priority)
   local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
   return true
@@ -86,8 +86,7 @@ local function promote(q)
       if skipped == 0 then
         -- the counter says tickets wait but the queue is gone (a lost key): start afresh
         ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
-        redis.call('DEL', q.cKey)
-        classes, classesGone = {}, true
+        newBusyPeriod(ep)
       end
       return
     end
@@ -102,21 +101,21 @@ local function promote(q)
       if moved[member] then
         skipped = skipped + 1
       elseif not ownerAlive(q, t.owner) then
-        removeTicket(ep, q.qKey, q.cKey, member, t, true)
+        removeTicket(ep, q.qKey, member, t, true)
         ep.dr = ep.dr + 1
         mail(q, t.owner, t.seq, 'd')
       elseif tooBig ~= nil then
-        removeTicket(ep, q.qKey, q.cKey, member, t, true)
+        removeTicket(ep, q.qKey, member, t, true)
         ep.to = ep.to + 1
         mail(q, t.owner, t.seq, 'b' .. tostring(tooBig))
       elseif t.deadline >= 0 and now + w > t.deadline then
-        removeTicket(ep, q.qKey, q.cKey, member, t, true)
+        removeTicket(ep, q.qKey, member, t, true)
         ep.to = ep.to + 1
         mail(q, t.owner, t.seq, 'x')
       elseif w <= q.horizon then
         debitAll(list, t.cost)
         chargeShadow(ep, q.settings, q.shadowKey, t.cost)
-        removeTicket(ep, q.qKey, q.cKey, member, t, true)
+        removeTicket(ep, q.qKey, member, t, true)
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
         mail(q, t.owner, t.seq, num(now + w))

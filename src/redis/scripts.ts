@@ -16,7 +16,7 @@ const LUA_DIR = join(PACKAGE_ROOT, 'lua');
 const INCLUDE = /^--- @include "([\w-]+)"\s*$/gm;
 
 export interface Script {
-  /** File name without extension, e.g. `acquire-6`. */
+  /** File name without extension, e.g. `acquire-5`. */
   file: string;
   verb: string;
   /** From the file name; undefined for `-n`: each call passes its key count first. */

@@ -1,11 +1,11 @@
 --[[
-  cancel-6: give back what a caller holds and no longer wants (abort, deadline, close()).
+  cancel-5: give back what a caller holds and no longer wants (abort, deadline, close()).
 
-  KEYS as acquire-6: cfg, bucket, queue, classes, the caller's mailbox, the caller's liveness key.
+  KEYS as acquire-5: cfg, bucket, queue, the caller's mailbox, the caller's liveness key.
   ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
   ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
   ARGV[7] adaptive spec ('' = fixed rate)
-  ARGV[8] the caller's config version (see acquire-6)
+  ARGV[8] the caller's config version (see acquire-5)
   ARGV[9] item count, then 6 values per item:
           kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
           tenant rate ('' = none), tenant burst (unused: kept for the layout)
@@ -14,7 +14,7 @@
   refunding it could over-admit once the bucket is full. A refund goes to the buckets that were
   charged: the tenant's bucket as its hash remembers it (the budget charged, even if an operator
   changed it since), and none when that bucket's key is gone (it is full again).
-  Queue emptiness is the queue's ZCARD; the bucket, queue and class keys keep one TTL.
+  Queue emptiness is the queue's ZCARD; the bucket and queue keys keep one TTL.
   Returns, per item: 1 removed from the queue, 2 refunded, 0 nothing to give back (already used or expired).
 ]]
 --- @include "clock"
@@ -26,7 +26,7 @@ local prefix = ARGV[1]
 local state = readEndpoint(KEYS[2])
 local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8], state)
 local ep = loadEndpoint(state, settings, parseAdaptive(ARGV[7]))
-syncQueue(ep, KEYS[3], KEYS[4])
+syncQueue(ep, KEYS[3], settings.weights)
 local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}
 local n = tonumber(ARGV[9])
@@ -38,13 +38,13 @@ for i = 0, n - 1 do
   local slot = nil
   if kind == 't' then
     local t = parseTicket(ref)
-    if removeTicket(ep, KEYS[3], KEYS[4], ref, t) then
+    if removeTicket(ep, KEYS[3], ref, t) then
       result = 1
     else
       -- promoted meanwhile: take it out of the mailbox and refund it like a reservation
-      local mailed = redis.call('HGET', KEYS[5], t.seq)
+      local mailed = redis.call('HGET', KEYS[4], t.seq)
       if mailed then
-        redis.call('HDEL', KEYS[5], t.seq)
+        redis.call('HDEL', KEYS[4], t.seq)
         slot = tonumber(mailed)
       end
     end
@@ -58,6 +58,5 @@ for i = 0, n - 1 do
   end
   out[#out + 1] = result
 end
-flushClasses(KEYS[4])
-saveEndpoint(ep, KEYS[3], KEYS[4])
+saveEndpoint(ep, KEYS[3])
 return out

@@ -1,14 +1,14 @@
 --[[
-  acquire-6: admit a batch of requests to one endpoint, promote queued tickets, deliver the
+  acquire-5: admit a batch of requests to one endpoint, promote queued tickets, deliver the
   caller's promotions. One call per endpoint per event-loop turn of a process.
 
   KEYS[1] cfg      runtime overrides of the endpoint (hash)
-  KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values (hash)
+  KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values, and per
+                   class finish tag, queued count, weight (hash, see endpoint.lua and fairQueue.lua)
   KEYS[3] queue    tickets by start tag (sorted set)
-  KEYS[4] classes  per-class finish tag, queued count, weight (hash)
-  KEYS[5] mailbox  the caller's tickets that left the queue: seq -> slot ms, 'x' expired,
+  KEYS[4] mailbox  the caller's tickets that left the queue: seq -> slot ms, 'x' expired,
                    'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst (hash)
-  KEYS[6] owner    the caller's liveness key (string with a lease)
+  KEYS[5] owner    the caller's liveness key (string with a lease)
   Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
   buckets 't:<tenant>', runtime tenant budgets 'tcfg', other owners' mailboxes and liveness keys.
 
@@ -28,7 +28,7 @@
 
   The fast path (nobody queued: ZCARD of the queue, never a counter) reserves the exact slot.
   No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
-  pause. The bucket, queue and class keys get one TTL.
+  pause. The bucket and queue keys get one TTL.
 
   Returns { header, results, mailbox, lost, audit }
     header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[4]), burst ('' = ARGV[5]), queued, queuedCost,
@@ -42,7 +42,7 @@
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
-    mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[5]; those this
+    mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[4]; those this
               run promoted come straight here, without the mailbox)
     lost    = the checked members that are gone without a word
     audit   = '' or the JSON audit entry of a config version this call replaced (the caller
@@ -58,15 +58,25 @@ local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
 local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
-local state = readEndpoint(KEYS[2])
+local n = tonumber(ARGV[14])
+-- the requests' classes are read with the endpoint, in its one HMGET
+local wanted, weights = {}, {}
+for i = 0, n - 1 do
+  local o = 15 + i * 8
+  local field = classField(ARGV[o + 3] .. '|' .. ARGV[o + 4])
+  if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
+  weights[ARGV[o + 4]] = tonumber(ARGV[o + 5])
+end
+local state = readEndpoint(KEYS[2], wanted)
 local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13], state)
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[12])
 local ep = loadEndpoint(state, settings, adaptive)
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
-local qKey, cKey = KEYS[3], KEYS[4]
-syncQueue(ep, qKey, cKey)
+local qKey = KEYS[3]
+for p, w in pairs(settings.weights) do weights[p] = w end
+syncQueue(ep, qKey, weights)
 local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
 ep.kt = keyTtl
@@ -87,7 +97,7 @@ end
 
 local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
-  ep = ep, qKey = qKey, cKey = cKey, prefix = prefix, owner = owner, horizon = horizon,
+  ep = ep, qKey = qKey, prefix = prefix, owner = owner, horizon = horizon,
   settings = settings, shadowKey = shadowKey,
   globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix,
 }
@@ -99,7 +109,6 @@ local function push(id, status, a, b, c)
   results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
 end
 local enqueued = false
-local n = tonumber(ARGV[14])
 for i = 0, n - 1 do
   local o = 15 + i * 8
   local id, cost, maxWait = ARGV[o], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
@@ -134,7 +143,7 @@ for i = 0, n - 1 do
     ep.to = ep.to + 1
     push(id, -1, num(w))
   else
-    local cls = loadClass(cKey, tenant, priority)
+    local cls = loadClass(ep, tenant, priority)
     local last, queuedInClass = cls.f, cls.n
     local tag = math.max(ep.v, last)
     local busyWeight = ep.bw
@@ -170,17 +179,16 @@ for i = 0, n - 1 do
 end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
-flushClasses(cKey)
 sendMail(keyTtl)
 
-saveEndpoint(ep, qKey, cKey)
+saveEndpoint(ep, qKey)
 
 local mailbox = selfMail
 if hasTickets or enqueued then
-  if not leaseFresh then redis.call('SET', KEYS[6], '1', 'PX', lease) end
-  local mail = redis.call('HGETALL', KEYS[5])
+  if not leaseFresh then redis.call('SET', KEYS[5], '1', 'PX', lease) end
+  local mail = redis.call('HGETALL', KEYS[4])
   if #mail > 0 then
-    redis.call('DEL', KEYS[5])
+    redis.call('DEL', KEYS[4])
     for i = 1, #mail do mailbox[#mailbox + 1] = mail[i] end
   end
 end
