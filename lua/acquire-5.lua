@@ -67,6 +67,9 @@ for i = 0, n - 1 do
   if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
   weights[ARGV[o + 4]] = tonumber(ARGV[o + 5])
 end
+-- and the flag that says whether the caller's mailbox holds anything
+local ownFlag = 'm|' .. owner
+wanted[#wanted + 1] = ownFlag
 local state = readEndpoint(KEYS[2], wanted)
 local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13], state)
 settings.stamping = true
@@ -179,23 +182,28 @@ for i = 0, n - 1 do
 end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
-sendMail(keyTtl)
-
-saveEndpoint(ep, qKey)
+ep.writes = sendMail(keyTtl)
 
 local mailbox = selfMail
+-- tickets to check (below) read the mailbox whatever its flag says
+local m = tonumber(ARGV[15 + n * 8]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then redis.call('SET', KEYS[5], '1', 'PX', lease) end
-  local mail = redis.call('HGETALL', KEYS[4])
-  if #mail > 0 then
-    redis.call('DEL', KEYS[4])
-    for i = 1, #mail do mailbox[#mailbox + 1] = mail[i] end
+  local flagged = state.extra[ownFlag] == '1'
+  if flagged or m > 0 then
+    local mail = redis.call('HGETALL', KEYS[4])
+    if #mail > 0 then
+      redis.call('DEL', KEYS[4])
+      for i = 1, #mail do mailbox[#mailbox + 1] = mail[i] end
+    end
+    if flagged then ep.writes[#ep.writes + 1] = ownFlag; ep.writes[#ep.writes + 1] = '0' end
   end
 end
 
+saveEndpoint(ep, qKey)
+
 -- the caller's tickets that vanished without a word (their mail expired before the caller came back)
 local lost = {}
-local m = tonumber(ARGV[15 + n * 8]) or 0
 if m > 0 then
   local inMail = {}
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end

@@ -94,4 +94,21 @@ describe('acquire-5 contract', () => {
     await until('every key of the idle namespace expired', async () => (await namespaceKeys(probe, t.keys.namespace)).length === 0, 10_000);
     await probe.quit();
   });
+
+  it("keeps the endpoint's hash small while tenants come and go and the endpoint never idles", async () => {
+    // each round: three callers of a new tenant, two of them queued (the horizon is 1 ms), then
+    // the queue empties; every round leaves a class field of a past busy period behind
+    const t = makeThrottler({ endpoints: { e: { rate: '500/s', burst: 1 } }, horizonMs: 1 });
+    const redis = t.redis as Redis;
+    let queuedRounds = 0;
+    for (let i = 0; i < 100; i++) {
+      const before = (await t.inspect('e')).counters.queued;
+      await Promise.all(Array.from({ length: 3 }, () => t.acquire('e', { tenant: `tenant-${i}` })));
+      if ((await t.inspect('e')).counters.queued > before) queuedRounds++;
+    }
+    expect(queuedRounds).toBeGreaterThan(64);
+    const fields = await redis.hkeys(t.keys.bucket('e'));
+    expect(fields.filter((f) => f.startsWith('c|')).length).toBeGreaterThan(0);
+    expect(fields.length).toBeLessThanOrEqual(64 + 8);
+  });
 });

@@ -33,7 +33,7 @@ local function classField(id) return 'c|' .. id end
 
 -- from a field's value (nil: absent) and the endpoint's busy period
 local function newClass(id, packed, bp)
-  local c = { id = id, f = 0, n = 0, w = 0, dirty = false, known = packed ~= nil }
+  local c = { id = id, f = 0, n = 0, w = 0, dirty = false }
   if packed then
     local f, n, w, period = struct.unpack(CLASS_FMT, packed)
     if period == bp then c.f, c.n, c.w = f, n, w end
@@ -52,32 +52,31 @@ local function loadClass(ep, tenant, priority)
   return newClass(id, packed, ep.bp)
 end
 
--- field/value pairs for the endpoint's HSET; a class field new to the hash is counted (ep.ncls) so
--- that fields of past busy periods are swept once they are many (sweepClasses)
+-- field/value pairs for the endpoint's HSET
 local function classWrites(ep, args)
   for id, c in pairs(classes) do
     if c.dirty then
       args[#args + 1] = classField(id)
       args[#args + 1] = struct.pack(CLASS_FMT, c.f, c.n, c.w, ep.bp)
-      if not c.known then ep.ncls = ep.ncls + 1; c.known = true end
     end
   end
 end
 
--- the queue emptied: a new busy period; when many class fields of past periods have gathered
--- (many tenants came and went while the endpoint never idled), they are deleted
-local MAX_STALE_CLASSES = 64
+-- The queue emptied: a new busy period. Class fields of past periods and read mail flags (see
+-- promote.lua) gather in the hash while the endpoint never idles (tenants come and go, processes
+-- restart): swept when they are many.
+local SWEEP_AT_FIELDS = 64
 local function newBusyPeriod(ep)
   ep.bp = ep.bp + 1
   classes, classesGone = {}, true
-  if ep.ncls > MAX_STALE_CLASSES then
-    local stale = {}
-    for _, f in ipairs(redis.call('HKEYS', ep.key)) do
-      if string.sub(f, 1, 2) == 'c|' then stale[#stale + 1] = f end
-    end
-    if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
-    ep.ncls = 0
+  if redis.call('HLEN', ep.key) <= SWEEP_AT_FIELDS then return end
+  local raw = redis.call('HGETALL', ep.key)
+  local stale = {}
+  for i = 1, #raw, 2 do
+    local kind = string.sub(raw[i], 1, 2)
+    if kind == 'c|' or (kind == 'm|' and raw[i + 1] == '0') then stale[#stale + 1] = raw[i] end
   end
+  if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
 end
 
 -- Members known to be in the queue (read by promote) leave it in one ZREM, sent before the

@@ -14,8 +14,10 @@ local FIRST_WINDOW, WINDOW = 4, 16
 local MAX_SCAN = 256
 
 -- posts to a mailbox, sent in one HSET per mailbox at the end of the run (sendMail), which also
--- renews its expiry
+-- renews its expiry and raises the owner's flag 'm|<owner>' in the endpoint's hash ('1': mail
+-- waits, '0': read), so an owner reads its mailbox only when there is something in it
 local posts = {}
+local flags = {}
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply
 local selfMail = {}
 local function mail(q, towner, seq, value)
@@ -25,14 +27,19 @@ local function mail(q, towner, seq, value)
   end
   local key = q.mailboxPrefix .. towner
   local p = posts[key]
-  if p == nil then p = {}; posts[key] = p end
+  if p == nil then
+    p = {}; posts[key] = p
+    flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
+  end
   p[#p + 1] = seq; p[#p + 1] = value
 end
+-- returns the flags to write with the endpoint
 local function sendMail(ttl)
   for key, p in pairs(posts) do
     redis.call('HSET', key, unpack(p))
     redis.call('PEXPIRE', key, ttl)
   end
+  return flags
 end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
