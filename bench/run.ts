@@ -29,6 +29,13 @@ async function allCommands(redis: Redis): Promise<number> {
   return n;
 }
 
+/** Commands per admission by name, the most frequent first: where an admission's commands go. */
+async function commandMix(redis: Redis, admissions: number): Promise<string> {
+  const info = await redis.info('commandstats');
+  const mix = [...info.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)].filter((m) => !['info', 'config|resetstat'].includes(m[1]!));
+  return mix.map((m) => [m[1]!.toUpperCase(), Number(m[2]) / admissions] as const).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fmt(n, 2)}`).join(', ');
+}
+
 async function redisCpuMs(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   return (Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1])) * 1000;
@@ -114,6 +121,7 @@ async function main(): Promise<void> {
     const cpu = (await redisCpuMs(redis)) - cpuBefore;
     const slots = results.flatMap((r) => r.admissions.map((a) => a.slot));
     const total = results.reduce((s, r) => s + r.count, 0);
+    console.log(`saturation: commands per admission by name: ${await commandMix(redis, total)}`);
     const admitted = countBetween(slots, startAt, startAt + T);
     const worst = maxInWindow(slots, 1000);
     row(`saturation, 4 processes x 32 callers, ${rate}/s burst ${burst}, ${T / 1000} s: script calls per admission`, fmt(calls / total, 3), '<= 1.1', calls / total <= 1.1);

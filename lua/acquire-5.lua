@@ -82,6 +82,8 @@ for p, w in pairs(settings.weights) do weights[p] = w end
 syncQueue(ep, qKey, weights)
 local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
+-- this call renews the caller's lease if it is older than a third of it (see ARGV[9])
+local aliveUntil = math.floor(now + lease * 2 / 3)
 ep.kt = keyTtl
 
 local auditEntry = ''
@@ -164,8 +166,8 @@ for i = 0, n - 1 do
       ep.s = ep.s + 1
       local deadline = -1
       if maxWait >= 0 then deadline = math.floor(now + maxWait) end
-      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst))
-      if ep.n == 0 then ep.grew, ep.ho = true, owner end
+      local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst), aliveUntil)
+      if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
       if deadline >= 0 then ep.qdl = 1 end
       if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
       if cost > ep.xc then ep.xc = cost end

@@ -146,14 +146,20 @@ describe("the 'local' failure policy gives back what it admitted without Redis",
 describe('no waiter hangs', () => {
   it('a ticket dropped because its owner\'s lease lapsed reaches its owner, who queues again and is served', async () => {
     const { logger, lines } = logSink();
-    const t1 = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } }, logger });
+    const t1 = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } }, logger, leaseMs: 1_000 });
     const t2 = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } }, namespace: t1.keys.namespace });
     await t1.acquire('e');
     const waiting = t1.acquire('e');
     await until('the ticket queued', async () => (await t2.inspect('e')).queued === 1);
-    // the lease lapses (as after an event-loop stall longer than leaseMs); anyone's call drops the ticket
-    await (t1.redis as Redis).del(t1.keys.owner(t1.owner));
-    expect(await t2.tryAcquire('e')).toBe(false);
+    // the lease lapses (as after an event-loop stall longer than leaseMs); anyone's call drops the
+    // ticket. Promote asks only once the ticket is older than 2/3 of the lease (until then the lease
+    // it renewed when it queued certainly holds): 667 ms here. The DEL and t2's call leave in one
+    // event-loop turn on one connection, so no heartbeat of t1 renews the lease between them.
+    await sleep(700);
+    const lapsed = (t2.redis as Redis).del(t1.keys.owner(t1.owner));
+    const tried = t2.tryAcquire('e');
+    await lapsed;
+    expect(await tried).toBe(false);
     expect((await t2.inspect('e')).counters.dropped).toBe(1);
     let replies = 0;
     t1.onEvent((e) => {

@@ -4,10 +4,12 @@
 -- neither blocks the others nor banks credit (its stale finish tag is overtaken by V).
 --
 -- A ticket is one sorted-set member that carries everything its promotion needs:
---   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst
-local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst)
+--   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil
+-- aliveUntil (Redis ms): until then its owner's lease certainly holds (it was renewed when the
+-- ticket queued), so promote need not ask for it
+local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, aliveUntil)
   return string.format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
-    tenant .. '|' .. priority .. '|' .. (tenantRate or '') .. '|' .. (tenantBurst or '')
+    tenant .. '|' .. priority .. '|' .. (tenantRate or '') .. '|' .. (tenantBurst or '') .. '|' .. aliveUntil
 end
 
 local function parseTicket(member)
@@ -16,6 +18,7 @@ local function parseTicket(member)
   return {
     seq = f[1], owner = f[2], cost = tonumber(f[3]), deadline = tonumber(f[4]),
     tenant = f[5], priority = f[6], tenantRate = tonumber(f[7]), tenantBurst = tonumber(f[8]),
+    alive = tonumber(f[9]) or 0,
   }
 end
 

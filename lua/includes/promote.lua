@@ -44,8 +44,8 @@ end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
 local alive = {}
-local function ownerAlive(q, towner)
-  if towner == q.owner then return true end
+local function ownerAlive(q, towner, aliveUntil)
+  if towner == q.owner or now < aliveUntil then return true end
   local a = alive[towner]
   if a == nil then
     a = redis.call('EXISTS', q.prefix .. 'o:' .. towner) == 1
@@ -77,7 +77,7 @@ local function nothingToPromote(q, deadlines)
   if (deadlines and ep.qdl > 0) or ep.mc <= 0 or ep.xc > ep.b then return false end
   if math.max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
   -- a first ticket whose owner is gone is dropped at once, tokens or not
-  return ep.ho ~= '' and ownerAlive(q, ep.ho)
+  return ep.ho ~= '' and ownerAlive(q, ep.ho, ep.hu)
 end
 
 local function promote(q)
@@ -107,7 +107,7 @@ local function promote(q)
       local tooBig = costAboveBurst(list, t.cost)
       if moved[member] then
         skipped = skipped + 1
-      elseif not ownerAlive(q, t.owner) then
+      elseif not ownerAlive(q, t.owner, t.alive) then
         removeTicket(ep, q.qKey, member, t, true)
         ep.dr = ep.dr + 1
         mail(q, t.owner, t.seq, 'd')
@@ -128,7 +128,7 @@ local function promote(q)
         mail(q, t.owner, t.seq, num(now + w))
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.prefix .. 'g' and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
-        ep.ho = t.owner
+        ep.ho, ep.hu = t.owner, t.alive
         return
       else
         held[t.tenant] = (held[t.tenant] or 0) + t.cost
