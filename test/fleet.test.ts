@@ -211,6 +211,46 @@ describe('harvesting logic', () => {
   });
 });
 
+describe('contexts used again', () => {
+  it('the next job gets the same context with nothing of the last one: no cookie, no storage; between jobs nothing reaches TikTok', async () => {
+    const r = rig();
+    const reused = new ContextPool(browser, 1);
+    const creator = sim.graph.creators[0]!;
+    const options = { throttler: r.throttler, baseUrl: sim.url, priority: 'normal', tenant: 'acme', maxWaitMs: 5_000, defaultPenaltyMs: 1_000, requestTimeoutMs: 10_000 };
+    try {
+      const first = await reused.take();
+      const gate = await RequestGate.attach(first.context, options);
+      await first.page.goto(`${sim.url}/@${creator.handle}`, { waitUntil: 'domcontentloaded' });
+      await first.page.evaluate(() => {
+        document.cookie = 'left=behind; max-age=3600';
+        localStorage.setItem('left', 'behind');
+        sessionStorage.setItem('left', 'behind');
+      });
+      gate.close();
+      // the job is over and the page is still there: what it asks for now is aborted
+      const before = sim.stats().total;
+      const late = await first.page.evaluate(async (url) => fetch(url).then(() => 'sent', () => 'aborted'), `${sim.url}/api/user/detail/?uniqueId=${creator.handle}`);
+      expect(late).toBe('aborted');
+      expect(sim.stats().total).toBe(before);
+      reused.release(first.context, gate.origins());
+
+      const second = await reused.take();
+      expect(second.context).toBe(first.context);
+      const next = await RequestGate.attach(second.context, options);
+      await second.page.goto(`${sim.url}/@${creator.handle}`, { waitUntil: 'domcontentloaded' });
+      const left = await second.page.evaluate(() => [document.cookie, localStorage.getItem('left'), sessionStorage.getItem('left')]);
+      expect(left).toEqual(['', null, null]);
+      expect(await second.context.cookies()).toEqual([]);
+      // and the new job's requests go through its own gate
+      expect(next.counters.sent).toBeGreaterThanOrEqual(1);
+      next.close();
+      reused.release(second.context, next.origins());
+    } finally {
+      await reused.close();
+    }
+  });
+});
+
 describe("a page's own API call that comes after the job fetched the same page itself", () => {
   /**
    * Holds the first `/api/user/detail` fetch of each page (the page's own script) until the test
