@@ -4,6 +4,7 @@
  * throttle saw, and the report stands alone.
  */
 import { describe, expect, it } from 'vitest';
+import { fitWorkers } from '../workers/demo/config.js';
 import type { Snapshot } from '../workers/demo/progress.js';
 import { renderReport } from '../workers/demo/report.js';
 import { buildSummary, formatSummary, type SummaryInput } from '../workers/demo/summary.js';
@@ -75,6 +76,7 @@ function input(): SummaryInput {
     adaptiveEndpoints: [...TIKTOK_ENDPOINTS],
     simLimits: { profile: { ratePerSec: 0.5, burst: 2 } },
     penaltiesByKind: { 'rate-limited': 1, captcha: 1 },
+    lateRequeued: { 'tiktok.profile': 2 },
     limitHistory: [
       { from: T0, limitFactor: 1 },
       { from: T0 + 90_000, limitFactor: 0.5 },
@@ -112,5 +114,14 @@ describe('demo summary and report', () => {
     for (const cls of ['effective', 'hidden', 'achieved']) expect(html).toMatch(new RegExp(`<path class="${cls}" d="M`));
     expect(html.match(/class="penalty"/g)).toHaveLength(2);
     expect(html).toContain('pages fetched twice 1');
+  });
+});
+
+describe('demo worker processes', () => {
+  it('one process per queue per two cores, with the jobs at once of the configured processes', () => {
+    expect(fitWorkers({ discovery: 2, harvesting: 2 }, 4, 2)).toEqual({ discovery: { processes: 1, concurrency: 8 }, harvesting: { processes: 1, concurrency: 8 } });
+    expect(fitWorkers({ discovery: 2, harvesting: 2 }, 4, 1)).toEqual({ discovery: { processes: 1, concurrency: 8 }, harvesting: { processes: 1, concurrency: 8 } });
+    expect(fitWorkers({ discovery: 2, harvesting: 3 }, 4, 4)).toEqual({ discovery: { processes: 2, concurrency: 4 }, harvesting: { processes: 2, concurrency: 6 } });
+    expect(fitWorkers({ discovery: 2, harvesting: 2 }, 4, 16)).toEqual({ discovery: { processes: 2, concurrency: 4 }, harvesting: { processes: 2, concurrency: 4 } });
   });
 });

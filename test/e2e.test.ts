@@ -1,5 +1,5 @@
 /**
- * End to end: the demo orchestrator (real Redis, four worker processes with real Chromium, the
+ * End to end: the demo orchestrator (real Redis, worker processes with real Chromium, the
  * simulator with hidden limits) harvests exactly the ground truth of its seeds without one limit
  * violation and without fetching a page twice while throttled; with the throttle disabled the
  * fleet sends what hidden limits refuse.

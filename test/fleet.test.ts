@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, sandboxed } from '../workers/fleet/browser.js';
-import { ContextPool } from '../workers/fleet/pool.js';
+import { ContextPool, type Blank } from '../workers/fleet/pool.js';
 import { discover, type FoundBatch } from '../workers/fleet/discovery.js';
 import { assetHostsMatcher, penaltyKindOf, RequestGate, tiktokHosts, type Exchange, type PenaltyKind } from '../workers/fleet/gate.js';
 import { harvest } from '../workers/fleet/harvesting.js';
@@ -208,6 +208,101 @@ describe('harvesting logic', () => {
     expect(sent, detail).toBeLessThanOrEqual(admitted(r));
     expect(stats.unclassified).toBe(0);
     for (const e of r.events.filter((x) => x.type === 'admitted')) expect(e).toMatchObject({ tenant: 'acme', priority: 'normal' });
+  });
+});
+
+describe('contexts used again', () => {
+  it('the next job gets the same context with nothing of the last one: no cookie, no storage; between jobs nothing reaches TikTok', async () => {
+    const r = rig();
+    const reused = new ContextPool(browser, 1);
+    const creator = sim.graph.creators[0]!;
+    const options = { throttler: r.throttler, baseUrl: sim.url, priority: 'normal', tenant: 'acme', maxWaitMs: 5_000, defaultPenaltyMs: 1_000, requestTimeoutMs: 10_000 };
+    try {
+      const first = await reused.take();
+      const gate = await RequestGate.attach(first.context, options);
+      await first.page.goto(`${sim.url}/@${creator.handle}`, { waitUntil: 'domcontentloaded' });
+      await first.page.evaluate(() => {
+        document.cookie = 'left=behind; max-age=3600';
+        localStorage.setItem('left', 'behind');
+        sessionStorage.setItem('left', 'behind');
+      });
+      gate.close();
+      // the job is over and the page is still there: what it asks for now is aborted
+      const before = sim.stats().total;
+      const late = await first.page.evaluate(async (url) => fetch(url).then(() => 'sent', () => 'aborted'), `${sim.url}/api/user/detail/?uniqueId=${creator.handle}`);
+      expect(late).toBe('aborted');
+      expect(sim.stats().total).toBe(before);
+      reused.release(first.context, gate.origins());
+
+      const second = await reused.take();
+      expect(second.context).toBe(first.context);
+      const next = await RequestGate.attach(second.context, options);
+      await second.page.goto(`${sim.url}/@${creator.handle}`, { waitUntil: 'domcontentloaded' });
+      const left = await second.page.evaluate(() => [document.cookie, localStorage.getItem('left'), sessionStorage.getItem('left')]);
+      expect(left).toEqual(['', null, null]);
+      expect(await second.context.cookies()).toEqual([]);
+      // and the new job's requests go through its own gate
+      expect(next.counters.sent).toBeGreaterThanOrEqual(1);
+      next.close();
+      reused.release(second.context, next.origins());
+    } finally {
+      await reused.close();
+    }
+  });
+});
+
+describe("a page's own API call that comes after the job fetched the same page itself", () => {
+  /**
+   * Holds the first `/api/user/detail` fetch of each page (the page's own script) until the test
+   * releases it: pageApi finds no call of the page by `load`, fetches the fallback itself, and
+   * only then does the page's call reach the gate.
+   */
+  class LatePagePool extends ContextPool {
+    last: Blank | undefined;
+    override async take(): Promise<Blank> {
+      const blank = await super.take();
+      await blank.context.addInitScript(() => {
+        const w = window as unknown as { __release?: () => void };
+        const real = window.fetch.bind(window);
+        const held = new Promise<void>((resolve) => (w.__release = resolve));
+        let first = true;
+        window.fetch = (input, init) => {
+          if (first && String(input).includes('/api/user/detail')) {
+            first = false;
+            return held.then(() => real(input, init));
+          }
+          return real(input, init);
+        };
+      });
+      this.last = blank;
+      return blank;
+    }
+  }
+
+  it('TikTok sees the page once: the late call is answered with the fallback\'s response', async () => {
+    const r = rig();
+    const late = new LatePagePool(browser, 0);
+    const creator = sim.graph.creators.find((c) => !c.private)!;
+    const urls = tiktokUrls({ baseUrl: sim.url });
+    const s = await Session.open(late, { throttler: r.throttler, baseUrl: sim.url, priority: 'normal', tenant: 'acme', maxWaitMs: 5_000, defaultPenaltyMs: 1_500, requestTimeoutMs: 10_000, requestRetries: 1 });
+    try {
+      sim.resetStats();
+      await s.openPage(urls.profile(creator.handle));
+      const api = await s.pageApi((url) => url.pathname.startsWith('/api/user/detail'), urls.userDetailApi({ uniqueId: creator.handle }));
+      expect(api.body).toContain(creator.secUid);
+      // the fallback went out on its own: the page's call was still held
+      expect(s.gate.exchanges.filter((e) => e.url.includes('/api/user/detail'))).toHaveLength(1);
+      const page = late.last!.page;
+      await page.evaluate(() => (window as unknown as { __release: () => void }).__release());
+      // the page's script sets this once its call is answered
+      await page.waitForFunction(() => document.body.dataset.api !== undefined, undefined, { timeout: 10_000 });
+      const stats = sim.stats();
+      expect(stats.endpoints.profile.requests, stats.repeatedUrls.join(' ')).toBe(2);
+      expect(stats.repeats, stats.repeatedUrls.join(' ')).toBe(0);
+    } finally {
+      s.close();
+      await late.close();
+    }
   });
 });
 

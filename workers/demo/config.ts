@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseSeedLine } from '../../jobs/seeds.js';
-import type { Seed } from '../../jobs/schemas.js';
+import type { JobKind, Seed } from '../../jobs/schemas.js';
 import { describeIssues, DurationInput, Name } from 'sluice';
 import { InvalidConfigError, InvalidPayloadError } from 'sluice';
 import type { SluiceFile } from '../config/load.js';
@@ -19,7 +19,7 @@ const Limit = z.object({ ratePerSec: z.number().nonnegative(), burst: z.number()
 
 export const DemoSection = z
   .object({
-    /** Worker processes per queue. Default 2 and 2. */
+    /** Worker processes per queue, at most (see {@link fitWorkers}). Default 2 and 2. */
     workers: z
       .object({ discovery: z.number().int().min(1).max(8).default(2), harvesting: z.number().int().min(1).max(8).default(2) })
       .strict()
@@ -59,4 +59,26 @@ export function demoSection(file: Pick<SluiceFile, 'demo'> & { path: string }): 
     }
   }
   return { ...parsed.data, parsedSeeds };
+}
+
+/** How many worker processes of one queue the demo starts, and jobs at once in each. */
+export interface WorkerLayout {
+  processes: number;
+  concurrency: number;
+}
+
+/**
+ * The demo's worker processes for a machine with `cores` CPUs: at most one per queue per two
+ * cores, each running as many jobs at once as the configured processes would have together.
+ * Every process drives a Chromium of its own; on 2 cores, 4 of them kept the load average at
+ * 20-99 and starved the timers that space the requests (the throttle's let-go, the simulator's
+ * clock), so requests spaced by the throttle arrived bunched. Fewer processes, same jobs at once.
+ */
+export function fitWorkers(workers: Record<JobKind, number>, concurrency: number, cores: number): Record<JobKind, WorkerLayout> {
+  const fit = (configured: number): WorkerLayout => {
+    const processes = Math.min(configured, Math.max(1, Math.floor(cores / 2)));
+    // 64: the most FleetSettings accepts
+    return { processes, concurrency: Math.min(64, Math.ceil((concurrency * configured) / processes)) };
+  };
+  return { discovery: fit(workers.discovery), harvesting: fit(workers.harvesting) };
 }

@@ -1,8 +1,9 @@
 /**
  * `sluice demo`: the whole fleet on one machine. A Redis (REDIS_URL, else a private
- * redis-server), the TikTok simulator, two discovery and two harvesting worker PROCESSES (each
- * with its own Chromium and its own throttler client, sharing the buckets in Redis), the seeds
- * enqueued, a progress line per second, and a summary at the end.
+ * redis-server), the TikTok simulator, discovery and harvesting worker PROCESSES (each with its
+ * own Chromium and its own throttler client, sharing the buckets in Redis; two of each as
+ * configured, one of each on a machine of 2-3 cores: see fitWorkers), the seeds enqueued, a
+ * progress line per second, and a summary at the end.
  *
  * The run ends when both queues are idle twice in a row (discovery is read first: only
  * discovery jobs add jobs), when `durationMs` passes, or when `signal` aborts; then the workers
@@ -10,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -25,11 +26,11 @@ import { ResultsStore } from '../results/store.js';
 import { startSimulator, type LimitStep, type Seeds } from '../simulator/index.js';
 import { createThrottler } from 'sluice';
 import { TIKTOK_ENDPOINTS, type TikTokEndpoint } from '../tiktok/index.js';
-import { DEMO_CONFIG_PATH, demoSection } from './config.js';
+import { DEMO_CONFIG_PATH, demoSection, fitWorkers } from './config.js';
 import { AdmissionTotals, idle, progressLine, takeSnapshot, type Snapshot } from './progress.js';
 import { renderReport } from './report.js';
 import { buildSummary, type DemoSummary } from './summary.js';
-import { admissionsOf, isReady, penaltiesOf, logTail, spawnWorker, stopWorker, type WorkerProcess } from './workers.js';
+import { admissionsOf, isReady, lateRequeuedOf, penaltiesOf, logTail, spawnWorker, stopWorker, type WorkerProcess } from './workers.js';
 
 export interface DemoOptions {
   /** Config file with `throttle:`, `fleet:` and `demo:` sections. Default config/demo.yml. */
@@ -46,8 +47,10 @@ export interface DemoOptions {
   reportPath?: string;
   /** False: workers skip acquire (to show what the throttle prevents). Default true. */
   throttle?: boolean;
-  /** Jobs at once in each worker process. Default: the config's `fleet.concurrency`. */
+  /** Jobs at once in each worker process. Default: the config's `fleet.concurrency`, scaled by {@link fitWorkers}. */
   concurrency?: number;
+  /** CPUs to fit the worker processes to (see {@link fitWorkers}). Default: os.availableParallelism(). */
+  cores?: number;
   /** Receives a progress line about once a second. Default: stderr. */
   onProgress?: (line: string) => void;
   /** Ends the run early (the summary is still taken). */
@@ -91,6 +94,13 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Sums per-key counts the workers logged. */
+function sumLogged(logged: (Record<string, number> | undefined)[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const byKey of logged) for (const [k, n] of Object.entries(byKey ?? {})) out[k] = (out[k] ?? 0) + n;
+  return out;
 }
 
 /** Runs the demo and returns its summary. Throws before starting anything if Chromium is missing. */
@@ -138,17 +148,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const throttler = createThrottler({ ...config.throttle, namespace, redis: throttleRedis, logger: pino({ level: 'silent' }) });
     cleanups.push(() => throttler.close());
 
-    const env = {
-      configPath: config.path,
-      redisUrl,
-      namespace,
-      baseUrl: sim.url,
-      throttle,
-      ...(options.concurrency !== undefined ? { extra: { SLUICE_CONCURRENCY: String(options.concurrency) } } : {}),
-    };
+    const env = { configPath: config.path, redisUrl, namespace, baseUrl: sim.url, throttle };
+    const layout = fitWorkers(demo.workers, config.fleet.concurrency, options.cores ?? availableParallelism());
     for (const kind of ['discovery', 'harvesting'] as const) {
-      for (let i = 1; i <= demo.workers[kind]; i++) {
-        workers.push(spawnWorker(kind, `${kind}-${i}`, env, join(logDir, `${kind}-${i}.log`)));
+      const { processes, concurrency } = layout[kind];
+      const extra = { SLUICE_CONCURRENCY: String(options.concurrency ?? concurrency) };
+      for (let i = 1; i <= processes; i++) {
+        workers.push(spawnWorker(kind, `${kind}-${i}`, { ...env, extra }, join(logDir, `${kind}-${i}.log`)));
       }
     }
 
@@ -211,10 +217,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       await Promise.all(TIKTOK_ENDPOINTS.map(async (e) => [e, await throttler.inspect(e).then((s) => s.effective.ratePerSec, () => null)] as const)),
     ) as Record<TikTokEndpoint, number | null>;
     const adaptiveEndpoints = TIKTOK_ENDPOINTS.filter((e) => Boolean(throttler.config.endpoints[e]?.adaptive));
-    const penaltiesByKind: Record<string, number> = {};
-    for (const byKind of workers.map(penaltiesOf)) {
-      for (const [kind, n] of Object.entries(byKind ?? {})) penaltiesByKind[kind] = (penaltiesByKind[kind] ?? 0) + n;
-    }
+    const penaltiesByKind = sumLogged(workers.map(penaltiesOf));
     const summary = buildSummary({
       namespace,
       throttle,
@@ -228,6 +231,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       adaptiveEndpoints,
       simLimits: sim.limits(),
       penaltiesByKind,
+      lateRequeued: sumLogged(workers.map(lateRequeuedOf)),
       limitHistory: sim.limitHistory(),
       harvestedDomains,
       truth: sim.graph.groundTruth(seedsForTruth(demo.parsedSeeds)),

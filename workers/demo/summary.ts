@@ -67,6 +67,12 @@ export interface DemoSummary {
   violations: number;
   /** Penalties sent by the workers, by kind (rate-limited, captcha, empty, waf, server-error); from their logs. */
   penaltiesByKind: Record<string, number>;
+  /**
+   * Slots written off per endpoint because the worker came later than the throttle's
+   * lateToleranceMs for them (its process was starved): the caller queued again rather than send
+   * late, bunched with the next request. From the workers' logs.
+   */
+  lateRequeued: Record<string, number>;
   /** Pages and API calls served with data more than once: work paid for twice (target 0). */
   pagesFetchedTwice: number;
   /** The first few of them, as the simulator identifies pages. */
@@ -122,6 +128,8 @@ export interface SummaryInput {
   simLimits: Limits;
   /** Penalties by kind summed over the workers' logs. */
   penaltiesByKind: Record<string, number>;
+  /** Slots written off for lateness per endpoint, summed over the workers' logs. */
+  lateRequeued: Record<string, number>;
   /** The simulator's limit factor over time (epoch ms). */
   limitHistory: Array<{ from: number; limitFactor: number }>;
   harvestedDomains: string[];
@@ -204,6 +212,7 @@ export function buildSummary(i: SummaryInput): DemoSummary {
     domainsPerHour: final.at > i.startedAt ? Math.round((final.domains * 3_600_000) / (final.at - i.startedAt)) : 0,
     violations: final.sim.violations,
     penaltiesByKind: i.penaltiesByKind,
+    lateRequeued: i.lateRequeued,
     pagesFetchedTwice: final.sim.repeats,
     repeatedUrls: final.sim.repeatedUrls,
     limitSchedule: i.limitHistory.map((p) => ({ atMs: Math.max(0, p.from - i.startedAt), limitFactor: p.limitFactor })),
@@ -230,6 +239,7 @@ export function formatSummary(s: DemoSummary): string {
     `  rate       ${s.domainsPerHour} domains/hour; pages fetched twice: ${s.pagesFetchedTwice}`,
     `  simulator  ${s.simulatorRequests} requests, ${s.simulatorViolations} limit violations, ${s.simulatorUnclassified} to unknown paths`,
     `  penalties  ${Object.entries(s.penaltiesByKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `  late slots ${Object.entries(s.lateRequeued).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'} (written off, callers queued again)`,
     '  endpoint         configured/s  sim limit/s  effective/s  admitted  requests  violations (>60s)  penalties  min tokens  achieved/s  peak/s',
   ];
   for (const [name, e] of Object.entries(s.endpoints)) {

@@ -105,7 +105,7 @@ export function penaltiesOf(proc: WorkerProcess): Record<string, number> | undef
   return stoppedField(proc, 'penalties');
 }
 
-function stoppedField(proc: WorkerProcess, field: 'admitted' | 'penalties'): Record<string, number> | undefined {
+function stoppedField(proc: WorkerProcess, field: 'admitted' | 'penalties' | 'lateRequeued'): Record<string, number> | undefined {
   let text: string;
   try {
     text = readFileSync(proc.logPath, 'utf8');
@@ -121,6 +121,11 @@ function stoppedField(proc: WorkerProcess, field: 'admitted' | 'penalties'): Rec
     }
   }
   return undefined;
+}
+
+/** Slots written off per endpoint because the worker came late for them; undefined if it did not stop cleanly. */
+export function lateRequeuedOf(proc: WorkerProcess): Record<string, number> | undefined {
+  return stoppedField(proc, 'lateRequeued');
 }
 
 /** The last lines of a worker's log, to explain why it died. */

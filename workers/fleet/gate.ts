@@ -28,9 +28,10 @@
  *   matches. WebSockets are closed: the extraction reads no live stream.
  * - Once a job is marked for deferral, every further request of its context is aborted without
  *   taking a token: the job is going back to the queue, what it would fetch now is wasted.
- * - When the job ends, the context closes and the gate aborts its pending acquires (the throttler
- *   refunds them): a page's own API call that the job did not need costs nothing if it had not
- *   been admitted yet.
+ * - When the job ends, the gate aborts its pending acquires (the throttler refunds them): a page's
+ *   own API call that the job did not need costs nothing if it had not been admitted yet.
+ * - A context serves job after job (see ContextPool): its one route sends each request to the gate
+ *   of the job using it, and aborts those that come between two jobs.
  * - Redirects are not followed by `route.fetch` (`maxRedirects: 0`): the browser follows them,
  *   so each hop is a request of its own that goes through the gate again.
  * - Chromium's favicon request escapes interception; pages get an empty icon so it is never
@@ -229,13 +230,22 @@ export function withoutFavicon(html: string): string {
 /** Headers the body we pass on no longer matches (it is already decoded and measured anew). */
 const DROP_HEADERS = new Set(['content-encoding', 'content-length', 'transfer-encoding']);
 
-/** Gates one BrowserContext (one job). Create with {@link RequestGate.attach}. */
+/** Which gate a context's requests go to: the current job's, or none between jobs. */
+interface Router {
+  gate?: RequestGate;
+}
+const routers = new WeakMap<BrowserContext, Promise<Router>>();
+
+/** Gates one BrowserContext for one job. Create with {@link RequestGate.attach}. */
 export class RequestGate {
   readonly counters: GateCounters = { admitted: 0, sent: 0, unmapped: 0, refused: 0, pushbacks: 0, offsite: 0, blank: 0 };
   /** Exchanges completed so far, in the order they finished. */
   readonly exchanges: Exchange[] = [];
   private readonly tracked: Tracked[] = [];
   private readonly shared: ((url: URL) => boolean)[] = [];
+  /** Origins of the TikTok requests this job made: the pool clears their storage before the next job. */
+  private readonly seenOrigins = new Set<string>();
+  private router: Router | undefined;
   private readonly blank = new Set<string>();
   private readonly abort = new AbortController();
   private readonly isTikTok: (url: URL) => boolean;
@@ -249,21 +259,45 @@ export class RequestGate {
     this.isAsset = assetHostsMatcher(options.assetHosts ?? []);
   }
 
-  /** Installs a gate on `context`: from now on every request of its pages goes through it. */
+  /** Installs a gate on `context`: from now on, until {@link close}, every request of its pages goes through it. */
   static async attach(context: BrowserContext, options: GateOptions): Promise<RequestGate> {
     const gate = new RequestGate(options);
-    await context.route(
-      () => true,
-      (route) => gate.route(route),
-    );
-    await context.routeWebSocket(
-      () => true,
-      (ws) => {
-        gate.offsite(ws.url(), 'websocket');
-        void ws.close({ code: 1008, reason: 'blocked by the fleet' }).catch(() => undefined);
-      },
-    );
+    gate.router = await RequestGate.routerOf(context);
+    gate.router.gate = gate;
     return gate;
+  }
+
+  /**
+   * The context's route, installed once for its life: a route added per job and removed after it
+   * would leave a moment with none, in which a late request of the last job's page would reach
+   * TikTok unthrottled.
+   */
+  private static routerOf(context: BrowserContext): Promise<Router> {
+    let router = routers.get(context);
+    if (!router) {
+      const holder: Router = {};
+      router = (async () => {
+        await context.route(
+          () => true,
+          (route) => (holder.gate ? holder.gate.route(route) : route.abort('blockedbyclient').catch(() => undefined)),
+        );
+        await context.routeWebSocket(
+          () => true,
+          (ws) => {
+            holder.gate?.offsite(ws.url(), 'websocket');
+            void ws.close({ code: 1008, reason: 'blocked by the fleet' }).catch(() => undefined);
+          },
+        );
+        return holder;
+      })();
+      routers.set(context, router);
+    }
+    return router;
+  }
+
+  /** Origins of the TikTok requests the job made (to clear their storage before the context's next job). */
+  origins(): string[] {
+    return [...this.seenOrigins];
   }
 
   /** Why the job must stop (a deferral, or a failure such as Redis being unreachable), if it must. */
@@ -303,9 +337,13 @@ export class RequestGate {
     this.blank.add(new URL(url).href);
   }
 
-  /** Aborts the acquires still waiting: the throttler gives their places back. */
+  /**
+   * Aborts the acquires still waiting (the throttler gives their places back) and lets go of the
+   * context: its requests from now on are aborted until the next job's gate is attached.
+   */
   close(): void {
     this.abort.abort(new AbortError('job finished: request no longer needed'));
+    if (this.router?.gate === this) delete this.router.gate;
   }
 
   private halt(reason: Error): void {
@@ -346,6 +384,7 @@ export class RequestGate {
   private handle(route: Route): Promise<void> {
     const request = route.request();
     const url = request.url();
+    this.seenOrigins.add(new URL(url).origin);
     const tracked: Tracked = { url, resourceType: request.resourceType(), done: Promise.resolve(undefined) };
     const earlier = this.sharedExchange(url);
     tracked.done = (earlier ? this.reuse(route, earlier, url, tracked.resourceType) : this.pass(route, url, tracked.resourceType)).catch((err: unknown) => {

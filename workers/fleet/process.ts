@@ -98,8 +98,11 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const admitted: Record<string, number> = {};
   // and the penalties it sent, by kind (the gate's reasons start with it)
   const penalties: Record<string, number> = {};
+  // and the slots it let pass because its callers came too late for them (a starved process)
+  const lateRequeued: Record<string, number> = {};
   throttler.onEvent((e) => {
     if (e.type === 'admitted') admitted[e.endpoint] = (admitted[e.endpoint] ?? 0) + 1;
+    if (e.type === 'requeued-late') lateRequeued[e.endpoint] = (lateRequeued[e.endpoint] ?? 0) + 1;
     if (e.type === 'penalized') {
       const kind = penaltyKindOf(e.reason) ?? 'other';
       penalties[kind] = (penalties[kind] ?? 0) + 1;
@@ -150,7 +153,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       await throttler.close().catch(() => undefined);
       await queues?.close().catch(() => undefined);
       await connection.quit().catch(() => connection.disconnect());
-      log.info({ admitted, penalties }, 'worker stopped');
+      log.info({ admitted, penalties, lateRequeued }, 'worker stopped');
     })());
   if (options.handleSignals ?? true) {
     onShutdown(close, { logger: log });

@@ -1,5 +1,5 @@
 /**
- * One job's browser session: a fresh BrowserContext from the pool (cookies and storage of its own), its gate,
+ * One job's browser session: a BrowserContext from the pool (wiped: no cookie or storage of an earlier job), its gate,
  * and one page, with the two things the job logic does: open a page, and call a JSON API from
  * inside that page (as TikTok's web app does, so the call carries the page's cookies and, on
  * tiktok.com, its signing). Both go through the gate, so both are throttled and classified.
@@ -83,7 +83,7 @@ export class Session {
       page.setDefaultTimeout(options.maxWaitMs + options.requestTimeoutMs + 5_000);
       return new Session(pool, context, page, gate, options);
     } catch (err) {
-      pool.release(context);
+      pool.release(context, [], false);
       throw err;
     }
   }
@@ -165,10 +165,10 @@ export class Session {
     return this.fetchApi(fallbackUrl);
   }
 
-  /** Ends the session: acquires still waiting are aborted (and refunded), the context is closed in the background. */
+  /** Ends the session: acquires still waiting are aborted (and refunded), the context goes back to the pool to be wiped. */
   close(): void {
     this.gate.close();
-    this.pool.release(this.context);
+    this.pool.release(this.context, this.gate.origins());
   }
 
   /** Longest one exchange may take: its wait for a token, then the request itself. */
