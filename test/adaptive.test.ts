@@ -23,8 +23,11 @@ describe('adaptive rate (AIMD)', () => {
     // quiet periods: half the way up to 90% of the rate that tripped, then additive probing
     const seen: number[] = [];
     for (let i = 0; i < 12; i++) {
-      await sleep(220);
-      await t.acquire('e');
+      // callers use the rate through each period: an unused quiet period raises nothing (below)
+      const until = Date.now() + 220;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (Date.now() < until) await t.acquire('e');
+      }));
       seen.push((await t.inspect('e')).effective.ratePerSec);
     }
     expect(seen[0], seen.join(' ')).toBeCloseTo(70);
@@ -43,10 +46,11 @@ describe('adaptive rate (AIMD)', () => {
       const t = makeThrottler({ endpoints: { e: { rate: '100/s', burst: 10, adaptive } } });
       const redis = t.redis as Redis;
       const key = t.keys.bucket('e');
-      async function age(ms: number) {
-        const { lp, la, pu } = await readEndpointState(redis, key);
+      async function age(ms: number, used = true) {
+        const { lp, la, pu, aw, aa, er } = await readEndpointState(redis, key);
         const back = (x: number) => (x > 0 ? x - ms : 0);
-        await writeEndpointState(redis, key, { lp: back(lp!), la: back(la!), pu: back(pu!) });
+        // and the moved time counts as used at the effective rate (see the under-used test below)
+        await writeEndpointState(redis, key, { lp: back(lp!), la: back(la!), pu: back(pu!), aw: back(aw!), aa: aa! - (used ? er! * ms : 0) });
       }
       async function quiet(ms: number) {
         await age(ms);
@@ -56,6 +60,18 @@ describe('adaptive rate (AIMD)', () => {
       const trip = async () => (await t.penalize('e', { retryAfterMs: 1 }), (await t.inspect('e')).adaptive!);
       return { t, age, quiet, trip };
     }
+
+    it('a quiet period the fleet did not use raises nothing, and starts over', async () => {
+      const { t, age, quiet, trip } = setup();
+      await t.acquire('e');
+      expect((await trip()).ratePerSec).toBeCloseTo(50);
+      // ten seconds with one admission: nobody learned whether 70/s would be refused
+      await age(10_001, false);
+      await t.acquire('e');
+      expect((await t.inspect('e')).adaptive!.ratePerSec).toBeCloseTo(50);
+      // the period that began there, used at the effective rate, raises it
+      expect((await quiet(10_001)).ratePerSec).toBeCloseTo(70);
+    });
 
     it('holds below the last ceiling 4x longer with each penalty in a row; a probe that finds room resets the hold', async () => {
       const { t, age, quiet, trip } = setup();

@@ -11,7 +11,11 @@
 --      is added), so a limit that was raised is found in a few periods; passing the ceiling by
 --      NEAR without a penalty proves the room and resets pk.
 -- The trade-off is maxHold: a limit that relaxes while the fleet holds is found only when the hold
--- ends. Bounded by [minRate, configured rate], and never above the configured rate even when an
+-- ends. A quiet period counts only if the fleet used the rate (window validation, as TCP's RFC
+-- 7661): at least USED of the effective rate admitted since the period began (aw, with the
+-- admission counter at aa). An idle or half-used endpoint learns nothing about the limit by not
+-- being refused, and raising it anyway drifts it past the limit, which it trips when demand comes
+-- back; such a period starts over instead. Bounded by [minRate, configured rate], and never above the configured rate even when an
 -- operator sets one below minRate: an operator's lower rate wins. Never raised while the endpoint
 -- is paused by a penalty; the quiet period counts from the pause's end. Penalties within one quiet
 -- period of the last cut only pause: a burst of 429s seen by many workers at once is one signal,
@@ -22,6 +26,7 @@ local PLATEAU = 0.9
 local NEAR = 0.15
 local HOLD_GROWTH = 4
 local DEFAULT_MAX_HOLD = 64
+local USED = 0.8
 
 local function parseAdaptive(spec)
   if spec == nil or spec == '' then return nil end
@@ -41,7 +46,7 @@ end
 local function adaptiveRaise(ep, a, configured)
   if a == nil or ep.er == nil or ep.er <= 0 then return '' end
   if (ep.pu or 0) > now then return '' end
-  local since = math.max(ep.lp or 0, ep.la or 0, ep.pu or 0)
+  local since = math.max(ep.lp or 0, ep.la or 0, ep.pu or 0, ep.aw or 0)
   if ep.er >= configured then
     -- a quiet period at the configured rate proves the room as well: the backoff is over
     if (ep.pk or 0) > 0 and now - since >= a.quietMs then ep.pk = 0 end
@@ -54,6 +59,11 @@ local function adaptiveRaise(ep, a, configured)
   local quiet = a.quietMs
   if atPlateau then quiet = math.min(a.quietMs * HOLD_GROWTH ^ (ep.pk or 0), a.maxHoldMs) end
   if now - since < quiet then return '' end
+  -- admissions since the period began, against what the effective rate allowed in it
+  if (ep.adm - (ep.aa or 0)) < USED * ep.er * (now - since) then
+    ep.aw, ep.aa = now, ep.adm
+    return ''
+  end
   local before = ep.er
   if ceil <= 0 then
     ep.er = ep.er + a.step
@@ -67,7 +77,7 @@ local function adaptiveRaise(ep, a, configured)
     if ep.er > ceil * (1 + NEAR) then ep.pk = 0 end
   end
   ep.er = math.min(ep.er, configured)
-  ep.la = now
+  ep.la, ep.aw, ep.aa = now, now, ep.adm
   if ep.er ~= before then return 'up' end
   return ''
 end
@@ -85,6 +95,6 @@ local function adaptiveCut(ep, a, configured)
   end
   ep.ceil = current
   ep.er = math.max(a.minRate, current * a.factor)
-  ep.lp = now
+  ep.lp, ep.aw, ep.aa = now, now, ep.adm
   return true
 end
