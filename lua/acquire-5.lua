@@ -6,11 +6,12 @@
   KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values, and per
                    class finish tag, queued count, weight (hash, see endpoint.lua and fairQueue.lua)
   KEYS[3] queue    tickets by start tag (sorted set)
-  KEYS[4] mailbox  the caller's tickets that left the queue: seq -> slot ms, 'x' expired,
-                   'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst (hash)
+  KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms, 'x'
+                   expired, 'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst,
+                   each with '@' and the time it was posted (hash, see promote.lua)
   KEYS[5] owner    the caller's liveness key (string with a lease)
   Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
-  buckets 't:<tenant>', runtime tenant budgets 'tcfg', other owners' mailboxes and liveness keys.
+  buckets 't:<tenant>', runtime tenant budgets 'tcfg', the shadow bucket, other owners' liveness keys.
 
   ARGV[1]  the endpoint's key prefix 'sluice:{ns}:' (or 'sluice:{ns|endpoint}:', see src/keys.ts)    ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
@@ -80,7 +81,6 @@ if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey = KEYS[3]
 for p, w in pairs(settings.weights) do weights[p] = w end
 syncQueue(ep, qKey, weights)
-local mailboxPrefix = prefix .. 'm:' .. endpoint .. ':'
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[9])
 local aliveUntil = math.floor(now + lease * 2 / 3)
@@ -104,7 +104,7 @@ local shadowKey = prefix .. 'sh:' .. endpoint
 local queue = {
   ep = ep, qKey = qKey, prefix = prefix, owner = owner, horizon = horizon,
   settings = settings, shadowKey = shadowKey,
-  globalRate = globalRate, globalBurst = globalBurst, mailboxPrefix = mailboxPrefix,
+  globalRate = globalRate, globalBurst = globalBurst,
 }
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
@@ -184,21 +184,17 @@ for i = 0, n - 1 do
 end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
-ep.writes = sendMail(keyTtl)
+ep.writes = sendMail(ep, KEYS[4], keyTtl)
 
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
 local m = tonumber(ARGV[15 + n * 8]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then redis.call('SET', KEYS[5], '1', 'PX', lease) end
-  local flagged = state.extra[ownFlag] == '1'
-  if flagged or m > 0 then
-    local mail = redis.call('HGETALL', KEYS[4])
-    if #mail > 0 then
-      redis.call('DEL', KEYS[4])
-      for i = 1, #mail do mailbox[#mailbox + 1] = mail[i] end
-    end
-    if flagged then ep.writes[#ep.writes + 1] = ownFlag; ep.writes[#ep.writes + 1] = '0' end
+  local hasMail = state.extra[ownFlag] == '1'
+  if hasMail or m > 0 then
+    takeMail(KEYS[4], owner, keyTtl, mailbox)
+    if hasMail then ep.writes[#ep.writes + 1] = ownFlag; ep.writes[#ep.writes + 1] = '0' end
   end
 end
 

@@ -1,7 +1,7 @@
 --[[
   cancel-5: give back what a caller holds and no longer wants (abort, deadline, close()).
 
-  KEYS as acquire-5: cfg, bucket, queue, the caller's mailbox, the caller's liveness key.
+  KEYS as acquire-5: cfg, bucket, queue, the endpoint's mailbox, the caller's liveness key.
   ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
   ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
   ARGV[7] adaptive spec ('' = fixed rate)
@@ -42,10 +42,11 @@ for i = 0, n - 1 do
       result = 1
     else
       -- promoted meanwhile: take it out of the mailbox and refund it like a reservation
-      local mailed = redis.call('HGET', KEYS[4], t.seq)
+      local field = t.owner .. '|' .. t.seq
+      local mailed = redis.call('HGET', KEYS[4], field)
       if mailed then
-        redis.call('HDEL', KEYS[4], t.seq)
-        slot = tonumber(mailed)
+        redis.call('HDEL', KEYS[4], field)
+        slot = tonumber(string.match(mailed, '^[^@]*'))
       end
     end
   else

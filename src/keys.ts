@@ -48,7 +48,7 @@ export class Keys {
 
   /**
    * Common prefix of one endpoint's keys, and the prefix its scripts build their other keys from
-   * (mailboxes, liveness, shadow bucket, and in layout 'namespace' the parents): `prefix` in
+   * (liveness, shadow bucket, and in layout 'namespace' the parents): `prefix` in
    * layout 'namespace', `sluice:{namespace|endpoint}:` in layout 'endpoint'.
    */
   endpointPrefix(endpoint: string): string {
@@ -67,12 +67,9 @@ export class Keys {
   queue(endpoint: string): string {
     return `${this.endpointPrefix(endpoint)}q:${endpoint}`;
   }
-  /** Prefix of the per-owner promotion mailboxes of one endpoint; the script appends the owner id. */
-  mailboxPrefix(endpoint: string): string {
-    return `${this.endpointPrefix(endpoint)}m:${endpoint}:`;
-  }
-  mailbox(endpoint: string, owner: string): string {
-    return `${this.mailboxPrefix(endpoint)}${owner}`;
+  /** Promotions posted to the processes that wait on one endpoint (hash: 'owner|seq' -> what happened). */
+  mailbox(endpoint: string): string {
+    return `${this.endpointPrefix(endpoint)}m:${endpoint}`;
   }
   /** Prefix of owner liveness keys (in the endpoint's slot); the script appends the owner id. */
   ownerPrefix(endpoint?: string): string {

@@ -169,7 +169,7 @@ export class EndpointLane {
 
   private get keys(): string[] {
     const { keys, endpoint, owner } = this.settings;
-    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.mailbox(endpoint, owner), keys.owner(owner, endpoint)];
+    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.mailbox(endpoint), keys.owner(owner, endpoint)];
   }
 
   acquire(req: LaneRequest): Promise<Admission> {

@@ -13,10 +13,10 @@ describe('keys', () => {
   it('puts every throttle key of a namespace, including the ones scripts derive, in one Cluster slot', () => {
     const all = [
       keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint),
-      keys.mailbox(endpoint, 'abc123'), keys.owner('abc123'), keys.global(), keys.tenant('acme'),
+      keys.mailbox(endpoint), keys.owner('abc123'), keys.global(), keys.tenant('acme'),
       keys.stats(endpoint), keys.audit(), keys.endpoints(),
       // what the scripts build from the prefix
-      `${keys.prefix}g`, `${keys.prefix}t:acme`, `${keys.prefix}o:other`, `${keys.prefix}m:${endpoint}:other`,
+      `${keys.prefix}g`, `${keys.prefix}t:acme`, `${keys.prefix}o:other`,
     ];
     const slots = new Set(all.map((k) => calculateSlot(k)));
     expect(slots.size).toBe(1);

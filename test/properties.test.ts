@@ -206,10 +206,10 @@ describe('names that end up in keys', () => {
         const prefix = `sluice:{${ns}}:`;
         expect(k.prefix).toBe(prefix);
         const keys = [
-          k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.mailbox(endpoint, owner),
+          k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.mailbox(endpoint),
           k.owner(owner), k.shadow(endpoint), k.global(), k.tenant(tenant), k.stats(endpoint), k.audit(), k.endpoints(),
           // what the scripts derive from the prefix they are given
-          `${k.prefix}g`, `${k.prefix}t:${tenant}`, `${k.prefix}m:${endpoint}:${owner}`, `${k.prefix}sh:${endpoint}`,
+          `${k.prefix}g`, `${k.prefix}t:${tenant}`, `${k.prefix}sh:${endpoint}`,
         ];
         const slot = serverSlot(`{${ns}}`);
         for (const key of keys) {
@@ -232,7 +232,7 @@ describe('names that end up in keys', () => {
       fc.property(nameArb, nameArb, nameArb, (ns, e1, e2) => {
         fc.pre(expectedValid(ns) && expectedValid(e1) && expectedValid(e2) && e1 !== e2);
         const k = new Keys(ns);
-        const of = (e: string) => [k.config(e), k.bucket(e), k.queue(e), k.stats(e), k.shadow(e), k.mailbox(e, '0123456789abcdef')];
+        const of = (e: string) => [k.config(e), k.bucket(e), k.queue(e), k.stats(e), k.shadow(e), k.mailbox(e)];
         const all = [...of(e1), ...of(e2)].map((key) => Buffer.from(key).toString('hex'));
         expect(new Set(all).size).toBe(all.length);
       }),

@@ -13,7 +13,7 @@ function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: {
   const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', t.configVersion, opts.requests.length];
   opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, '', ''));
   args.push(0); // no tickets to check
-  return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.mailbox(ep, owner), keys.owner(owner)], args };
+  return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.mailbox(ep), keys.owner(owner)], args };
 }
 
 describe('acquire-5 contract', () => {
@@ -66,7 +66,7 @@ describe('acquire-5 contract', () => {
     const t = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } } });
     const redis = t.redis as Redis;
     const k = t.keys;
-    const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.mailbox('e', 'x'), k.owner('x')];
+    const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.mailbox('e'), k.owner('x')];
     await t.acquire('e');
     const before = (await t.inspect('e')).tokens;
     const nowMs = Number((await redis.time())[0]) * 1000;

@@ -26,7 +26,7 @@ local PLATEAU = 0.9
 local NEAR = 0.15
 local HOLD_GROWTH = 4
 local DEFAULT_MAX_HOLD = 64
-local USED = 0.8
+local USED = 0.9
 
 local function parseAdaptive(spec)
   if spec == nil or spec == '' then return nil end

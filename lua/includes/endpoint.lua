@@ -73,11 +73,11 @@ end
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
 -- aw, aa: when the adaptive rate's current quiet period began and the admissions counter then
--- (see adaptive.lua). hu: until when ho's lease certainly holds (Redis ms; see ticketMember). bp: the queue's busy
+-- (see adaptive.lua). mx: when the endpoint's mailbox expires (see promote.lua). hu: until when ho's lease certainly holds (Redis ms; see ticketMember). bp: the queue's busy
 -- period (see fairQueue.lua).
 -- All of them, after the bucket's t ts r b kx, are packed as doubles in the hash's field 'p' (see
 -- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.
-local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'hu', 'aw', 'aa' }
+local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'hu', 'aw', 'aa', 'mx' }
 local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
 
 -- One read for the bucket, the queue's state, the config flag and the hash's fields named in
@@ -104,7 +104,7 @@ end
 
 local function packEndpoint(ep)
   -- in EP_FIELDS' order (named one by one: a table built per call costs more than the packing)
-  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc, ep.bp, ep.hu, ep.aw, ep.aa)
+  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc, ep.bp, ep.hu, ep.aw, ep.aa, ep.mx)
 end
 
 -- `state`: readEndpoint's. `adaptive` (optional): the endpoint's AIMD spec, whose effective rate
@@ -120,7 +120,7 @@ local function loadEndpoint(state, settings, adaptive)
     dw = x[18] or 0, byp = x[19] or 0, sw = x[20] or 0, er = x[21] or 0, ceil = x[22] or 0, lp = x[23] or 0,
     la = x[24] or 0, pk = x[25] or 0, fv = x[26] or 0, fr = x[27] or 0, fb = x[28] or 0, fq = x[29] or 0,
     kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0, bp = x[35] or 0,
-    hu = x[36] or 0, aw = x[37] or 0, aa = x[38] or 0,
+    hu = x[36] or 0, aw = x[37] or 0, aa = x[38] or 0, mx = x[39] or 0,
   }
   if adaptive == 'any' then adaptive = ep.er > 0 and parseAdaptive('0.5,1,0,0') or nil end
   resolveFileConfig(settings, ep)

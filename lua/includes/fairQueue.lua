@@ -65,9 +65,10 @@ local function classWrites(ep, args)
   end
 end
 
--- The queue emptied: a new busy period. Class fields of past periods and read mail flags (see
+-- The queue emptied: a new busy period. Class fields of past periods and mail flags (see
 -- promote.lua) gather in the hash while the endpoint never idles (tenants come and go, processes
--- restart): swept when they are many.
+-- restart): swept when they are many. A process whose flag went with them still gets its mail: its
+-- next claim checks its tickets, which reads the mailbox whatever the flag says.
 local SWEEP_AT_FIELDS = 64
 local function newBusyPeriod(ep)
   ep.bp = ep.bp + 1
@@ -77,7 +78,7 @@ local function newBusyPeriod(ep)
   local stale = {}
   for i = 1, #raw, 2 do
     local kind = string.sub(raw[i], 1, 2)
-    if kind == 'c|' or (kind == 'm|' and raw[i + 1] == '0') then stale[#stale + 1] = raw[i] end
+    if kind == 'c|' or kind == 'm|' then stale[#stale + 1] = raw[i] end
   end
   if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
 end

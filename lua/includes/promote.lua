@@ -13,11 +13,14 @@
 local FIRST_WINDOW, WINDOW = 4, 16
 local MAX_SCAN = 256
 
--- posts to a mailbox, sent in one HSET per mailbox at the end of the run (sendMail), which also
--- renews its expiry and raises the owner's flag 'm|<owner>' in the endpoint's hash ('1': mail
--- waits, '0': read), so an owner reads its mailbox only when there is something in it
+-- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
+-- happened '@' when it was posted), all in one HSET at the end of the run (sendMail). The post
+-- raises the owner's flag 'm|<owner>' in the endpoint's hash ('1': mail waits, '0': read), so an
+-- owner reads the mailbox only when there is something for it. The field '_' keeps the hash from
+-- vanishing when its last mail is read, so the expiry kept in the endpoint's state (mx) holds.
 local posts = {}
 local flags = {}
+local flagged = {}
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply
 local selfMail = {}
 local function mail(q, towner, seq, value)
@@ -25,21 +28,46 @@ local function mail(q, towner, seq, value)
     selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value
     return
   end
-  local key = q.mailboxPrefix .. towner
-  local p = posts[key]
-  if p == nil then
-    p = {}; posts[key] = p
+  posts[#posts + 1] = towner .. '|' .. seq
+  posts[#posts + 1] = value .. '@' .. math.floor(now)
+  if not flagged[towner] then
+    flagged[towner] = true
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
   end
-  p[#p + 1] = seq; p[#p + 1] = value
 end
 -- returns the flags to write with the endpoint
-local function sendMail(ttl)
-  for key, p in pairs(posts) do
-    redis.call('HSET', key, unpack(p))
-    redis.call('PEXPIRE', key, ttl)
+local function sendMail(ep, mKey, ttl)
+  if #posts > 0 then
+    redis.call('HSET', mKey, '_', '1', unpack(posts))
+    local at = renewal(ep.mx, now + ttl, ttl / 2)
+    if at then
+      ep.mx = at
+      redis.call('PEXPIREAT', mKey, at)
+    end
   end
   return flags
+end
+
+-- An owner's mail: seq, value pairs, taken out of the mailbox. Mail older than `ttl` is what a
+-- per-process mailbox would have let expire (its owner is gone, or finds its tickets lost and
+-- queues them again): swept when the mailbox holds more than 64 fields.
+local function takeMail(mKey, owner, ttl, out)
+  local raw = redis.call('HGETALL', mKey)
+  local prefix = owner .. '|'
+  local n = #prefix
+  local taken = {}
+  local old = #raw > 128 and now - ttl or nil
+  for i = 1, #raw, 2 do
+    local f, v = raw[i], raw[i + 1]
+    if string.sub(f, 1, n) == prefix then
+      taken[#taken + 1] = f
+      out[#out + 1] = string.sub(f, n + 1)
+      out[#out + 1] = string.match(v, '^[^@]*')
+    elseif old and f ~= '_' and (tonumber(string.match(v, '@(%d+)$')) or 0) < old then
+      taken[#taken + 1] = f
+    end
+  end
+  if #taken > 0 then redis.call('HDEL', mKey, unpack(taken)) end
 end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
