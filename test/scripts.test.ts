@@ -111,4 +111,32 @@ describe('acquire-5 contract', () => {
     expect(fields.filter((f) => f.startsWith('c|')).length).toBeGreaterThan(0);
     expect(fields.length).toBeLessThanOrEqual(64 + 8);
   });
+
+  it("hands a promotion to its owner through the endpoint's mailbox, and sweeps mail nobody came for", async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } } });
+    const redis = t.redis as Redis;
+    // owner a: one reserved, one queued (50 ms away, beyond the 10 ms horizon)
+    const a = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, requests: [{}, {}] });
+    const queued = (await run<unknown[][]>(redis, 'acquire', a.keys, a.args)) as unknown[][];
+    expect(queued[1]![6]).toBe(1);
+    const seq = String(queued[1]![7]).split('|')[0];
+    // mail of a process long gone, posted when the namespace was young
+    const mailbox = t.keys.mailbox('e');
+    for (let i = 0; i < 70; i++) await redis.hset(mailbox, `dead|${String(i).padStart(12, '0')}`, 'x@1000');
+    await sleep(60);
+    // owner b's call promotes a's ticket: posted to the mailbox, a's flag raised
+    const b = acquireArgs(t, 'bbbb', { ratePerMs: 0.02, burst: 1, requests: [] });
+    await run(redis, 'acquire', b.keys, b.args);
+    expect(await redis.hget(mailbox, `aaaa|${seq}`)).toMatch(/^[\d.]+@\d+$/);
+    // a's next call reads it (its flag says mail waits), and the stale mail goes with it
+    const again = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, requests: [] });
+    again.args[8] = '1';
+    const reply = (await run<unknown[][]>(redis, 'acquire', again.keys, again.args)) as unknown[][];
+    expect(reply[2]).toEqual([seq, expect.stringMatching(/^[\d.]+$/)]);
+    const left = await redis.hkeys(mailbox);
+    expect(left.filter((f) => f.startsWith('dead|'))).toEqual([]);
+    expect(left.filter((f) => f.startsWith('aaaa|'))).toEqual([]);
+    expect(await redis.pttl(mailbox)).toBeGreaterThan(0);
+  });
 });
+
