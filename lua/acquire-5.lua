@@ -76,6 +76,7 @@ local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), ton
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[12])
 local ep = loadEndpoint(state, settings, adaptive)
+ep.tenantCfgKey = prefix .. 'tcfg'
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey = KEYS[3]

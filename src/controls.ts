@@ -222,8 +222,33 @@ export class OperatorControls {
     };
     this.audit(tx, entry);
     await tx.exec();
+    if (after !== null) await this.flagTenantBudgets();
     this.ctx.log.info({ tenant, actor: entry.actor, before, after }, 'tenant budget changed');
     this.ctx.events.emit({ type: 'config-changed', endpoint: '*', actor: entry.actor, change: entry.change, before: entry.before, after: entry.after });
+  }
+
+  /**
+   * Raises the flag 'tf' on every endpoint's state in the namespace: the scripts read the runtime
+   * tenant budgets only while it is up (reading them on every call cost a command per call, and
+   * almost no namespace has any). A state created later asks for itself. In layout 'namespace'
+   * every endpoint's bucket is in the namespace's slot, so one node holds them all.
+   */
+  private async flagTenantBudgets(): Promise<void> {
+    const match = `${this.keys.prefix.replace(/[*?[\]\\]/g, '\\$&')}b:*`;
+    const redis = this.redis;
+    const nodes = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const tx = redis.pipeline();
+        // a bucket that expired meanwhile comes back as a flag that lives no longer than the budgets
+        for (const key of keys) tx.hset(key, 'tf', '1').pexpire(key, OVERRIDE_TTL_MS, 'NX');
+        await tx.exec();
+      } while (cursor !== '0');
+    }
   }
 
   /** Tenant budgets in force: the config file's, with operators' runtime changes on top (per second). */

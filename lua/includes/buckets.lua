@@ -127,9 +127,12 @@ local function flushBuckets(extraTtl, extraKey, extra)
 end
 
 -- An operator's runtime budget for a tenant (hash '<prefix>tcfg', tenant -> 'rate,burst', rate in
--- tokens/ms) wins over the configured one; read once per tenant per script run.
+-- tokens/ms) wins over the configured one; read once per tenant per script run, and only while
+-- the endpoint's flag 'tf' says such budgets may exist (tenantCfgMaybe: see readEndpoint).
 local tenantOverrides = {}
+local tenantCfgMaybe = true
 local function tenantBudget(prefix, tenant, rate, burst)
+  if not tenantCfgMaybe then return rate, burst end
   local o = tenantOverrides[tenant]
   if o == nil then
     o = false

@@ -80,15 +80,18 @@ end
 local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'hu', 'aw', 'aa', 'mx' }
 local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
 
--- One read for the bucket, the queue's state, the config flag and the hash's fields named in
--- `extra` (a list, or nil): { values (t ts r b kx, then EP_FIELDS, numbers), ho, cf, fresh,
+-- One read for the bucket, the queue's state, the config flags and the hash's fields named in
+-- `extra` (a list, or nil): { values (t ts r b kx, then EP_FIELDS, numbers), ho, cf, tf, fresh,
 -- extra (field -> value, false when absent) }. An older layout's fields are read when 'p' is absent.
 local function readEndpoint(key, extra)
-  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', unpack(extra or {}))
-  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]), extra = {} }
+  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra or {}))
+  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]), tf = v[5] ~= false, extra = {} }
   if extra then
-    for i = 1, #extra do state.extra[extra[i]] = v[i + 4] end
+    for i = 1, #extra do state.extra[extra[i]] = v[i + 5] end
   end
+  -- runtime tenant budgets: the controls raise 'tf' on every endpoint's state when they set one;
+  -- a new state asks whether any exists
+  tenantCfgMaybe = state.tf or state.fresh
   if v[1] then
     state.values = { struct.unpack(EP_FMT, v[1]) }
   elseif v[4] then
@@ -157,6 +160,9 @@ local function saveEndpoint(ep, qKey)
   local state = ep.state
   if ep.ho ~= state.ho then args[1] = 'ho'; args[2] = ep.ho end
   if state.cfWanted and not state.cf then args[#args + 1] = 'cf'; args[#args + 1] = '1' end
+  if state.fresh and not state.tf and ep.tenantCfgKey and redis.call('EXISTS', ep.tenantCfgKey) == 1 then
+    args[#args + 1] = 'tf'; args[#args + 1] = '1'
+  end
   classWrites(ep, args)
   -- more fields the caller wants written with the endpoint (mail flags)
   local writes = ep.writes
