@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { run } from '../src/redis/scripts.js';
+import { readEndpointState, writeEndpointState } from './support/endpoint-state.js';
 import { cleanup, makeThrottler, namespaceKeys, newRedis, until } from './support/helpers.js';
 
 /** Contract tests of the Lua scripts' edge cases, talking to them directly where the client would hide them. */
@@ -137,6 +138,24 @@ describe('acquire-5 contract', () => {
     expect(left.filter((f) => f.startsWith('dead|'))).toEqual([]);
     expect(left.filter((f) => f.startsWith('aaaa|'))).toEqual([]);
     expect(await redis.pttl(mailbox)).toBeGreaterThan(0);
+  });
+
+  it("reads and writes the endpoint's packed fields in the order EP_FIELDS lists", async () => {
+    // the order is written out three times in endpoint.lua (the list, loadEndpoint's constructor,
+    // packEndpoint): a field out of place reads or writes another field's value
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 5 } } });
+    const redis = t.redis as Redis;
+    await t.acquire('e');
+    const key = t.keys.bucket('e');
+    const marks = { adm: 101, qd: 102, to: 103, qf: 104, dr: 105, pen: 106, dw: 107, byp: 108, sw: 109 };
+    await writeEndpointState(redis, key, marks);
+    // read through the constructor
+    expect((await t.inspect('e')).counters).toMatchObject({
+      admitted: 101, queued: 102, timeouts: 103, queueFull: 104, dropped: 105, penalties: 106, wouldWait: 107, bypassed: 108,
+    });
+    // written back through packEndpoint: a penalty changes pen and the bucket's clocks, nothing else here
+    await t.penalize('e', { retryAfterMs: 1 });
+    expect(await readEndpointState(redis, key)).toMatchObject({ ...marks, pen: 107 });
   });
 });
 
