@@ -14,6 +14,8 @@
   failure is its own key's, and each caller gets its failure policy; an algorithm number this
   version does not know answers { -9 }.
 ]]
+--- @eval-only: an item whose commands fail (Redis out of memory) answers for itself and the others
+--- go on, which needs EVAL's per-command OOM check; a Function is refused whole under OOM.
 --- @include "httpLimit"
 --- @include "httpTokenBucket"
 --- @include "httpGcra"

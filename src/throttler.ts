@@ -112,7 +112,7 @@ export class Throttler {
     const conn = connect(redis, {}, this.log);
     this.redis = conn.redis;
     this.owned = conn.owned;
-    defineScripts(this.redis);
+    defineScripts(this.redis, this.log);
     this.controls = new OperatorControls({
       redis: this.redis,
       keys: this.keys,

@@ -330,11 +330,11 @@ describe('namespaces spread over the cluster', () => {
 });
 
 describe("keyLayout 'endpoint': one namespace's endpoints spread over the masters", () => {
-  /** EVAL and EVALSHA calls each master has run (INFO commandstats). */
+  /** Script calls (EVAL, EVALSHA, FCALL) each master has run (INFO commandstats). */
   async function scriptCalls(): Promise<number[]> {
     return Promise.all(local.direct.map(async (r) => {
       let n = 0;
-      for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(eval|evalsha):calls=(\d+)/gm)) n += Number(m[2]);
+      for (const m of (await r.info('commandstats')).matchAll(/^cmdstat_(eval|evalsha|fcall):calls=(\d+)/gm)) n += Number(m[2]);
       return n;
     }));
   }
