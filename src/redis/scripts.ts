@@ -191,11 +191,9 @@ function masters(redis: Connection): Redis[] {
 async function loadFunctions(redis: Connection): Promise<Mode> {
   const libraries = [...scripts().values()].flatMap((s) => (s.library ? [s.library] : []));
   try {
-    if (redis.isCluster && masters(redis).length === 0) {
-      // the Cluster has not learned its nodes yet; a command would start a lazy connection
-      if (redis.status === 'wait') void redis.connect().catch(() => undefined);
-      await new Promise((resolve) => redis.once('ready', resolve));
-    }
+    // a Cluster that has not learned its masters yet: a command waits for them (and starts a lazy
+    // connection), and fails as any command would when the cluster cannot be reached
+    if (redis.isCluster && masters(redis).length === 0) await redis.ping();
     for (const node of masters(redis)) {
       const present = new Set(((await node.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'sluice_*')) as unknown[][]).map((l) => String(l[1])));
       for (const lib of libraries) {
