@@ -27,7 +27,7 @@ async function calls(): Promise<Record<string, number>> {
 }
 
 async function libraries(): Promise<string[]> {
-  return ((await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'sluice_*')) as unknown[][]).map((l) => String(l[1])).sort();
+  return ((await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'sluicefn_*')) as unknown[][]).map((l) => String(l[1])).sort();
 }
 
 describe('scripts as Redis Functions', () => {

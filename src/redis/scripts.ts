@@ -12,7 +12,7 @@ import { PACKAGE_ROOT } from '../package-root.js';
  * (`acquire:1a2b3c4d`), so two versions of Sluice on one Redis never overwrite each other.
  *
  * Where the server has Redis Functions (7.0+), each script is also a library of its own
- * (`sluice_acquire_1a2b3c4d`), loaded once per server and called by `FCALL`: an `EVALSHA` runs the
+ * (`sluicefn_acquire_1a2b3c4d`), loaded once per server and called by `FCALL`: an `EVALSHA` runs the
  * script's whole chunk again on every call, defining its forty-odd local functions and constant
  * tables anew (about a fifth of a fast-path call's instructions), which a Function does once. A
  * server without Functions, or a user not allowed `FUNCTION LOAD`, gets `EVALSHA` (ioredis falls
@@ -130,7 +130,7 @@ function load(): Map<string, Script> {
     const raw = readFileSync(join(LUA_DIR, file), 'utf8');
     const source = inline(raw, new Set());
     const version = createHash('sha1').update(source).digest('hex').slice(0, 8);
-    const name = `sluice_${verb}_${version}`;
+    const name = `sluicefn_${verb}_${version}`;
     scripts.set(verb, {
       file: file.slice(0, -4),
       verb,
@@ -195,7 +195,7 @@ async function loadFunctions(redis: Connection): Promise<Mode> {
     // connection), and fails as any command would when the cluster cannot be reached
     if (redis.isCluster && masters(redis).length === 0) await redis.ping();
     for (const node of masters(redis)) {
-      const present = new Set(((await node.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'sluice_*')) as unknown[][]).map((l) => String(l[1])));
+      const present = new Set(((await node.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'sluicefn_*')) as unknown[][]).map((l) => String(l[1])));
       for (const lib of libraries) {
         if (present.has(lib.name)) continue;
         // REPLACE: another process may have loaded the same name (the same code) since the LIST
