@@ -47,7 +47,8 @@ function snapshot(sec: number): Snapshot {
     penalties: per((e) => (e === 'tiktok.profile' ? violations : 0)),
     // the limit drops from 1/s to 0.5/s at 90 s; the throttle follows at 95 s
     effectivePerSec: per((e) => (e === 'tiktok.profile' ? (sec < 95 ? 0.9 : 0.45) : 0.5)),
-    hiddenPerSec: per((e) => (e === 'tiktok.profile' ? (sec < 90 ? 1 : 0.5) : null)),
+    // video has a hidden limit but gets no request: its ratio is not sampled
+    hiddenPerSec: per((e) => (e === 'tiktok.profile' ? (sec < 90 ? 1 : 0.5) : e === 'tiktok.video' ? 0.3 : null)),
     sim: {
       total: endpoints.profile.requests,
       unclassified: 0,
@@ -74,7 +75,7 @@ function input(): SummaryInput {
     configuredPerSec: per((e) => (e === 'tiktok.profile' ? 1 : 0.5)),
     effectivePerSec: per(() => null),
     adaptiveEndpoints: [...TIKTOK_ENDPOINTS],
-    simLimits: { profile: { ratePerSec: 0.5, burst: 2 } },
+    simLimits: { profile: { ratePerSec: 0.5, burst: 2 }, video: { ratePerSec: 0.3, burst: 2 } },
     penaltiesByKind: { 'rate-limited': 1, captcha: 1 },
     lateRequeued: { 'tiktok.profile': 2 },
     limitHistory: [
@@ -102,6 +103,7 @@ describe('demo summary and report', () => {
     // samples from 80 s on, less the 60 s after the change at 90 s: 80-90 s (0.9) and 150-180 s (0.9)
     expect(s.endpoints['tiktok.profile'].effectiveVsHidden).toEqual({ min: 0.9, max: 0.9, inBand: 1 });
     expect(s.endpoints['tiktok.search'].effectiveVsHidden).toBeNull();
+    expect(s.endpoints['tiktok.video'].effectiveVsHidden).toBeNull();
     expect(formatSummary(s)).toMatch(/1800 domains\/hour; pages fetched twice: 1/);
   });
 

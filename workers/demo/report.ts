@@ -101,7 +101,7 @@ export function renderReport(summary: DemoSummary, series: Snapshot[], startedAt
   const s = summary;
   const rows = TIKTOK_ENDPOINTS.map((e) => {
     const x = s.endpoints[e];
-    const band = x.effectiveVsHidden ? `${fmt(x.effectiveVsHidden.min)}–${fmt(x.effectiveVsHidden.max)} (${Math.round(x.effectiveVsHidden.inBand * 100)}% in band)` : '-';
+    const band = x.effectiveVsHidden ? `${fmt(x.effectiveVsHidden.min)}–${fmt(x.effectiveVsHidden.max)} (${Math.round(x.effectiveVsHidden.inBand * 100)}% in band)` : x.simulatorLimitPerSec === null ? '-' : 'not sampled';
     return `<tr><td>${esc(e)}</td><td>${fmt(x.configuredPerSec)}</td><td>${x.simulatorLimitPerSec ?? '-'}</td><td>${x.effectivePerSec ?? '-'}</td><td>${x.achievedPerSec}</td><td>${x.requests}</td><td>${x.violations}</td><td>${x.violationsAfter60s}</td><td>${x.penalties}</td><td>${x.pagesFetchedTwice}</td><td>${band}</td></tr>`;
   }).join('');
   const charts = TIKTOK_ENDPOINTS.filter((e) => s.endpoints[e].requests > 0 || s.endpoints[e].penalties > 0)

@@ -41,7 +41,8 @@ export interface EndpointSummary {
   /**
    * The effective rate over the hidden limit in force at each sample, from 60 s after the fleet's
    * first request and 60 s after each change of the hidden limits: lowest, highest, and the share
-   * of samples within [0.8, 1.05]. Null when unlimited or not sampled.
+   * of samples within [0.8, 1.05]. Null when unlimited or not sampled, and when the fleet sent the
+   * endpoint nothing: an adaptive rate that was never tried against the limit says nothing of it.
    */
   effectiveVsHidden: { min: number; max: number; inBand: number } | null;
 }
@@ -153,6 +154,7 @@ function violationsAfter60s(i: SummaryInput, endpoint: TikTokEndpoint): number {
 }
 
 function effectiveVsHidden(i: SummaryInput, endpoint: TikTokEndpoint): EndpointSummary['effectiveVsHidden'] {
+  if (i.final.sim.endpoints[endpointKey(endpoint)].requests === 0) return null;
   const from = settledFrom(i);
   const changes = i.limitHistory.slice(1).map((p) => p.from);
   const ratios = i.series
