@@ -8,7 +8,7 @@
  *
  * Per admission: script calls, the commands Redis ran (INFO commandstats, those inside the script
  * included), Redis CPU (INFO cpu); per script call: the script's own µs (commandstats usec of
- * EVALSHA, which includes the commands it runs). Redis shares the cores with this process and
+ * FCALL or EVALSHA, which includes the commands it runs). Redis shares the cores with this process and
  * whatever else runs: compare runs made side by side, and read the load average printed beside them.
  */
 import { loadavg } from 'node:os';
@@ -60,7 +60,7 @@ async function run(mode: 'fast' | 'queued'): Promise<void> {
     if (name === 'info' || name.startsWith('config')) continue;
     all += calls;
     by.push([name, calls]);
-    if (name === 'evalsha' || name === 'eval') { scriptCalls += calls; scriptUsec += usec; }
+    if (name === 'evalsha' || name === 'eval' || name === 'fcall') { scriptCalls += calls; scriptUsec += usec; }
   }
   by.sort((a, b) => b[1] - a[1]);
   console.log(`${mode}: ${N} admissions, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
