@@ -14,10 +14,10 @@ function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: {
   const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', t.configVersion, opts.requests.length];
   opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, '', ''));
   args.push(0); // no tickets to check
-  return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.mailbox(ep), keys.owner(owner)], args };
+  return { keys: keys.script(ep), args };
 }
 
-describe('acquire-5 contract', () => {
+describe('acquire-9 contract', () => {
   it('drops a dead owner\'s ticket when its turn comes and hands the slot on', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 50 });
     const redis = t.redis as Redis;
@@ -63,11 +63,11 @@ describe('acquire-5 contract', () => {
     expect(Number.isFinite(adm.slot)).toBe(true);
   });
 
-  it('refunds only future slots (cancel-5)', async () => {
+  it('refunds only future slots (cancel-9)', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } } });
     const redis = t.redis as Redis;
     const k = t.keys;
-    const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.mailbox('e'), k.owner('x')];
+    const keys = k.script('e');
     await t.acquire('e');
     const before = (await t.inspect('e')).tokens;
     const nowMs = Number((await redis.time())[0]) * 1000;
