@@ -3,7 +3,7 @@
 
   KEYS[1] cfg   KEYS[2] bucket   KEYS[3] queue
   ARGV[1] configured rate, tokens/ms   ARGV[2] configured burst   ARGV[3] configured max queue
-  ARGV[4] the caller's config version (the fleet's newest config file wins, see acquire-5)
+  ARGV[4] the caller's config version (the fleet's newest config file wins, see acquire-9)
   Returns { now, tokens, rate, burst, maxQueue, vtime, queued, queuedCost, busyWeight, pausedUntil,
             admitted, queuedTotal, timeouts, queueFull, dropped, penalties, overrides, classes, ttls,
             wouldWait, bypassed, shadowWouldWait, pauseWait ms, shadow rate, shadow burst,

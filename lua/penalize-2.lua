@@ -13,7 +13,7 @@
           is held empty until at least now + retryAfter (not added to any existing pause, so every
           process that comes back extends the same grace instead of stacking), while processes
           that have not reconnected yet still spend their leased local shares.
-  ARGV[6] the caller's config version (see acquire-5)
+  ARGV[6] the caller's config version (see acquire-9)
   The bucket's TTL only grows (it covers the pause); the queue and class keys are not touched.
   Returns { pausedUntil ms, tokens, effective rate before, effective rate after }
 ]]

@@ -39,6 +39,7 @@ export class Keys {
   readonly prefix: string;
 
   readonly layout: KeyLayout;
+  private readonly scriptKeys = new Map<string, string[]>();
 
   constructor(namespace: string, layout: KeyLayout = 'namespace') {
     this.namespace = assertName('namespace', namespace);
@@ -47,9 +48,9 @@ export class Keys {
   }
 
   /**
-   * Common prefix of one endpoint's keys, and the prefix its scripts build their other keys from
-   * (liveness, shadow bucket, and in layout 'namespace' the parents): `prefix` in
-   * layout 'namespace', `sluice:{namespace|endpoint}:` in layout 'endpoint'.
+   * Common prefix of one endpoint's keys and of those its scripts share with other endpoints of
+   * its slot (leases, and in layout 'namespace' the parents): `prefix` in layout 'namespace',
+   * `sluice:{namespace|endpoint}:` in layout 'endpoint'.
    */
   endpointPrefix(endpoint: string): string {
     return this.layout === 'endpoint' ? `sluice:{${this.namespace}|${endpoint}}:` : this.prefix;
@@ -71,13 +72,12 @@ export class Keys {
   mailbox(endpoint: string): string {
     return `${this.endpointPrefix(endpoint)}m:${endpoint}`;
   }
-  /** Prefix of owner liveness keys (in the endpoint's slot); the script appends the owner id. */
-  ownerPrefix(endpoint?: string): string {
-    return `${endpoint === undefined ? this.prefix : this.endpointPrefix(endpoint)}o:`;
-  }
-  /** An owner's liveness key: one per namespace in layout 'namespace', one per endpoint in layout 'endpoint'. */
-  owner(owner: string, endpoint?: string): string {
-    return `${this.ownerPrefix(endpoint)}${owner}`;
+  /**
+   * Owners' leases in the endpoint's slot (sorted set: owner id -> lease expiry, Redis ms): one per
+   * namespace in layout 'namespace', one per endpoint in layout 'endpoint'.
+   */
+  leases(endpoint?: string): string {
+    return `${this.slotPrefix(endpoint)}o`;
   }
   /** Shadow bucket of one endpoint: a previewed limit that holds nobody back (hash). */
   shadow(endpoint: string): string {
@@ -87,20 +87,33 @@ export class Keys {
   live(): string {
     return `${this.prefix}live`;
   }
-  /** Namespace-wide parent bucket (hash). */
-  global(): string {
-    return `${this.prefix}g`;
+  /** Namespace-wide parent bucket (hash). Layout 'endpoint' has none (the config refuses one): its key stays in the endpoint's slot. */
+  global(endpoint?: string): string {
+    return `${this.slotPrefix(endpoint)}g`;
   }
-  /** Prefix of tenant budget buckets; the script appends the tenant. */
-  tenantPrefix(): string {
-    return `${this.prefix}t:`;
-  }
-  tenant(tenant: string): string {
-    return `${this.tenantPrefix()}${tenant}`;
+  /** Every tenant's budget bucket (hash: tenant -> packed bucket, '|x' -> the key's expiry; see buckets.lua). */
+  tenants(endpoint?: string): string {
+    return `${this.slotPrefix(endpoint)}t`;
   }
   /** Operators' runtime tenant budgets: tenant -> 'rate,burst' (hash). */
-  tenantConfig(): string {
-    return `${this.prefix}tcfg`;
+  tenantConfig(endpoint?: string): string {
+    return `${this.slotPrefix(endpoint)}tcfg`;
+  }
+  /**
+   * The keys acquire and cancel declare, in their KEYS order: every key they touch (see
+   * lua/acquire-9.lua). Built once per endpoint: the list is the same for every call and owner.
+   */
+  script(endpoint: string): string[] {
+    let keys = this.scriptKeys.get(endpoint);
+    if (keys === undefined) {
+      keys = [this.config(endpoint), this.bucket(endpoint), this.queue(endpoint), this.mailbox(endpoint), this.leases(endpoint),
+        this.global(endpoint), this.tenants(endpoint), this.tenantConfig(endpoint), this.shadow(endpoint)];
+      this.scriptKeys.set(endpoint, keys);
+    }
+    return keys;
+  }
+  private slotPrefix(endpoint: string | undefined): string {
+    return endpoint === undefined ? this.prefix : this.endpointPrefix(endpoint);
   }
   /** Counters and recent history of one endpoint, read by status and metrics (hash). */
   stats(endpoint: string): string {

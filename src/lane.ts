@@ -168,8 +168,7 @@ export class EndpointLane {
   }
 
   private get keys(): string[] {
-    const { keys, endpoint, owner } = this.settings;
-    return [keys.config(endpoint), keys.bucket(endpoint), keys.queue(endpoint), keys.mailbox(endpoint), keys.owner(owner, endpoint)];
+    return this.settings.keys.script(this.settings.endpoint);
   }
 
   acquire(req: LaneRequest): Promise<Admission> {
@@ -219,7 +218,7 @@ export class EndpointLane {
     const s = this.settings;
     const lease = !hasTickets ? '0' : nowMs() - this.leaseAt < s.leaseMs / 3 ? '2' : '1';
     const args: (string | number)[] = [
-      s.keys.endpointPrefix(s.endpoint), s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
+      '', s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
       lease, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, batch.length,
     ];
     const sentAt = nowMs();
@@ -541,7 +540,7 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = [s.keys.endpointPrefix(s.endpoint), s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
+    const args: (string | number)[] = ['', s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
     for (const it of items) {
       const b = it.req.tenantBudget;
       args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');

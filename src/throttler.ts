@@ -344,7 +344,7 @@ export class Throttler {
       clearTimeout(this.heartbeatTimer);
       await Promise.all([...this.lanes.values()].map((l) => l.close()));
       if (this.fleet.length) await this.redis.zrem(this.keys.live(), this.owner).catch(() => undefined);
-      for (const key of new Set([...this.lanes.keys()].map((e) => this.keys.owner(this.owner, e)))) await this.redis.del(key).catch(() => undefined);
+      for (const key of new Set([...this.lanes.keys()].map((e) => this.keys.leases(e)))) await this.redis.zrem(key, this.owner).catch(() => undefined);
       if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;

@@ -200,16 +200,15 @@ describe('names that end up in keys', () => {
 
   it("every key of valid names starts with the namespace prefix and hashes to the namespace's slot", () => {
     fc.assert(
-      fc.property(nameArb, nameArb, nameArb, fc.stringMatching(/^[0-9a-f]{16}$/), (ns, endpoint, tenant, owner) => {
+      fc.property(nameArb, nameArb, nameArb, (ns, endpoint, tenant) => {
         fc.pre(expectedValid(ns) && expectedValid(endpoint) && expectedValid(tenant));
         const k = new Keys(ns);
         const prefix = `sluice:{${ns}}:`;
         expect(k.prefix).toBe(prefix);
         const keys = [
           k.config(endpoint), k.bucket(endpoint), k.queue(endpoint), k.mailbox(endpoint),
-          k.owner(owner), k.shadow(endpoint), k.global(), k.tenant(tenant), k.stats(endpoint), k.audit(), k.endpoints(),
-          // what the scripts derive from the prefix they are given
-          `${k.prefix}g`, `${k.prefix}t:${tenant}`, `${k.prefix}sh:${endpoint}`,
+          k.leases(), k.shadow(endpoint), k.global(), k.tenants(), k.tenantConfig(), k.stats(endpoint), k.audit(), k.endpoints(),
+          ...k.script(endpoint),
         ];
         const slot = serverSlot(`{${ns}}`);
         for (const key of keys) {

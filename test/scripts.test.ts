@@ -8,16 +8,16 @@ import { cleanup, makeThrottler, namespaceKeys, newRedis, until } from './suppor
 afterEach(cleanup);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number }[] }) {
+function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number; tenantRate?: number; tenantBurst?: number }[] }) {
   const keys = t.keys;
   const ep = 'e';
   const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', t.configVersion, opts.requests.length];
-  opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, '', ''));
+  opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, r.tenantRate ?? '', r.tenantBurst ?? ''));
   args.push(0); // no tickets to check
-  return { keys: [keys.config(ep), keys.bucket(ep), keys.queue(ep), keys.mailbox(ep), keys.owner(owner)], args };
+  return { keys: keys.script(ep), args };
 }
 
-describe('acquire-5 contract', () => {
+describe('acquire-9 contract', () => {
   it('drops a dead owner\'s ticket when its turn comes and hands the slot on', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 50 });
     const redis = t.redis as Redis;
@@ -63,11 +63,11 @@ describe('acquire-5 contract', () => {
     expect(Number.isFinite(adm.slot)).toBe(true);
   });
 
-  it('refunds only future slots (cancel-5)', async () => {
+  it('refunds only future slots (cancel-9)', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '1/min', burst: 1 } } });
     const redis = t.redis as Redis;
     const k = t.keys;
-    const keys = [k.config('e'), k.bucket('e'), k.queue('e'), k.mailbox('e'), k.owner('x')];
+    const keys = k.script('e');
     await t.acquire('e');
     const before = (await t.inspect('e')).tokens;
     const nowMs = Number((await redis.time())[0]) * 1000;
@@ -157,5 +157,23 @@ describe('acquire-5 contract', () => {
     await t.penalize('e', { retryAfterMs: 1 });
     expect(await readEndpointState(redis, key)).toMatchObject({ ...marks, pen: 107 });
   });
-});
 
+  it("keeps the tenants' hash to about the tenants in use while tenants come and go", async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '1000/s', burst: 1000 } } });
+    const redis = t.redis as Redis;
+    const tenants = t.keys.tenants();
+    const call = (tenant: string) => {
+      const a = acquireArgs(t, 'aaaa', { ratePerMs: 1, burst: 1000, leaseMs: 100, requests: [{ tenant, tenantRate: 1, tenantBurst: 1 }] });
+      return run(redis, 'acquire', a.keys, a.args);
+    };
+    for (let i = 0; i < 100; i++) await call(`old-${i}`);
+    expect(await redis.hlen(tenants)).toBe(101); // and '|x', the hash's expiry
+    // a full bucket's field runs out after its refill + 1 s, the keys' TTL (horizon + lease + 1 s)
+    // and half that again of slack: 2.7 s here
+    await sleep(3_000);
+    for (let i = 0; i < 100; i++) await call(`new-${i}`);
+    // each new field samples 4 others: about 7 stale fields of 100 are expected to remain
+    expect(await redis.hlen(tenants)).toBeLessThanOrEqual(101 + 30);
+    expect(await redis.pttl(tenants)).toBeGreaterThan(0);
+  });
+});

@@ -8,12 +8,25 @@
 -- endpoint: a time, not a debt, so no rate raise can pay it off early. Every bucket touched in
 -- one script run is cached here and written once at the end, so several buckets are debited
 -- all-or-nothing.
+-- Tenant buckets are fields of one hash per slot (KEYS: a script cannot declare a key per tenant,
+-- since a promotion charges the promoted ticket's tenant): tenant -> the same packed numbers,
+-- where kx is when the field's information runs out, and '|x' (no tenant name holds a '|') -> when
+-- the hash itself expires, the latest kx of its fields. Fields past their kx are swept by sampling
+-- (see sweepTenants).
 local buckets = {}
+local tenantBuckets = {}
 local MAX_TTL = 7 * 24 * 3600 * 1000
 local BUCKET_FMT = '<ddddd'
 
--- t, ts, r, b, kx of a bucket's hash (nil when absent)
-local function readBucket(key)
+-- t, ts, r, b, kx of a bucket's hash, or of a tenant's field in the tenants' hash (nil when absent)
+local tenantsExpiry = 0
+local function readBucket(key, field)
+  if field then
+    local v = redis.call('HMGET', key, field, '|x')
+    tenantsExpiry = tonumber(v[2]) or 0
+    if v[1] then return { struct.unpack(BUCKET_FMT, v[1]) } end
+    return {}
+  end
   local v = redis.call('HMGET', key, 'p', 't', 'ts', 'r', 'b', 'kx')
   if v[1] then return { struct.unpack(BUCKET_FMT, v[1]) } end
   return { tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[5]), tonumber(v[6]) }
@@ -34,20 +47,22 @@ local function settleBucket(b)
   end
   if t > cap then t = cap end -- burst lowered at runtime
   b.t, b.ts = t, ts
-  buckets[b.key] = b
+  if b.field then tenantBuckets[b.field] = b else buckets[b.key] = b end
   return b
 end
 
 -- rate/burst given: they are the configured values (they win over what the hash remembers);
 -- nil: use what the hash remembers (another caller's parent bucket). Returns nil if unknown.
-local function loadBucket(key, rate, burst)
-  local b = buckets[key]
+-- `field`: a tenant's bucket in the tenants' hash `key`.
+local function loadBucket(key, rate, burst, field)
+  local b
+  if field then b = tenantBuckets[field] else b = buckets[key] end
   if b then return b end
-  local v = readBucket(key)
+  local v = readBucket(key, field)
   local r = rate or v[3]
   local cap = burst or v[4]
   if r == nil or cap == nil then return nil end
-  return settleBucket({ key = key, t = v[1], ts = v[2], r = r, b = cap, dirty = false, kx = v[5] or 0 })
+  return settleBucket({ key = key, field = field, t = v[1], ts = v[2], r = r, b = cap, dirty = false, kx = v[5] or 0, new = v[1] == nil })
 end
 
 -- ms until `amount` tokens are there; INF when the rate is zero. A held bucket starts refilling
@@ -101,6 +116,22 @@ local function bucketTtl(b)
   return math.min(MAX_TTL, math.ceil(holdLeft(b) + (b.b - math.min(b.t, 0)) / b.r) + 1000)
 end
 
+-- Each new tenant field samples a few others and deletes those past their kx (their buckets are
+-- full: nothing is lost). Stale fields then settle below a quarter of the hash (each insertion
+-- removes 4 * the stale share on average, and adds at most one future stale field), while a
+-- namespace with a steady set of tenants pays nothing. An idle hash expires as a whole ('|x').
+local function sweepTenants(key)
+  local sample = redis.call('HRANDFIELD', key, 4, 'WITHVALUES')
+  local stale = {}
+  for i = 1, #sample, 2 do
+    if sample[i] ~= '|x' then
+      local _, _, _, _, kx = struct.unpack(BUCKET_FMT, sample[i + 1])
+      if kx < now then stale[#stale + 1] = sample[i] end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+end
+
 -- A key's expiry is renewed only when it would come too soon: each bucket remembers when its key
 -- expires (kx, Redis ms) and is given that much more slack again (half of extraTtl) each time, so
 -- a busy bucket pays one PEXPIREAT every few seconds instead of one per call.
@@ -124,19 +155,35 @@ local function flushBuckets(extraTtl, extraKey, extra)
       if at then redis.call('PEXPIREAT', key, at) end
     end
   end
+  for field, b in pairs(tenantBuckets) do
+    if b.dirty then
+      local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
+      if at then b.kx = at end
+      local packed = struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx)
+      if b.kx > tenantsExpiry then
+        -- the hash outlives its longest-lived field
+        tenantsExpiry = b.kx
+        redis.call('HSET', b.key, field, packed, '|x', string.format('%d', b.kx))
+        redis.call('PEXPIREAT', b.key, b.kx)
+      else
+        redis.call('HSET', b.key, field, packed)
+      end
+      if b.new then sweepTenants(b.key) end
+    end
+  end
 end
 
--- An operator's runtime budget for a tenant (hash '<prefix>tcfg', tenant -> 'rate,burst', rate in
+-- An operator's runtime budget for a tenant (hash tcfg, tenant -> 'rate,burst', rate in
 -- tokens/ms) wins over the configured one; read once per tenant per script run, and only while
 -- the endpoint's flag 'tf' says such budgets may exist (tenantCfgMaybe: see readEndpoint).
 local tenantOverrides = {}
 local tenantCfgMaybe = true
-local function tenantBudget(prefix, tenant, rate, burst)
+local function tenantBudget(cfgKey, tenant, rate, burst)
   if not tenantCfgMaybe then return rate, burst end
   local o = tenantOverrides[tenant]
   if o == nil then
     o = false
-    local v = redis.call('HGET', prefix .. 'tcfg', tenant)
+    local v = redis.call('HGET', cfgKey, tenant)
     if v then
       local r, b = string.match(v, '^([^,]+),([^,]+)$')
       if tonumber(r) and tonumber(b) then o = { tonumber(r), tonumber(b) } end
@@ -147,21 +194,22 @@ local function tenantBudget(prefix, tenant, rate, burst)
   return rate, burst
 end
 
--- The buckets a request is charged to: its endpoint, the namespace cap, its tenant's budget.
-local function chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
+-- The buckets a request is charged to: its endpoint, the namespace cap (key gKey), its tenant's
+-- budget (a field of the hash tKey).
+local function chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local list = { ep }
-  if globalRate ~= nil then list[#list + 1] = loadBucket(prefix .. 'g', globalRate, globalBurst) end
-  if tenantRate ~= nil then list[#list + 1] = loadBucket(prefix .. 't:' .. tenant, tenantRate, tenantBurst) end
+  if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
+  if tenantRate ~= nil then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end
   return list
 end
 
 -- The buckets a refund goes back to: the same, except that the tenant's bucket is taken as its
 -- hash remembers it (the budget that was charged, even if an operator changed it since), and only
 -- if it still exists (a bucket whose key expired is full: nothing to give back).
-local function refundBuckets(ep, globalRate, globalBurst, prefix, tenant)
+local function refundBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant)
   local list = { ep }
-  if globalRate ~= nil then list[#list + 1] = loadBucket(prefix .. 'g', globalRate, globalBurst) end
-  local tb = loadBucket(prefix .. 't:' .. tenant, nil, nil)
+  if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
+  local tb = loadBucket(tKey, nil, nil, tenant)
   if tb ~= nil then list[#list + 1] = tb end
   return list
 end

@@ -70,13 +70,21 @@ local function takeMail(mKey, owner, ttl, out)
   if #taken > 0 then redis.call('HDEL', mKey, unpack(taken)) end
 end
 
+-- Owners' leases: one sorted set per slot, owner -> lease expiry (Redis ms). It expires with its
+-- longest lease; lapsed leases are trimmed whenever one is renewed (every lease / 3 per owner).
+local function renewLease(key, owner, lease)
+  redis.call('ZADD', key, now + lease, owner)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, math.ceil(lease)) end
+end
+
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
 local alive = {}
 local function ownerAlive(q, towner, aliveUntil)
   if towner == q.owner or now < aliveUntil then return true end
   local a = alive[towner]
   if a == nil then
-    a = redis.call('EXISTS', q.prefix .. 'o:' .. towner) == 1
+    a = (tonumber(redis.call('ZSCORE', q.leasesKey, towner)) or 0) > now
     alive[towner] = a
   end
   return a
@@ -129,8 +137,8 @@ local function promote(q)
       scanned = scanned + 1
       local member, tag = window[i], tonumber(window[i + 1])
       local t = parseTicket(member)
-      local tenantRate, tenantBurst = tenantBudget(q.prefix, t.tenant, t.tenantRate, t.tenantBurst)
-      local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.prefix, t.tenant, tenantRate, tenantBurst)
+      local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
+      local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
       local w = math.max(waitAll(list, t.cost), q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
       if moved[member] then
@@ -154,7 +162,7 @@ local function promote(q)
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
         mail(q, t.owner, t.seq, num(now + w))
-      elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.prefix .. 'g' and waitForAmount(list[2], t.cost) > q.horizon) then
+      elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
         ep.ho, ep.hu = t.owner, t.alive
         return

@@ -1,11 +1,12 @@
 --[[
-  cancel-5: give back what a caller holds and no longer wants (abort, deadline, close()).
+  cancel-9: give back what a caller holds and no longer wants (abort, deadline, close()).
 
-  KEYS as acquire-5: cfg, bucket, queue, the endpoint's mailbox, the caller's liveness key.
-  ARGV[1] key prefix   ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
+  KEYS as acquire-9: cfg, bucket, queue, mailbox, leases (untouched), global, tenants, tcfg
+  (untouched), shadow (untouched).
+  ARGV[1] unused       ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
   ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
   ARGV[7] adaptive spec ('' = fixed rate)
-  ARGV[8] the caller's config version (see acquire-5)
+  ARGV[8] the caller's config version (see acquire-9)
   ARGV[9] item count, then 6 values per item:
           kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
           tenant rate ('' = none), tenant burst (unused: kept for the layout)
@@ -22,7 +23,6 @@
 --- @include "endpoint"
 --- @include "fairQueue"
 
-local prefix = ARGV[1]
 local state = readEndpoint(KEYS[2])
 local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8], state)
 local ep = loadEndpoint(state, settings, parseAdaptive(ARGV[7]))
@@ -53,7 +53,7 @@ for i = 0, n - 1 do
     slot = tonumber(ref)
   end
   if slot ~= nil and slot > now then
-    refundAll(refundBuckets(ep, globalRate, globalBurst, prefix, tenant), cost)
+    refundAll(refundBuckets(ep, globalRate, globalBurst, KEYS[6], KEYS[7], tenant), cost)
     ep.adm = ep.adm - 1
     result = 2
   end

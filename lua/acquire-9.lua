@@ -1,5 +1,5 @@
 --[[
-  acquire-5: admit a batch of requests to one endpoint, promote queued tickets, deliver the
+  acquire-9: admit a batch of requests to one endpoint, promote queued tickets, deliver the
   caller's promotions. One call per endpoint per event-loop turn of a process.
 
   KEYS[1] cfg      runtime overrides of the endpoint (hash)
@@ -9,11 +9,15 @@
   KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms, 'x'
                    expired, 'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst,
                    each with '@' and the time it was posted (hash, see promote.lua)
-  KEYS[5] owner    the caller's liveness key (string with a lease)
-  Other keys of the same {hash-tag} are derived from ARGV[1]: the namespace bucket 'g', tenant
-  buckets 't:<tenant>', runtime tenant budgets 'tcfg', the shadow bucket, other owners' liveness keys.
+  KEYS[5] leases   owners' leases in the slot: owner id -> lease expiry, Redis ms (sorted set,
+                   see renewLease in promote.lua)
+  KEYS[6] global   the namespace's bucket (hash; read only with a namespace rate, ARGV[10])
+  KEYS[7] tenants  every tenant's budget bucket: tenant -> packed bucket (hash, see buckets.lua)
+  KEYS[8] tcfg     operators' runtime tenant budgets: tenant -> 'rate,burst' (hash, read only)
+  KEYS[9] shadow   the endpoint's shadow bucket (hash)
+  These are every key the script touches (src/keys.ts, Keys.script); all share one {hash-tag}.
 
-  ARGV[1]  the endpoint's key prefix 'sluice:{ns}:' (or 'sluice:{ns|endpoint}:', see src/keys.ts)    ARGV[2]  endpoint      ARGV[3] owner id
+  ARGV[1]  unused (kept so the positions stay)    ARGV[2]  endpoint      ARGV[3] owner id
   ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
   ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
   ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
@@ -55,7 +59,8 @@
 --- @include "fairQueue"
 --- @include "promote"
 
-local prefix, endpoint, owner = ARGV[1], ARGV[2], ARGV[3]
+local endpoint, owner = ARGV[2], ARGV[3]
+local gKey, tKey, tcfgKey = KEYS[6], KEYS[7], KEYS[8]
 local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
 local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
 local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -76,7 +81,7 @@ local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), ton
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[12])
 local ep = loadEndpoint(state, settings, adaptive)
-ep.tenantCfgKey = prefix .. 'tcfg'
+ep.tenantCfgKey = tcfgKey
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey = KEYS[3]
@@ -101,11 +106,11 @@ if settings.stamped ~= nil then
   auditEntry = entry
 end
 
-local shadowKey = prefix .. 'sh:' .. endpoint
+local shadowKey = KEYS[9]
 local queue = {
-  ep = ep, qKey = qKey, prefix = prefix, owner = owner, horizon = horizon,
-  settings = settings, shadowKey = shadowKey,
-  globalRate = globalRate, globalBurst = globalBurst,
+  ep = ep, qKey = qKey, owner = owner, horizon = horizon,
+  settings = settings, shadowKey = shadowKey, leasesKey = KEYS[5],
+  globalRate = globalRate, globalBurst = globalBurst, globalKey = gKey, tenantsKey = tKey, tenantCfgKey = tcfgKey,
 }
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
@@ -121,8 +126,8 @@ for i = 0, n - 1 do
   local tenant, priority = ARGV[o + 3], ARGV[o + 4]
   local weight = settings.weights[priority] or tonumber(ARGV[o + 5])
   local fileRate, fileBurst = tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
-  local tenantRate, tenantBurst = tenantBudget(prefix, tenant, fileRate, fileBurst)
-  local list = chargedBuckets(ep, globalRate, globalBurst, prefix, tenant, tenantRate, tenantBurst)
+  local tenantRate, tenantBurst = tenantBudget(tcfgKey, tenant, fileRate, fileBurst)
+  local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   local w = math.max(waitAll(list, cost), settings.pauseWait)
   if tooBig ~= nil then
@@ -191,7 +196,7 @@ local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
 local m = tonumber(ARGV[15 + n * 8]) or 0
 if hasTickets or enqueued then
-  if not leaseFresh then redis.call('SET', KEYS[5], '1', 'PX', lease) end
+  if not leaseFresh then renewLease(KEYS[5], owner, lease) end
   local hasMail = state.extra[ownFlag] == '1'
   if hasMail or m > 0 then
     takeMail(KEYS[4], owner, keyTtl, mailbox)
