@@ -190,6 +190,9 @@ describe('the throttle through an ioredis Cluster', () => {
     const config = { namespace: ns, endpoints: { e: { rate: '50/s', burst: 5 } }, horizonMs: 50 };
     // three throttlers, three Cluster connections, three owners: as three processes would be
     const clients = [clusterThrottler(config), clusterThrottler(config), clusterThrottler(config)];
+    // a process stalled past its slot (a loaded machine) writes the slot off and queues again: Redis counts both
+    let requeuedLate = 0;
+    for (const t of clients) t.onEvent((e) => void (e.type === 'requeued-late' && requeuedLate++));
     const started = Date.now();
     const admissions = (await Promise.all(clients.map((t) => Promise.all(Array.from({ length: 10 }, () => t.acquire('e')))))).flat();
     expect(admissions).toHaveLength(30);
@@ -201,7 +204,7 @@ describe('the throttle through an ioredis Cluster', () => {
     // 30 admissions need (30 - burst) / rate = 500 ms of Redis time at least
     expect(Math.max(...slots) - Math.min(...slots)).toBeGreaterThanOrEqual(490);
     const s = await clients[0]!.inspect('e');
-    expect(s.counters.admitted).toBe(30);
+    expect(s.counters.admitted).toBe(30 + requeuedLate);
     expect(s.queued).toBe(0);
     expectNoClusterErrors(delta(before, await errorStats()));
   });
