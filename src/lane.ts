@@ -88,23 +88,31 @@ interface Header {
 
 type Phase = 'pending' | 'sent' | 'queued' | 'reserved' | 'done';
 
-interface Waiter {
-  id: number;
-  req: LaneRequest;
-  startedAt: number;
-  deadline?: number;
-  phase: Phase;
-  queued: boolean;
-  ticket?: { member: string; seq: string; tag: number };
-  slot?: number;
-  timer?: NodeJS.Timeout;
-  deadlineTimer?: NodeJS.Timeout;
-  graceUsed?: boolean;
+/**
+ * A caller from acquire to its answer. A class with every field set from the start: one object of
+ * one shape per acquire, where a literal grown field by field (slot, timers) took a second
+ * allocation for the fields that did not fit and left the hot path polymorphic.
+ */
+class Waiter {
+  deadline: number | undefined = undefined;
+  phase: Phase = 'pending';
+  queued = false;
+  ticket: { member: string; seq: string; tag: number } | undefined = undefined;
+  slot: number | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  graceUsed = false;
   /** Admitted by the failure policy, without Redis. */
-  degraded?: 'local' | 'open';
-  resolve: (a: Admission) => void;
-  reject: (e: unknown) => void;
-  onAbort?: () => void;
+  degraded: 'local' | 'open' | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly req: LaneRequest,
+    readonly startedAt: number,
+    readonly resolve: (a: Admission) => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
 }
 
 const MAX_BATCH = 256;
@@ -122,6 +130,12 @@ function toNum(s: unknown): number {
   if (s === 'inf') return Infinity;
   if (s === '-inf') return -Infinity;
   return Number(s);
+}
+
+/** Whether an acquire reply's results (id, status, a, b, c per request) queued a ticket. */
+function queuedAny(results: unknown[]): boolean {
+  for (let i = 1; i < results.length; i += 5) if (Number(results[i]) === 1) return true;
+  return false;
 }
 
 /** A number of the acquire script's reply: an integer in millionths (fixed() in lua/includes/clock.lua), or 'inf'. */
@@ -174,7 +188,7 @@ export class EndpointLane {
   acquire(req: LaneRequest): Promise<Admission> {
     if (this.closed) return Promise.reject(new ThrottlerClosedError());
     return new Promise<Admission>((resolve, reject) => {
-      const w: Waiter = { id: ++this.nextId, req, startedAt: nowMs(), phase: 'pending', queued: false, resolve, reject };
+      const w = new Waiter(++this.nextId, req, nowMs(), resolve, reject);
       if (req.signal?.aborted) return reject(new AbortError(undefined, { cause: req.signal.reason }));
       if (req.maxWaitMs !== undefined) {
         w.deadline = w.startedAt + req.maxWaitMs;
@@ -241,7 +255,7 @@ export class EndpointLane {
         if (this.outage.failures > 0) this.recovered();
         // the script renews the lease when asked ('1'), or when it queued a ticket unasked ('0')
         const results = (reply[1] ?? []) as unknown[];
-        if (lease === '1' || (lease === '0' && results.some((v, i) => i % 5 === 1 && Number(v) === 1))) this.leaseAt = sentAt;
+        if (lease === '1' || (lease === '0' && queuedAny(results))) this.leaseAt = sentAt;
         if (reply[4]) s.audit(String(reply[4]));
         this.onReply(reply, sentAt, nowMs());
       },
@@ -264,7 +278,7 @@ export class EndpointLane {
   private requeue(w: Waiter, why: string): void {
     if (w.ticket) this.tickets.delete(w.ticket.seq);
     this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, leaseMs: this.settings.leaseMs }, why);
-    delete w.ticket;
+    w.ticket = undefined;
     w.phase = 'pending';
     this.pending.push(w);
     this.scheduleFlush();
@@ -314,9 +328,13 @@ export class EndpointLane {
     for (let i = 0; i < results.length; i += 5) {
       const id = Number(results[i]);
       const status = Number(results[i + 1]);
-      // a reservation's slot, in Redis ms
-      const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
       const w = this.waiters.get(id);
+      if (status === 0 && w !== undefined && w.phase !== 'done') {
+        // a reservation's slot, in Redis ms: the common case, kept a number
+        this.reserve(w, fromFixed(results[i + 2]));
+        continue;
+      }
+      const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
       if (!w || w.phase === 'done') {
         // its caller gave up while the call was on its way: give back what it got
         this.lateResult(id, status, a);
@@ -324,9 +342,6 @@ export class EndpointLane {
       }
       const ep = this.settings.endpoint;
       switch (status) {
-        case 0:
-          this.reserve(w, toNum(a));
-          break;
         case 1: {
           const seq = a.slice(0, a.indexOf('|'));
           w.phase = 'queued';
@@ -433,14 +448,9 @@ export class EndpointLane {
     if (this.settings.events.active) {
       this.settings.events.emit({ type: 'admitted', endpoint: this.settings.endpoint, tenant: w.req.tenant, priority: w.req.priority, waitedMs, queued: w.queued, lateMs });
     }
-    w.resolve({
-      endpoint: this.settings.endpoint,
-      waitedMs,
-      queued: w.queued,
-      lateMs,
-      slot: w.slot ?? 0,
-      ...(w.degraded ? { degraded: w.degraded } : {}),
-    });
+    const admission: Admission = { endpoint: this.settings.endpoint, waitedMs, queued: w.queued, lateMs, slot: w.slot ?? 0 };
+    if (w.degraded) admission.degraded = w.degraded;
+    w.resolve(admission);
   }
 
   /**
@@ -450,9 +460,9 @@ export class EndpointLane {
    */
   private writeOff(w: Waiter, lateMs: number): void {
     clearTimeout(w.timer);
-    delete w.slot;
-    delete w.ticket;
-    delete w.degraded;
+    w.slot = undefined;
+    w.ticket = undefined;
+    w.degraded = undefined;
     w.phase = 'pending';
     this.pending.push(w);
     this.scheduleFlush();
@@ -472,8 +482,9 @@ export class EndpointLane {
   /** Ends a waiter's timers and listeners; `keep` leaves it findable (see giveUp). */
   private settle(w: Waiter, keep = false): void {
     w.phase = 'done';
-    clearTimeout(w.timer);
-    clearTimeout(w.deadlineTimer);
+    // most waiters never had a timer: skip the calls
+    if (w.timer) clearTimeout(w.timer);
+    if (w.deadlineTimer) clearTimeout(w.deadlineTimer);
     if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
     if (!keep) this.waiters.delete(w.id);
   }
@@ -634,7 +645,7 @@ export class EndpointLane {
       // here, it must not be served a second time; waiting for Redis, it queues afresh
       if (ticket) this.orphans.set(ticket.seq, { kind: 't', ref: ticket.member, req: w.req });
       if (!this.admitWithoutRedis(w)) {
-        delete w.ticket;
+        w.ticket = undefined;
         w.phase = 'pending';
         this.pending.push(w);
       }
@@ -709,7 +720,7 @@ export class EndpointLane {
       this.cancel(requeue.map((w) => ({ kind: 't' as const, ref: w.ticket!.member, req: w.req })));
       for (const w of requeue) {
         this.tickets.delete(w.ticket!.seq);
-        delete w.ticket;
+        w.ticket = undefined;
         w.phase = 'pending';
         this.pending.push(w);
       }
