@@ -1,4 +1,5 @@
 /** Timing helpers shared by every waiter. */
+import { performance as perf } from 'node:perf_hooks';
 
 /**
  * Spreads a delay by ±fraction so that waiters that computed the same delay do not wake on the
@@ -8,9 +9,12 @@ export function jitter(ms: number, fraction = 0.1): number {
   return Math.max(0, ms * (1 + (Math.random() * 2 - 1) * fraction));
 }
 
+// read once: the global `performance` and its `timeOrigin` are getters, called several times per acquire
+const ORIGIN = perf.timeOrigin;
+
 /** Monotonic wall-clock ms with sub-ms precision. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return ORIGIN + perf.now();
 }
 
 /** Resolves after `ms`; rejects with the signal's reason if it fires first. */

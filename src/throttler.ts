@@ -6,7 +6,7 @@ import { defaultBurst, tokensPerMs, type Rate } from './config/units.js';
 import { InvalidConfigError, InvalidNameError, ThrottleTimeoutError, UnknownEndpointError } from './errors/index.js';
 import { assertName, Keys, type KeyLayout } from './keys.js';
 import { EventHub, type ThrottleListener } from './events.js';
-import { EndpointLane, type Admission } from './lane.js';
+import { EndpointLane, type Admission, type LaneRequest } from './lane.js';
 import { nowMs } from './sleep.js';
 import { rootLogger, type Logger } from './logger.js';
 import { connect, type RedisInput } from './redis/connection.js';
@@ -79,6 +79,8 @@ export class Throttler {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly events = new EventHub();
   private closing: Promise<void> | undefined;
+  /** The lane request of an acquire without options. */
+  private defaultRequest: LaneRequest | undefined;
 
   constructor(options: ThrottlerOptions) {
     const { redis, logger, keyLayout = 'namespace', ...rest } = options;
@@ -220,8 +222,21 @@ export class Throttler {
    * maxWaitMs), QueueFullError, AbortError, UnknownEndpointError, CostAboveBurstError,
    * RedisUnavailableError or ThrottlerClosedError.
    */
-  async acquire(endpoint: string, options: AcquireOptions = {}): Promise<Admission> {
-    const lane = this.lane(endpoint);
+  acquire(endpoint: string, options?: AcquireOptions): Promise<Admission> {
+    // not async: that would wrap the lane's promise in one more (and two more microtask turns) per
+    // acquire; a bad argument still rejects, never throws
+    try {
+      const lane = this.lane(endpoint);
+      // every option at its default: the same request each time (the lane never changes one)
+      if (options === undefined) return lane.acquire((this.defaultRequest ??= this.request({})));
+      return lane.acquire(this.request(options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** An acquire's options, checked and resolved for the lane. */
+  private request(options: AcquireOptions): LaneRequest {
     const priority = options.priority ?? this.defaultPriority;
     const weight = Object.hasOwn(this.config.priorities, priority) ? this.config.priorities[priority] : undefined;
     if (weight === undefined) {
@@ -236,7 +251,7 @@ export class Throttler {
     if (maxWaitMs !== undefined && !(typeof maxWaitMs === 'number' && maxWaitMs >= 0 && (maxWaitMs <= MAX_WAIT_MS || maxWaitMs === Infinity))) {
       throw new InvalidConfigError(`maxWaitMs must be a number of ms from 0 to ${MAX_WAIT_MS} (about 24.8 days, the longest a timer holds) or Infinity for no limit, received ${String(maxWaitMs)}`);
     }
-    return lane.acquire({
+    return {
       cost,
       maxWaitMs: maxWaitMs === Infinity ? undefined : maxWaitMs,
       tenant,
@@ -244,7 +259,7 @@ export class Throttler {
       weight,
       tenantBudget: this.configuredTenantBudgets.get(tenant),
       signal: options.signal,
-    });
+    };
   }
 
   /** Admits only if no wait is needed; never queues. Resolves true when admitted. */

@@ -233,13 +233,17 @@ function mode(redis: Connection): Promise<Mode> {
   return p;
 }
 
+// evalsha and fcall pass the arguments as one array, which ioredis flattens into the command:
+// spreading a batch's hundreds of them into the call would copy them twice more (the spread, then
+// the rest parameter)
 function evalsha<T>(redis: Connection, s: Script, keys: string[], args: (string | number)[]): Promise<T> {
-  const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[s.command]!;
-  return s.numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
+  const fn = (redis as unknown as Record<string, (...a: (string | number | (string | number)[])[]) => Promise<T>>)[s.command]!;
+  return s.numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, args) : fn.call(redis, ...keys, args);
 }
 
 function fcall<T>(redis: Connection, s: Script, keys: string[], args: (string | number)[], retried = false): Promise<T> {
-  return (redis.call('FCALL', s.library!.name, keys.length, ...keys, ...args) as Promise<T>).catch((err: Error) => {
+  const call = redis.call as unknown as (command: string, ...a: (string | number | (string | number)[])[]) => Promise<T>;
+  return call.call(redis, 'FCALL', s.library!.name, keys.length, ...keys, args).catch((err: Error) => {
     // a server that lost its functions (FUNCTION FLUSH, a new master after a reshard): load them again, once
     if (retried || !/Function not found/i.test(err.message)) throw err;
     loading.delete(redis);
