@@ -12,12 +12,27 @@ function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: {
   const keys = t.keys;
   const ep = 'e';
   const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', t.configVersion, opts.requests.length];
-  opts.requests.forEach((r, i) => args.push(i + 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, r.tenantRate ?? '', r.tenantBurst ?? ''));
+  // a group of one per request (first id, count 1)
+  opts.requests.forEach((r, i) => args.push(i + 1, 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, r.tenantRate ?? '', r.tenantBurst ?? ''));
   args.push(0); // no tickets to check
   return { keys: keys.script(ep), args };
 }
 
 describe('acquire-9 contract', () => {
+  it('serves a group of alike requests as that many requests, one after another, each under its own id', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
+    const a = acquireArgs(t, 'cafe02', { ratePerMs: 0.01, burst: 1, horizonMs: 1000, requests: [] });
+    // one group: ids 5, 6, 7, cost 1, no deadline; then a lone request of another tenant (id 8)
+    a.args.splice(13, 1, 2, 5, 3, 1, -1, 'default', 'normal', 2, '', '', 8, 1, 1, -1, 'other', 'normal', 2, '', '');
+    const reply = (await run<unknown[][]>(t.redis as Redis, 'acquire', a.keys, a.args)) as unknown[][];
+    const results = reply[1]!;
+    expect(results.filter((_, i) => i % 5 === 0)).toEqual([5, 6, 7, 8]);
+    expect(results.filter((_, i) => i % 5 === 1)).toEqual([0, 0, 0, 0]);
+    // burst 1 at 10/s: each request's slot 100 ms after the one before, the group's as the lone one's
+    const slots = results.filter((_, i) => i % 5 === 2).map((v) => Number(v) / 1e6);
+    for (let i = 1; i < 4; i++) expect(slots[i]! - slots[i - 1]!).toBeCloseTo(100, 0);
+  });
+
   it('drops a dead owner\'s ticket when its turn comes and hands the slot on', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 50 });
     const redis = t.redis as Redis;
