@@ -253,6 +253,7 @@ export class EndpointLane {
       lease, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, 0,
     ];
     const sentAt = nowMs();
+    const sentIn = this.outage.generation;
     // alike requests with consecutive ids go as one group (first id, count, then what they share):
     // every argument is work for ioredis and for Redis, and uncontended callers are all alike
     let groups = 0;
@@ -294,7 +295,7 @@ export class EndpointLane {
       (err: unknown) => {
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: false });
-        this.onFailure(batch, err);
+        this.onFailure(batch, err, sentIn);
       },
     );
     if (split) this.flush(false);
@@ -639,7 +640,7 @@ export class EndpointLane {
     }, jitter(delay));
   }
 
-  private onFailure(batch: Waiter[], err: unknown): void {
+  private onFailure(batch: Waiter[], err: unknown, sentIn: number): void {
     if (err instanceof ReplyError) {
       this.settings.logger.error({ err }, 'acquire script failed');
       for (const w of batch) this.fail(w, err);
@@ -647,7 +648,7 @@ export class EndpointLane {
       this.armWake(Math.min(1_000, this.settings.leaseMs / 3));
       return;
     }
-    const backoff = this.outage.failed(err);
+    const backoff = this.outage.failed(err, sentIn);
     const retry = batch.filter((w) => w.phase === 'sent');
     for (const w of retry) w.phase = 'pending';
     this.pending.unshift(...retry);
@@ -716,6 +717,7 @@ export class EndpointLane {
    */
   private drainProbe(): void {
     const s = this.settings;
+    const sentIn = this.outage.generation;
     this.inFlight++;
     this.calls++;
     run(this.redis, 'penalize', [s.keys.config(s.endpoint), s.keys.bucket(s.endpoint)], [s.ratePerMs, s.burst, RECOVERY_GRACE_MS, '', 'recover', s.configVersion]).then(
@@ -726,7 +728,7 @@ export class EndpointLane {
       },
       (err: unknown) => {
         this.inFlight--;
-        this.onFailure([], err);
+        this.onFailure([], err, sentIn);
       },
     );
   }

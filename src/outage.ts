@@ -16,8 +16,10 @@ export interface LocalShare {
  * the counts, the clock and the local tokens.
  */
 export class Outage {
-  /** Failed calls since Redis last answered (0: no outage). */
+  /** Failed calls since Redis last answered (0: no outage); calls that were on their way together count once. */
   failures = 0;
+  /** Counted failures so far: a call remembers it when sent, and one sent before the latest counted failure adds nothing. */
+  generation = 0;
   /** Callers admitted without Redis in this outage. */
   admitted = 0;
   private breakerUntil = 0;
@@ -37,10 +39,16 @@ export class Outage {
     return Math.max(0, this.breakerUntil - Date.now());
   }
 
-  /** A call failed: logs (at most every 5 s) and opens the circuit. Returns the ms until the probe. */
-  failed(err: unknown): number {
-    this.failures++;
+  /**
+   * A call failed: logs (at most every 5 s) and opens the circuit. Returns the ms until the probe.
+   * `sentIn`: the generation when the call was sent. Calls on their way together (a lane sends two
+   * at once) fail together: only the first lengthens the backoff.
+   */
+  failed(err: unknown, sentIn = this.generation): number {
     const now = Date.now();
+    if (sentIn !== this.generation) return Math.max(0, this.breakerUntil - now);
+    this.generation++;
+    this.failures++;
     if (now - this.lastLog > 5_000) {
       this.lastLog = now;
       const what = { closed: 'callers wait', local: 'each process admits its leased share', open: 'FAILING OPEN: admitting without limit' }[this.policy];
