@@ -11,20 +11,20 @@
                    each with '@' and the time it was posted (hash, see promote.lua)
   KEYS[5] leases   owners' leases in the slot: owner id -> lease expiry, Redis ms (sorted set,
                    see renewLease in promote.lua)
-  KEYS[6] global   the namespace's bucket (hash; read only with a namespace rate, ARGV[10])
+  KEYS[6] global   the namespace's bucket (hash; read only with a namespace rate, ARGV[9])
   KEYS[7] tenants  every tenant's budget bucket: tenant -> packed bucket (hash, see buckets.lua)
   KEYS[8] tcfg     operators' runtime tenant budgets: tenant -> 'rate,burst' (hash, read only)
   KEYS[9] shadow   the endpoint's shadow bucket (hash)
   These are every key the script touches (src/keys.ts, Keys.script); all share one {hash-tag}.
 
-  ARGV[1]  unused (kept so the positions stay)    ARGV[2]  endpoint      ARGV[3] owner id
-  ARGV[4]  rate, tokens/ms               ARGV[5]  burst         ARGV[6] horizon ms
-  ARGV[7]  max queue                     ARGV[8]  lease ms      ARGV[9] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
-  ARGV[10] namespace rate ('' = none)    ARGV[11] namespace burst
-  ARGV[12] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
-  ARGV[13] the caller's config version: ARGV[4], [5], [7] are its config file's values; the
+  ARGV[1]  endpoint                      ARGV[2]  owner id
+  ARGV[3]  rate, tokens/ms               ARGV[4]  burst         ARGV[5] horizon ms
+  ARGV[6]  max queue                     ARGV[7]  lease ms      ARGV[8] tickets out: '0' none, '1' some (renew the lease), '2' some, lease renewed within lease / 3
+  ARGV[9]  namespace rate ('' = none)    ARGV[10] namespace burst
+  ARGV[11] adaptive spec 'factor,quietMs,step,minRate' ('' = fixed rate)
+  ARGV[12] the caller's config version: ARGV[3], [4], [6] are its config file's values; the
            newest version the fleet has sent wins (see resolveFileConfig), a change is audited
-  ARGV[14] group count G, then 9 values per group of alike requests with consecutive ids:
+  ARGV[13] group count G, then 9 values per group of alike requests with consecutive ids:
            firstId count cost maxWaitMs(-1 = none) tenant priority weight tenantRate('' = none)
            tenantBurst (the tenant budget of the caller's config file: an operator's runtime one
            wins, also for tickets already queued). 64 uncontended callers are one group: Redis
@@ -38,7 +38,7 @@
   pause. The bucket and queue keys get one TTL.
 
   Returns { header, results, mailbox, lost, audit }
-    header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[4]), burst ('' = ARGV[5]), queued, queuedCost,
+    header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
                 adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
                 operator's pause; 'inf'; 0 = none) }
     results = id, status, a, b, c per request:
@@ -61,17 +61,17 @@
 --- @include "fairQueue"
 --- @include "promote"
 
-local endpoint, owner = ARGV[2], ARGV[3]
+local endpoint, owner = ARGV[1], ARGV[2]
 local gKey, tKey, tcfgKey = KEYS[6], KEYS[7], KEYS[8]
-local horizon, lease = tonumber(ARGV[6]), tonumber(ARGV[8])
-local hasTickets, leaseFresh = ARGV[9] ~= '0', ARGV[9] == '2'
-local globalRate, globalBurst = tonumber(ARGV[10]), tonumber(ARGV[11])
-local groups = tonumber(ARGV[14])
+local horizon, lease = tonumber(ARGV[5]), tonumber(ARGV[7])
+local hasTickets, leaseFresh = ARGV[8] ~= '0', ARGV[8] == '2'
+local globalRate, globalBurst = tonumber(ARGV[9]), tonumber(ARGV[10])
+local groups = tonumber(ARGV[13])
 local GROUP = 9
 -- the requests' classes are read with the endpoint, in its one HMGET
 local wanted, weights = {}, {}
 for k = 0, groups - 1 do
-  local o = 15 + k * GROUP
+  local o = 14 + k * GROUP
   local field = classField(ARGV[o + 4] .. '|' .. ARGV[o + 5])
   if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
   weights[ARGV[o + 5]] = tonumber(ARGV[o + 6])
@@ -80,9 +80,9 @@ end
 local ownFlag = 'm|' .. owner
 wanted[#wanted + 1] = ownFlag
 local state = readEndpoint(KEYS[2], wanted)
-local settings = loadSettings(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), ARGV[13], state)
+local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6]), ARGV[12], state)
 settings.stamping = true
-local adaptive = parseAdaptive(ARGV[12])
+local adaptive = parseAdaptive(ARGV[11])
 local ep = loadEndpoint(state, settings, adaptive)
 ep.tenantCfgKey = tcfgKey
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
@@ -91,7 +91,7 @@ local qKey = KEYS[3]
 for p, w in pairs(settings.weights) do weights[p] = w end
 syncQueue(ep, qKey, weights)
 local keyTtl = horizon + lease + 1000
--- this call renews the caller's lease if it is older than a third of it (see ARGV[9])
+-- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
 local aliveUntil = math.floor(now + lease * 2 / 3)
 ep.kt = keyTtl
 
@@ -124,7 +124,7 @@ local function push(id, status, a, b, c)
 end
 local enqueued = false
 for k = 0, groups - 1 do
-  local o = 15 + k * GROUP
+  local o = 14 + k * GROUP
   local firstId, count = tonumber(ARGV[o]), tonumber(ARGV[o + 1])
   local cost, maxWait = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
   local tenant, priority = ARGV[o + 4], ARGV[o + 5]
@@ -201,7 +201,7 @@ ep.writes = sendMail(ep, KEYS[4], keyTtl)
 
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
-local checksAt = 15 + groups * GROUP
+local checksAt = 14 + groups * GROUP
 local m = tonumber(ARGV[checksAt]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then renewLease(KEYS[5], owner, lease) end
@@ -229,8 +229,8 @@ end
 
 local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
 return {
-  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == tonumber(ARGV[4]) and '' or tostring(ep.r),
-    ep.b == tonumber(ARGV[5]) and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
+  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == tonumber(ARGV[3]) and '' or tostring(ep.r),
+    ep.b == tonumber(ARGV[4]) and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
     fixed(pausedUntil > now and pausedUntil or 0) },
   results,
   mailbox,

@@ -3,13 +3,12 @@
 
   KEYS as acquire-9: cfg, bucket, queue, mailbox, leases (untouched), global, tenants, tcfg
   (untouched), shadow (untouched).
-  ARGV[1] unused       ARGV[2] endpoint   ARGV[3] rate   ARGV[4] burst
-  ARGV[5] namespace rate ('' = none)      ARGV[6] namespace burst
-  ARGV[7] adaptive spec ('' = fixed rate)
-  ARGV[8] the caller's config version (see acquire-9)
-  ARGV[9] item count, then 6 values per item:
-          kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant,
-          tenant rate ('' = none), tenant burst (unused: kept for the layout)
+  ARGV[1] rate   ARGV[2] burst   ARGV[3] namespace rate ('' = none)   ARGV[4] namespace burst
+  ARGV[5] adaptive spec ('' = fixed rate)
+  ARGV[6] the caller's config version (see acquire-9)
+  ARGV[7] item count, then 4 values per item:
+          kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant
+          (a refund goes to the tenant's bucket as its hash remembers it: no budget is passed)
 
   Only future slots are refunded: a slot that has passed was used, or its tokens are gone, and
   refunding it could over-admit once the bucket is full. A refund goes to the buckets that were
@@ -24,14 +23,14 @@
 --- @include "fairQueue"
 
 local state = readEndpoint(KEYS[2])
-local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[8], state)
-local ep = loadEndpoint(state, settings, parseAdaptive(ARGV[7]))
+local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, ARGV[6], state)
+local ep = loadEndpoint(state, settings, parseAdaptive(ARGV[5]))
 syncQueue(ep, KEYS[3], settings.weights)
-local globalRate, globalBurst = tonumber(ARGV[5]), tonumber(ARGV[6])
+local globalRate, globalBurst = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-local n = tonumber(ARGV[9])
+local n = tonumber(ARGV[7])
 for i = 0, n - 1 do
-  local o = 10 + i * 6
+  local o = 8 + i * 4
   local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
   local tenant = ARGV[o + 3]
   local result = 0

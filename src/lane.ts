@@ -135,7 +135,6 @@ function toNum(s: unknown): number {
   return Number(s);
 }
 
-/** Whether an acquire reply's results (id, status, a, b, c per request) queued a ticket. */
 /** Whether two requests are one group's in the acquire script (all it is told of a request but its id and wait). */
 function alike(a: LaneRequest, b: LaneRequest): boolean {
   if (a === b) return true;
@@ -144,6 +143,7 @@ function alike(a: LaneRequest, b: LaneRequest): boolean {
     (x === y || (x !== undefined && y !== undefined && x.ratePerMs === y.ratePerMs && x.burst === y.burst));
 }
 
+/** Whether an acquire reply's results (id, status, a, b, c per request) queued a ticket. */
 function queuedAny(results: unknown[]): boolean {
   for (let i = 1; i < results.length; i += 5) if (Number(results[i]) === 1) return true;
   return false;
@@ -249,9 +249,11 @@ export class EndpointLane {
     const s = this.settings;
     const lease = !hasTickets ? '0' : nowMs() - this.leaseAt < s.leaseMs / 3 ? '2' : '1';
     const args: (string | number)[] = [
-      '', s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
+      s.endpoint, s.owner, s.ratePerMs, s.burst, s.horizonMs, s.maxQueue, s.leaseMs,
       lease, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, 0,
     ];
+    // the group count (set below) is the last of the fixed arguments
+    const groupsAt = args.length - 1;
     const sentAt = nowMs();
     const sentIn = this.outage.generation;
     // alike requests with consecutive ids go as one group (first id, count, then what they share):
@@ -274,7 +276,7 @@ export class EndpointLane {
       prev = w;
       prevMaxWait = maxWait;
     }
-    args[13] = groups;
+    args[groupsAt] = groups;
     // a heartbeat (or claim) asks whether its tickets still exist: one whose mail expired before
     // this process came back (an event-loop stall longer than the lease) would wait forever
     const check = claim ? this.ticketsToCheck() : [];
@@ -585,10 +587,9 @@ export class EndpointLane {
 
   private cancel(items: { kind: 'r' | 't'; ref: string; req: LaneRequest; seq?: string }[]): Promise<void> {
     const s = this.settings;
-    const args: (string | number)[] = ['', s.endpoint, s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
+    const args: (string | number)[] = [s.ratePerMs, s.burst, s.global ? s.global.ratePerMs : '', s.global ? s.global.burst : '', s.adaptive, s.configVersion, items.length];
     for (const it of items) {
-      const b = it.req.tenantBudget;
-      args.push(it.kind, it.ref, it.req.cost, it.req.tenant, b ? b.ratePerMs : '', b ? b.burst : '');
+      args.push(it.kind, it.ref, it.req.cost, it.req.tenant);
     }
     this.calls++;
     const done = run<number[]>(this.redis, 'cancel', this.keys, args).then(

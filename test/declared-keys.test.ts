@@ -68,9 +68,9 @@ describe.each<KeyLayout>(['namespace', 'endpoint'])("scripts touch only the keys
       await Promise.all([...queued, ...slow]);
       // a dead owner's ticket: queued by a raw call whose lease nobody renews, dropped by t2's call
       const k = keys.script('e');
-      const args = ['', 'e', 'deadbeef', 0.02, 1, 10, 1000, 100, '0', layout === 'namespace' ? 1 : '', layout === 'namespace' ? 50 : '', '', t1.configVersion, 2];
+      const args = ['e', 'deadbeef', 0.02, 1, 10, 1000, 100, '0', layout === 'namespace' ? 1 : '', layout === 'namespace' ? 50 : '', '', t1.configVersion, 2];
       // two requests as one group: ids 1 and 2
-      args[13] = 1;
+      args[args.length - 1] = 1;
       args.push(1, 2, 1, -1, 'acme', 'normal', 2, '', '');
       args.push(0);
       await run(t1.redis, 'acquire', k, args);

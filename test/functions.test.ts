@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../workers/embedded/redis-server.js';
-import { scripts } from '../src/redis/scripts.js';
+import { hoist, scripts } from '../src/redis/scripts.js';
 import { logSink, makeThrottler } from './support/helpers.js';
 
 /**
@@ -68,5 +68,19 @@ describe('scripts as Redis Functions', () => {
     expect(await libraries()).toEqual([]);
     expect(lines.some((l) => /Redis Functions are not available/.test(String(l.msg)) && /NOPERM/.test(JSON.stringify(l.err)))).toBe(true);
     await t.close();
+  });
+});
+
+describe('an include at a library\'s top level (hoist)', () => {
+  it('keeps functions, assigns constants once and per-call state on every call, and refuses what it cannot split', () => {
+    const once: string[] = [];
+    const perCall: string[] = [];
+    const out = hoist('x', "local LIMIT = 64\nlocal seen, n = {}, 0\nlocal function f()\n  return seen[n]\nend", once, perCall);
+    expect(out).toBe('local LIMIT\nlocal seen, n\nlocal function f()\n  return seen[n]\nend');
+    expect(once).toEqual(['LIMIT = 64']);
+    expect(perCall).toEqual(['seen, n = {}, 0']);
+    // run once per server, these would be shared between calls (or fail with no globals at load)
+    expect(() => hoist('x', 'if ARGV[1] then x = 1 end', [], [])).toThrow(/lua\/includes\/x.lua:1: only local declarations/);
+    expect(() => hoist('x', "local t = {\n  'a',\n}", [], [])).toThrow(/declared on one line/);
   });
 });

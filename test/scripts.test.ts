@@ -8,10 +8,10 @@ import { cleanup, makeThrottler, namespaceKeys, newRedis, until } from './suppor
 afterEach(cleanup);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number; tenantRate?: number; tenantBurst?: number }[] }) {
+function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: { ratePerMs: number; burst: number; horizonMs?: number; leaseMs?: number; ticketsOut?: '0' | '1' | '2'; requests: { cost?: number; maxWait?: number; tenant?: string; priority?: string; weight?: number; tenantRate?: number; tenantBurst?: number }[] }) {
   const keys = t.keys;
   const ep = 'e';
-  const args: (string | number)[] = [keys.prefix, ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, '0', '', '', '', t.configVersion, opts.requests.length];
+  const args: (string | number)[] = [ep, owner, opts.ratePerMs, opts.burst, opts.horizonMs ?? 10, 1000, opts.leaseMs ?? 30_000, opts.ticketsOut ?? '0', '', '', '', t.configVersion, opts.requests.length];
   // a group of one per request (first id, count 1)
   opts.requests.forEach((r, i) => args.push(i + 1, 1, r.cost ?? 1, r.maxWait ?? -1, r.tenant ?? 'default', r.priority ?? 'normal', r.weight ?? 2, r.tenantRate ?? '', r.tenantBurst ?? ''));
   args.push(0); // no tickets to check
@@ -23,7 +23,7 @@ describe('acquire-9 contract', () => {
     const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
     const a = acquireArgs(t, 'cafe02', { ratePerMs: 0.01, burst: 1, horizonMs: 1000, requests: [] });
     // one group: ids 5, 6, 7, cost 1, no deadline; then a lone request of another tenant (id 8)
-    a.args.splice(13, 1, 2, 5, 3, 1, -1, 'default', 'normal', 2, '', '', 8, 1, 1, -1, 'other', 'normal', 2, '', '');
+    a.args.splice(12, 1, 2, 5, 3, 1, -1, 'default', 'normal', 2, '', '', 8, 1, 1, -1, 'other', 'normal', 2, '', '');
     const reply = (await run<unknown[][]>(t.redis as Redis, 'acquire', a.keys, a.args)) as unknown[][];
     const results = reply[1]!;
     expect(results.filter((_, i) => i % 5 === 0)).toEqual([5, 6, 7, 8]);
@@ -58,8 +58,7 @@ describe('acquire-9 contract', () => {
     expect(reply[1]![6]).toBe(1);
     // the operator slows the endpoint: the queued ticket can no longer make its deadline
     await t.configure('e', { rate: '1/min' });
-    const claim = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, requests: [] });
-    claim.args[8] = '1';
+    const claim = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, ticketsOut: '1', requests: [] });
     const again = (await run<unknown[][]>(redis, 'acquire', claim.keys, claim.args)) as unknown[][];
     expect(again[2]).toEqual([expect.stringMatching(/^0+\d+$/), 'x']);
     expect((await t.inspect('e')).counters.timeouts).toBe(1);
@@ -86,10 +85,10 @@ describe('acquire-9 contract', () => {
     await t.acquire('e');
     const before = (await t.inspect('e')).tokens;
     const nowMs = Number((await redis.time())[0]) * 1000;
-    const [past] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 1 / 60_000, 1, '', '', '', t.configVersion, 1, 'r', nowMs - 5000, 1, 'default', '', '']);
+    const [past] = await run<number[]>(redis, 'cancel', keys, [1 / 60_000, 1, '', '', '', t.configVersion, 1, 'r', nowMs - 5000, 1, 'default']);
     expect(past).toBe(0);
     expect((await t.inspect('e')).tokens).toBeLessThan(before + 0.01);
-    const [future] = await run<number[]>(redis, 'cancel', keys, [k.prefix, 'e', 1 / 60_000, 1, '', '', '', t.configVersion, 1, 'r', nowMs + 5000, 1, 'default', '', '']);
+    const [future] = await run<number[]>(redis, 'cancel', keys, [1 / 60_000, 1, '', '', '', t.configVersion, 1, 'r', nowMs + 5000, 1, 'default']);
     expect(future).toBe(2);
     // refunds never lift the bucket over its burst
     expect((await t.inspect('e')).tokens).toBeLessThanOrEqual(1);
@@ -145,8 +144,7 @@ describe('acquire-9 contract', () => {
     await run(redis, 'acquire', b.keys, b.args);
     expect(await redis.hget(mailbox, `aaaa|${seq}`)).toMatch(/^[\d.]+@\d+$/);
     // a's next call reads it (its flag says mail waits), and the stale mail goes with it
-    const again = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, requests: [] });
-    again.args[8] = '1';
+    const again = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, ticketsOut: '1', requests: [] });
     const reply = (await run<unknown[][]>(redis, 'acquire', again.keys, again.args)) as unknown[][];
     expect(reply[2]).toEqual([seq, expect.stringMatching(/^[\d.]+$/)]);
     const left = await redis.hkeys(mailbox);

@@ -6,7 +6,8 @@ import type { Logger } from '../logger.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
- * The one loader of `lua/`: inlines `--- @include "name"` lines from `lua/includes/`, takes the key
+ * The one loader of `lua/`: puts the includes a script names (`--- @include "name"`, from
+ * `lua/includes/`) before it, each once, takes the key
  * count from the file name (`verbNoun-N.lua`; `verbNoun-n.lua`: a count passed with each call, as
  * EVAL's numkeys, for scripts over a variable number of keys) and names each script by version
  * (`acquire:1a2b3c4d`), so two versions of Sluice on one Redis never overwrite each other.
@@ -24,7 +25,7 @@ const INCLUDE = /^--- @include "([\w-]+)"\s*$/gm;
 const EVAL_ONLY = /^--- @eval-only\b/m;
 
 export interface Script {
-  /** File name without extension, e.g. `acquire-5`. */
+  /** File name without extension, e.g. `acquire-9`. */
   file: string;
   verb: string;
   /** From the file name; undefined for `-n`: each call passes its key count first. */
@@ -36,12 +37,22 @@ export interface Script {
   library: { name: string; code: string } | undefined;
 }
 
-function inline(source: string, seen: Set<string>): string {
-  return source.replace(INCLUDE, (_line, name: string) => {
-    if (seen.has(name)) return '';
+interface Include {
+  name: string;
+  /** Its text without its own include lines. */
+  text: string;
+}
+
+/** The includes a script needs, each once and after those it includes itself. */
+function includesOf(source: string, seen = new Set<string>()): Include[] {
+  const out: Include[] = [];
+  for (const [, name] of source.matchAll(INCLUDE) as IterableIterator<[string, string]>) {
+    if (seen.has(name)) continue;
     seen.add(name);
-    return inline(readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8'), seen);
-  });
+    const text = readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8');
+    out.push(...includesOf(text, seen), { name, text: text.replace(INCLUDE, '') });
+  }
+  return out;
 }
 
 /**
@@ -53,7 +64,7 @@ function inline(source: string, seen: Set<string>): string {
  * Anything else at the top level could not be split so, and is refused rather than shared
  * between calls.
  */
-function hoist(name: string, source: string, once: string[], perCall: string[]): string {
+export function hoist(name: string, source: string, once: string[], perCall: string[]): string {
   let longComment = false;
   return source
     .split('\n')
@@ -82,29 +93,18 @@ function hoist(name: string, source: string, once: string[], perCall: string[]):
     .join('\n');
 }
 
-function includesOf(source: string, seen: Set<string>, once: string[], perCall: string[]): string {
-  const out: string[] = [];
-  for (const [, name] of source.matchAll(INCLUDE) as IterableIterator<[string, string]>) {
-    if (seen.has(name)) continue;
-    seen.add(name);
-    const text = readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8');
-    out.push(includesOf(text, seen, once, perCall), hoist(name, text.replace(INCLUDE, ''), once, perCall));
-  }
-  return out.join('\n');
-}
-
 /**
  * The script as a Function library: the includes once at the top level, then the script's body as
  * the function. KEYS and ARGV, globals under EVAL, are the library's upvalues, set by each call.
  */
-function library(name: string, source: string): string {
+function library(name: string, includes: Include[], body: string): string {
   const once: string[] = [];
   const perCall: string[] = [];
-  const includes = includesOf(source, new Set(), once, perCall);
+  const top = includes.map((i) => hoist(i.name, i.text, once, perCall)).join('\n');
   return [
     `#!lua name=${name}`,
     'local KEYS, ARGV, ready',
-    includes,
+    top,
     'local function beginCall()',
     '  if not ready then',
     ...once.map((s) => `    ${s}`),
@@ -115,7 +115,7 @@ function library(name: string, source: string): string {
     `redis.register_function('${name}', function(keys, argv)`,
     'KEYS, ARGV = keys, argv',
     'beginCall()',
-    source.replace(INCLUDE, ''),
+    body,
     'end)',
     '',
   ].join('\n');
@@ -128,7 +128,10 @@ function load(): Map<string, Script> {
     if (!match) continue;
     const [, verb, keys] = match as unknown as [string, string, string];
     const raw = readFileSync(join(LUA_DIR, file), 'utf8');
-    const source = inline(raw, new Set());
+    const includes = includesOf(raw);
+    const body = raw.replace(INCLUDE, '');
+    // for EVAL: the includes, then the script (its header comment after them)
+    const source = [...includes.map((i) => i.text), body].join('\n');
     const version = createHash('sha1').update(source).digest('hex').slice(0, 8);
     const name = `sluicefn_${verb}_${version}`;
     scripts.set(verb, {
@@ -137,7 +140,7 @@ function load(): Map<string, Script> {
       numberOfKeys: keys === 'n' ? undefined : Number(keys),
       source,
       command: `${verb}:${version}`,
-      library: EVAL_ONLY.test(raw) ? undefined : { name, code: library(name, raw) },
+      library: EVAL_ONLY.test(raw) ? undefined : { name, code: library(name, includes, body) },
     });
   }
   return scripts;
