@@ -59,7 +59,9 @@ export class Outage {
     const cap = this.policy === 'closed' ? 2_000 : 300;
     const backoff = jitter(Math.min(cap, 50 * 2 ** Math.min(this.failures, 6)), 0.3);
     this.breakerUntil = now + backoff;
-    return backoff;
+    // the same expression as above, so a call that failed together never reports a longer wait
+    // (backoff and (now + backoff) - now differ in the last bits)
+    return this.breakerUntil - now;
   }
 
   /** Redis answers again: the circuit closes and the local bucket is forgotten. */
