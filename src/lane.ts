@@ -161,6 +161,8 @@ export class EndpointLane {
   private flushScheduled = false;
   private inFlight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** Holds new requests while the endpoint is backlogged, so that they go together (see lingerMs). */
+  private lingerTimer: NodeJS.Timeout | undefined;
   private header: Header | undefined;
   private headerAt = 0;
   /** Redis time on this process's clock (slots land late, never early). */
@@ -212,14 +214,46 @@ export class EndpointLane {
       }
       this.waiters.set(w.id, w);
       this.pending.push(w);
-      this.scheduleFlush();
+      // a caller with a deadline is never held back (the script refuses up front what cannot make it)
+      this.scheduleFlush(w.deadline !== undefined);
     });
   }
 
-  private scheduleFlush(): void {
+  /** `urgent`: send with this event-loop turn's call, even while new requests linger. */
+  private scheduleFlush(urgent = true): void {
     if (this.flushScheduled) return;
+    if (!urgent) {
+      const linger = this.lingerMs();
+      if (linger > 0) {
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = undefined;
+          if (this.pending.length > 0 && !this.flushScheduled) this.flush(false);
+        }, linger);
+        return;
+      }
+    }
     this.flushScheduled = true;
     setImmediate(() => this.flush(false));
+  }
+
+  /**
+   * How long a new request may wait here before it is sent: half the horizon while the endpoint's
+   * backlog (as of the last reply) is longer than the horizon and that, else 0. Such a request
+   * would join the fair queue anyway, behind at least that much work: sent later by up to half a
+   * horizon, it is served no later (a busy class's tag is its finish tag, whenever it arrives), but
+   * the requests of that time go in one call, often with the claim this process makes anyway
+   * before its tickets' turn (armWake). At saturation that is what a call costs Redis: 4 processes
+   * x 32 callers at 200/s made 1.04 calls per admission without it.
+   */
+  private lingerMs(): number {
+    const h = this.header;
+    const s = this.settings;
+    if (!h || h.queued === 0 || h.rate <= 0 || this.outage.failures > 0) return 0;
+    const elapsed = nowMs() - this.headerAt;
+    if (elapsed > s.horizonMs) return 0; // too old a view to bet on
+    const linger = s.horizonMs / 2;
+    const backlog = (h.queuedCost - h.tokens) / h.rate - elapsed;
+    return backlog > s.horizonMs + linger ? linger : 0;
   }
 
   private flush(claim: boolean): void {
@@ -243,6 +277,10 @@ export class EndpointLane {
     // two calls keep alternating without splitting again
     const split = !claim && this.inFlight === 0 && n >= SPLIT_BATCH;
     const batch = this.pending.splice(0, split ? Math.ceil(n / 2) : n);
+    if (this.pending.length === 0 && this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
     if (this.pending.length > 0 && !split) this.scheduleFlush();
     const hasTickets = this.tickets.size > 0;
     if (batch.length === 0 && !hasTickets && this.outage.failures === 0) return;
@@ -779,6 +817,7 @@ export class EndpointLane {
     this.closed = true;
     clearTimeout(this.wakeTimer);
     clearTimeout(this.probeTimer);
+    clearTimeout(this.lingerTimer);
     this.pending = [];
     if (items.length > 0) await this.cancel(items);
     // calls on their way: wait briefly so their results can be given back (see onReply)
