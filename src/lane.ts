@@ -180,6 +180,8 @@ export class EndpointLane {
   /** Cancels on their way (close() waits for them). */
   private readonly cancels = new Set<Promise<void>>();
   private checkFrom = 0;
+  /** Local ms of the last call that asked Redis whether this process's tickets still exist. */
+  private checkedAt = -Infinity;
   /** Tickets out when close() was called, by seq: a reply still on its way may carry their promotion. */
   private readonly closedTickets = new Map<string, LaneRequest>();
   /** Script calls made by this lane (acquire and cancel), for efficiency figures. */
@@ -317,7 +319,10 @@ export class EndpointLane {
     args[groupsAt] = groups;
     // a heartbeat (or claim) asks whether its tickets still exist: one whose mail expired before
     // this process came back (an event-loop stall longer than the lease) would wait forever
-    const check = claim ? this.ticketsToCheck() : [];
+    // once per heartbeat period: at saturation most calls are claims, and each check is an argument
+    // per ticket and a ZMSCORE of them all
+    const check = claim && sentAt - this.checkedAt >= s.leaseMs / 3 ? this.ticketsToCheck() : [];
+    if (check.length > 0) this.checkedAt = sentAt;
     args.push(check.length, ...check);
     this.inFlight++;
     this.calls++;
