@@ -63,10 +63,11 @@
 
 local endpoint, owner = ARGV[1], ARGV[2]
 local gKey, tKey, tcfgKey = KEYS[6], KEYS[7], KEYS[8]
-local horizon, lease = tonumber(ARGV[5]), tonumber(ARGV[7])
+-- the same from call to call: parsed() remembers them
+local rate, burst, horizon, maxQueue, lease = parsed(ARGV[3]), parsed(ARGV[4]), parsed(ARGV[5]), parsed(ARGV[6]), parsed(ARGV[7])
 local hasTickets, leaseFresh = ARGV[8] ~= '0', ARGV[8] == '2'
-local globalRate, globalBurst = tonumber(ARGV[9]), tonumber(ARGV[10])
-local groups = tonumber(ARGV[13])
+local globalRate, globalBurst = parsed(ARGV[9]), parsed(ARGV[10])
+local groups = parsed(ARGV[13])
 local GROUP = 9
 -- the requests' classes are read with the endpoint, in its one HMGET
 local wanted, weights = {}, {}
@@ -74,13 +75,13 @@ for k = 0, groups - 1 do
   local o = 14 + k * GROUP
   local field = classField(ARGV[o + 4] .. '|' .. ARGV[o + 5])
   if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
-  weights[ARGV[o + 5]] = tonumber(ARGV[o + 6])
+  weights[ARGV[o + 5]] = parsed(ARGV[o + 6])
 end
 -- and the flag that says whether the caller's mailbox holds anything
 local ownFlag = 'm|' .. owner
 wanted[#wanted + 1] = ownFlag
 local state = readEndpoint(KEYS[2], wanted)
-local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6]), ARGV[12], state)
+local settings = loadSettings(KEYS[1], rate, burst, maxQueue, ARGV[12], state)
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[11])
 local ep = loadEndpoint(state, settings, adaptive)
@@ -98,12 +99,12 @@ ep.kt = keyTtl
 local auditEntry = ''
 if settings.stamped ~= nil then
   -- a newer config file reached the fleet: one entry in the operators' audit log
-  local was, f = settings.stamped, settings.file
+  local was, s = settings.stamped, settings
   local entry = cjson.encode({
     at = math.floor(now), actor = 'config file', endpoint = endpoint,
     change = 'config version ' .. string.format('%d', settings.version) .. ' replaces ' .. string.format('%d', was.version),
     before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
-    after = { rate = tostring(f.rate), burst = tostring(f.burst), maxQueue = tostring(f.maxQueue) },
+    after = { rate = tostring(s.fileRate), burst = tostring(s.fileBurst), maxQueue = tostring(s.fileMaxQueue) },
   })
   -- the caller writes it: the audit log is the namespace's, and may live in another Cluster slot
   auditEntry = entry
@@ -125,11 +126,12 @@ end
 local enqueued = false
 for k = 0, groups - 1 do
   local o = 14 + k * GROUP
-  local firstId, count = tonumber(ARGV[o]), tonumber(ARGV[o + 1])
-  local cost, maxWait = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  -- ids never repeat: not worth remembering
+  local firstId, count = tonumber(ARGV[o]), parsed(ARGV[o + 1])
+  local cost, maxWait = parsed(ARGV[o + 2]), parsed(ARGV[o + 3])
   local tenant, priority = ARGV[o + 4], ARGV[o + 5]
-  local weight = settings.weights[priority] or tonumber(ARGV[o + 6])
-  local fileRate, fileBurst = tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
+  local weight = settings.weights[priority] or parsed(ARGV[o + 6])
+  local fileRate, fileBurst = parsed(ARGV[o + 7]), parsed(ARGV[o + 8])
   -- alike requests: the same buckets, whose bursts no request of this call changes
   local tenantRate, tenantBurst = tenantBudget(tcfgKey, tenant, fileRate, fileBurst)
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
@@ -202,7 +204,7 @@ ep.writes = sendMail(ep, KEYS[4], keyTtl)
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
 local checksAt = 14 + groups * GROUP
-local m = tonumber(ARGV[checksAt]) or 0
+local m = parsed(ARGV[checksAt]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then renewLease(KEYS[5], owner, lease) end
   local hasMail = state.extra[ownFlag] == '1'
@@ -229,8 +231,8 @@ end
 
 local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
 return {
-  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == tonumber(ARGV[3]) and '' or tostring(ep.r),
-    ep.b == tonumber(ARGV[4]) and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
+  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == rate and '' or tostring(ep.r),
+    ep.b == burst and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
     fixed(pausedUntil > now and pausedUntil or 0) },
   results,
   mailbox,

@@ -8,16 +8,19 @@
 -- bucket (fv, fr, fb, fq: see resolveFileConfig); the newest version wins over the caller's file.
 -- `state` (readEndpoint): the hash is read only when the endpoint's flag 'cf' says it may hold
 -- something (the operators' controls set it with every change) or the endpoint's state is new.
+-- Without overrides, weights, bypass and overridden are one shared empty table, never written.
+local NO_OVERRIDES = {}
 local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
-  local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = {}, bypass = {},
-              pauseWait = 0, dryRun = false, shadowRate = nil, shadowBurst = nil,
-              version = tonumber(version) or 0, file = { rate = rate, burst = burst, maxQueue = maxQueue },
-              overridden = {}, stamping = false, stamped = nil }
+  local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = NO_OVERRIDES, bypass = NO_OVERRIDES,
+              pauseWait = 0, dryRun = false, version = parsed(version) or 0,
+              fileRate = rate, fileBurst = burst, fileMaxQueue = maxQueue,
+              overridden = NO_OVERRIDES, stamping = false, configuredRate = rate }
   if not (state.cf or state.fresh) then return s end
   local raw = redis.call('HGETALL', cfgKey)
   -- the flag follows what the hash holds (saveEndpoint writes it)
   state.cfWanted = #raw > 0
   if #raw == 0 then return s end
+  s.weights, s.bypass, s.overridden = {}, {}, {}
   local fields = {}
   for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
   local tmpActive = (tonumber(fields['tmp:until']) or 0) > now
@@ -52,16 +55,15 @@ end
 -- know the max queue), and settings.stamped tells it what it replaced. An operator's runtime
 -- override still wins over either file.
 local function resolveFileConfig(settings, f)
-  local mine = settings.file
   if f.fv > settings.version then
     if not settings.overridden.rate then settings.rate = f.fr end
     if not settings.overridden.burst then settings.burst = f.fb end
     if not settings.overridden.maxQueue then settings.maxQueue = f.fq end
   elseif settings.version > f.fv and settings.stamping then
-    if f.fv > 0 and (f.fr ~= mine.rate or f.fb ~= mine.burst or f.fq ~= mine.maxQueue) then
+    if f.fv > 0 and (f.fr ~= settings.fileRate or f.fb ~= settings.fileBurst or f.fq ~= settings.fileMaxQueue) then
       settings.stamped = { version = f.fv, rate = f.fr, burst = f.fb, maxQueue = f.fq }
     end
-    f.fv, f.fr, f.fb, f.fq = settings.version, mine.rate, mine.burst, mine.maxQueue
+    f.fv, f.fr, f.fb, f.fq = settings.version, settings.fileRate, settings.fileBurst, settings.fileMaxQueue
   end
 end
 
@@ -79,27 +81,33 @@ end
 -- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.
 local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'hu', 'aw', 'aa', 'mx' }
 local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
+-- a new endpoint's: every number 0 (a double 0 is eight zero bytes)
+local EP_ZERO = string.rep('\0', 8 * (5 + #EP_FIELDS))
 
 -- One read for the bucket, the queue's state, the config flags and the hash's fields named in
--- `extra` (a list, or nil): { values (t ts r b kx, then EP_FIELDS, numbers), ho, cf, tf, fresh,
--- extra (field -> value, false when absent) }. An older layout's fields are read when 'p' is absent.
+-- `extra` (a list, or nil): { packed (t ts r b kx, then EP_FIELDS, as doubles; an older layout's
+-- fields are packed so when 'p' is absent), ho, cf, tf, fresh, extra (field -> value, false when
+-- absent) }. loadEndpoint unpacks it.
 local function readEndpoint(key, extra)
-  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra or {}))
-  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]), tf = v[5] ~= false, extra = {} }
+  local v
+  if extra then
+    v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
+  else
+    v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
+  end
+  local fresh = not (v[1] or v[4])
+  local state = { key = key, packed = v[1] or EP_ZERO, ho = v[2] or '', cf = v[3] ~= false, fresh = fresh, tf = v[5] ~= false, extra = {} }
   if extra then
     for i = 1, #extra do state.extra[extra[i]] = v[i + 5] end
   end
   -- runtime tenant budgets: the controls raise 'tf' on every endpoint's state when they set one;
   -- a new state asks whether any exists
-  tenantCfgMaybe = state.tf or state.fresh
-  if v[1] then
-    state.values = { struct.unpack(EP_FMT, v[1]) }
-  elseif v[4] then
+  tenantCfgMaybe = state.tf or fresh
+  if not v[1] and v[4] then
     local old = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
-    state.values, state.legacy = {}, true
-    for i = 1, #old do state.values[i] = tonumber(old[i]) end
-  else
-    state.values = {}
+    local values = {}
+    for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
+    state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
   end
   state.cfWanted = state.cf
   return state
@@ -113,17 +121,18 @@ end
 -- `state`: readEndpoint's. `adaptive` (optional): the endpoint's AIMD spec, whose effective rate
 -- replaces the configured one; 'any': whatever adaptive rate the endpoint has (inspect).
 local function loadEndpoint(state, settings, adaptive)
-  local x = state.values
-  -- one constructor: Lua sizes the table once (filling it field by field rehashes it ~6 times)
+  -- straight into locals and one constructor: a table of the unpacked values, read back field by
+  -- field, cost as much again as the constructor (and Lua sizes the table once: filling it field
+  -- by field rehashes it ~6 times)
+  local t, ts, _, _, kx, v, n, qc, bw, s, adm, qd, to, qf, dr, pu, pen, dw, byp, sw, er, ceil, lp, la, pk, fv, fr, fb, fq, kt, qx, qdl, mc, xc, bp, hu, aw, aa, mx = struct.unpack(EP_FMT, state.packed)
+  -- a new bucket is full (settleBucket); an older layout's may lack its tokens
+  if state.fresh then t, ts = nil, nil elseif state.legacy then t, ts = state.legacy.t, state.legacy.ts end
   local ep = {
-    key = state.key, t = x[1], ts = x[2], r = 0, b = 0, kx = x[5] or 0, hold = 0, dirty = false, pack = packEndpoint,
+    key = state.key, t = t, ts = ts, r = 0, b = 0, kx = kx, hold = 0, dirty = false, pack = packEndpoint,
     state = state, fresh = state.fresh, ho = state.ho,
-    v = x[6] or 0, n = x[7] or 0, qc = x[8] or 0, bw = x[9] or 0, s = x[10] or 0, adm = x[11] or 0,
-    qd = x[12] or 0, to = x[13] or 0, qf = x[14] or 0, dr = x[15] or 0, pu = x[16] or 0, pen = x[17] or 0,
-    dw = x[18] or 0, byp = x[19] or 0, sw = x[20] or 0, er = x[21] or 0, ceil = x[22] or 0, lp = x[23] or 0,
-    la = x[24] or 0, pk = x[25] or 0, fv = x[26] or 0, fr = x[27] or 0, fb = x[28] or 0, fq = x[29] or 0,
-    kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0, bp = x[35] or 0,
-    hu = x[36] or 0, aw = x[37] or 0, aa = x[38] or 0, mx = x[39] or 0,
+    v = v, n = n, qc = qc, bw = bw, s = s, adm = adm, qd = qd, to = to, qf = qf, dr = dr, pu = pu, pen = pen,
+    dw = dw, byp = byp, sw = sw, er = er, ceil = ceil, lp = lp, la = la, pk = pk, fv = fv, fr = fr, fb = fb, fq = fq,
+    kt = kt, qx = qx, qdl = qdl, mc = mc, xc = xc, bp = bp, hu = hu, aw = aw, aa = aa, mx = mx,
   }
   if adaptive == 'any' then adaptive = ep.er > 0 and parseAdaptive('0.5,1,0,0') or nil end
   resolveFileConfig(settings, ep)
