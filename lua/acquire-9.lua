@@ -94,6 +94,7 @@ syncQueue(ep, qKey, weights)
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
 local aliveUntil = math.floor(now + lease * 2 / 3)
+local aliveText -- made when a ticket first needs it
 ep.kt = keyTtl
 
 local auditEntry = ''
@@ -178,9 +179,14 @@ for k = 0, groups - 1 do
         push(id, -2, tostring(settings.maxQueue))
       else
         ep.s = ep.s + 1
-        local deadline = -1
-        if maxWait >= 0 then deadline = math.floor(now + maxWait) end
-        local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst), aliveUntil)
+        local deadline, deadlineText = -1, '-1'
+        if maxWait >= 0 then
+          deadline = math.floor(now + maxWait)
+          deadlineText = string.format('%d', deadline)
+        end
+        if aliveText == nil then aliveText = string.format('%d', aliveUntil) end
+        -- the caller's strings: the same numbers, without a sprintf each
+        local member = ticketMember(ep.s, owner, ARGV[o + 2], deadlineText, tenant, priority, ARGV[o + 7], ARGV[o + 8], aliveText)
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end

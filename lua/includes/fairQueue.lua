@@ -6,19 +6,22 @@
 -- A ticket is one sorted-set member that carries everything its promotion needs:
 --   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil
 -- aliveUntil (Redis ms): until then its owner's lease certainly holds (it was renewed when the
--- ticket queued), so promote need not ask for it
+-- ticket queued), so promote need not ask for it. The numbers are given as strings (the
+-- caller's arguments, or made once per run): Lua turns a number into text with sprintf.
 local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, aliveUntil)
   return string.format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
-    tenant .. '|' .. priority .. '|' .. (tenantRate or '') .. '|' .. (tenantBurst or '') .. '|' .. aliveUntil
+    tenant .. '|' .. priority .. '|' .. tenantRate .. '|' .. tenantBurst .. '|' .. aliveUntil
 end
 
+-- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
+local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
+-- alive stays a string: it is read only for another owner's ticket (ownerAlive)
 local function parseTicket(member)
-  local f = {}
-  for part in string.gmatch(member .. '|', '([^|]*)|') do f[#f + 1] = part end
+  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = string.match(member, TICKET)
   return {
-    seq = f[1], owner = f[2], cost = tonumber(f[3]), deadline = tonumber(f[4]),
-    tenant = f[5], priority = f[6], tenantRate = tonumber(f[7]), tenantBurst = tonumber(f[8]),
-    alive = tonumber(f[9]) or 0,
+    seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
+    tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
+    tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = alive,
   }
 end
 

@@ -23,13 +23,16 @@ local flags = {}
 local flagged = {}
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply
 local selfMail = {}
+local postedAt = nil
 local function mail(q, towner, seq, value)
   if towner == q.owner then
     selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value
     return
   end
+  -- made once per run: a number in a string costs a sprintf
+  if postedAt == nil then postedAt = '@' .. math.floor(now) end
   posts[#posts + 1] = towner .. '|' .. seq
-  posts[#posts + 1] = value .. '@' .. math.floor(now)
+  posts[#posts + 1] = value .. postedAt
   if not flagged[towner] then
     flagged[towner] = true
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
@@ -78,10 +81,11 @@ local function renewLease(key, owner, lease)
   if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, math.ceil(lease)) end
 end
 
--- whether a ticket's owner still holds its lease; asked once per owner per script run
+-- whether a ticket's owner still holds its lease; asked once per owner per script run.
+-- aliveUntil: a number, or the ticket's string (parsed only for another owner's ticket)
 local alive = {}
 local function ownerAlive(q, towner, aliveUntil)
-  if towner == q.owner or now < aliveUntil then return true end
+  if towner == q.owner or now < (tonumber(aliveUntil) or 0) then return true end
   local a = alive[towner]
   if a == nil then
     a = (tonumber(redis.call('ZSCORE', q.leasesKey, towner)) or 0) > now
@@ -135,7 +139,7 @@ local function promote(q)
     end
     for i = 1, #window, 2 do
       scanned = scanned + 1
-      local member, tag = window[i], tonumber(window[i + 1])
+      local member = window[i]
       local t = parseTicket(member)
       local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
@@ -159,16 +163,17 @@ local function promote(q)
         debitAll(list, t.cost)
         chargeShadow(ep, q.settings, q.shadowKey, t.cost)
         removeTicket(ep, q.qKey, member, t, true)
+        local tag = tonumber(window[i + 1])
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
         mail(q, t.owner, t.seq, num(now + w))
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
-        ep.ho, ep.hu = t.owner, t.alive
+        ep.ho, ep.hu = t.owner, tonumber(t.alive) or 0
         return
       else
         held[t.tenant] = (held[t.tenant] or 0) + t.cost
-        if retag(q, member, t, tag, list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
+        if retag(q, member, t, tonumber(window[i + 1]), list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
       end
     end
   end
