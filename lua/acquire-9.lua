@@ -93,7 +93,7 @@ for p, w in pairs(settings.weights) do weights[p] = w end
 syncQueue(ep, qKey, weights)
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
-local aliveUntil = math.floor(now + lease * 2 / 3)
+local aliveUntil = floor(now + lease * 2 / 3)
 local aliveText -- made when a ticket first needs it
 ep.kt = keyTtl
 
@@ -102,8 +102,8 @@ if settings.stamped ~= nil then
   -- a newer config file reached the fleet: one entry in the operators' audit log
   local was, s = settings.stamped, settings
   local entry = cjson.encode({
-    at = math.floor(now), actor = 'config file', endpoint = endpoint,
-    change = 'config version ' .. string.format('%d', settings.version) .. ' replaces ' .. string.format('%d', was.version),
+    at = floor(now), actor = 'config file', endpoint = endpoint,
+    change = 'config version ' .. format('%d', settings.version) .. ' replaces ' .. format('%d', was.version),
     before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
     after = { rate = tostring(s.fileRate), burst = tostring(s.fileBurst), maxQueue = tostring(s.fileMaxQueue) },
   })
@@ -138,7 +138,7 @@ for k = 0, groups - 1 do
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   for id = firstId, firstId + count - 1 do
-    local w = math.max(waitAll(list, cost), settings.pauseWait)
+    local w = max(waitAll(list, cost), settings.pauseWait)
     if tooBig ~= nil then
       push(id, -3, tostring(tooBig))
     elseif settings.bypass[tenant] then
@@ -165,12 +165,12 @@ for k = 0, groups - 1 do
     else
       local cls = loadClass(ep, tenant, priority)
       local last, queuedInClass = cls.f, cls.n
-      local tag = math.max(ep.v, last)
+      local tag = max(ep.v, last)
       local busyWeight = ep.bw
       if queuedInClass <= 0 then busyWeight = busyWeight + weight end
       -- work ahead of this tag: every busy class is served (tag - V) * its weight, but never more than is queued
-      local ahead = math.min((tag - ep.v) * busyWeight, ep.qc)
-      local eta = math.max(waitForAmount(ep, ahead + cost), w)
+      local ahead = min((tag - ep.v) * busyWeight, ep.qc)
+      local eta = max(waitForAmount(ep, ahead + cost), w)
       if maxWait >= 0 and eta > maxWait then
         ep.to = ep.to + 1
         push(id, -1, num(eta))
@@ -181,17 +181,17 @@ for k = 0, groups - 1 do
         ep.s = ep.s + 1
         local deadline, deadlineText = -1, '-1'
         if maxWait >= 0 then
-          deadline = math.floor(now + maxWait)
-          deadlineText = string.format('%d', deadline)
+          deadline = floor(now + maxWait)
+          deadlineText = format('%d', deadline)
         end
-        if aliveText == nil then aliveText = string.format('%d', aliveUntil) end
+        if aliveText == nil then aliveText = format('%d', aliveUntil) end
         -- the caller's strings: the same numbers, without a sprintf each
         local member = ticketMember(ep.s, owner, ARGV[o + 2], deadlineText, tenant, priority, ARGV[o + 7], ARGV[o + 8], aliveText)
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
         if cost > ep.xc then ep.xc = cost end
-        redis.call('ZADD', qKey, tag, member)
+        rcall('ZADD', qKey, tag, member)
         cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
         ep.bw = busyWeight
         ep.n = ep.n + 1
@@ -229,13 +229,13 @@ if m > 0 then
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
   local members = {}
   for i = 1, m do members[i] = ARGV[checksAt + i] end
-  local scores = redis.call('ZMSCORE', qKey, unpack(members))
+  local scores = rcall('ZMSCORE', qKey, unpack(members))
   for i = 1, m do
-    if not inMail[string.match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
+    if not inMail[match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
   end
 end
 
-local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
+local pausedUntil = max(ep.pu, now + settings.pauseWait)
 return {
   { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == rate and '' or tostring(ep.r),
     ep.b == burst and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,

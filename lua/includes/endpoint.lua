@@ -1,3 +1,4 @@
+--- @include "lib"
 --- @include "adaptive"
 --- @include "fairQueue"
 -- An endpoint's effective settings: the caller's configured defaults, overridden at runtime by
@@ -16,7 +17,7 @@ local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
               fileRate = rate, fileBurst = burst, fileMaxQueue = maxQueue,
               overridden = NO_OVERRIDES, stamping = false, configuredRate = rate }
   if not (state.cf or state.fresh) then return s end
-  local raw = redis.call('HGETALL', cfgKey)
+  local raw = rcall('HGETALL', cfgKey)
   -- the flag follows what the hash holds (saveEndpoint writes it)
   state.cfWanted = #raw > 0
   if #raw == 0 then return s end
@@ -33,16 +34,16 @@ local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
     if v ~= nil then s[name] = v; s.overridden[name] = true end
   end
   for f, v in pairs(fields) do
-    if string.sub(f, 1, 2) == 'w:' then
-      s.weights[string.sub(f, 3)] = tonumber(pick(f))
-    elseif tmpActive and string.sub(f, 1, 6) == 'tmp:w:' then
-      s.weights[string.sub(f, 7)] = tonumber(v)
-    elseif string.sub(f, 1, 7) == 'bypass:' and (tonumber(v) or INF) > now then
-      s.bypass[string.sub(f, 8)] = true
+    if sub(f, 1, 2) == 'w:' then
+      s.weights[sub(f, 3)] = tonumber(pick(f))
+    elseif tmpActive and sub(f, 1, 6) == 'tmp:w:' then
+      s.weights[sub(f, 7)] = tonumber(v)
+    elseif sub(f, 1, 7) == 'bypass:' and (tonumber(v) or INF) > now then
+      s.bypass[sub(f, 8)] = true
     end
   end
   local paused = fields['paused']
-  if paused then s.pauseWait = math.max(0, (tonumber(paused) or INF) - now) end
+  if paused then s.pauseWait = max(0, (tonumber(paused) or INF) - now) end
   s.dryRun = fields['dryRun'] == '1'
   s.shadowRate, s.shadowBurst = tonumber(fields['shadow:rate']), tonumber(fields['shadow:burst'])
   return s
@@ -91,9 +92,9 @@ local EP_ZERO = string.rep('\0', 8 * (5 + #EP_FIELDS))
 local function readEndpoint(key, extra)
   local v
   if extra then
-    v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
   else
-    v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
   end
   local fresh = not (v[1] or v[4])
   local state = { key = key, packed = v[1] or EP_ZERO, ho = v[2] or '', cf = v[3] ~= false, fresh = fresh, tf = v[5] ~= false, extra = {} }
@@ -104,7 +105,7 @@ local function readEndpoint(key, extra)
   -- a new state asks whether any exists
   tenantCfgMaybe = state.tf or fresh
   if not v[1] and v[4] then
-    local old = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
+    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
     local values = {}
     for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
     state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
@@ -139,7 +140,7 @@ local function loadEndpoint(state, settings, adaptive)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
     if ep.er <= 0 then ep.er = settings.rate end
-    ep.er = math.min(ep.er, settings.rate)
+    ep.er = min(ep.er, settings.rate)
   end
   -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
   ep.r, ep.b, ep.hold = adaptiveRate(ep, adaptive, settings.rate), settings.burst, ep.pu
@@ -162,14 +163,14 @@ local function saveEndpoint(ep, qKey)
     if at then
       -- the bucket (the queue's counter) never expires before the queue: renewed with it
       ep.qx, ep.kx = at, 0
-      redis.call('PEXPIREAT', qKey, at)
+      rcall('PEXPIREAT', qKey, at)
     end
   end
   local args = {}
   local state = ep.state
   if ep.ho ~= state.ho then args[1] = 'ho'; args[2] = ep.ho end
   if state.cfWanted and not state.cf then args[#args + 1] = 'cf'; args[#args + 1] = '1' end
-  if state.fresh and not state.tf and ep.tenantCfgKey and redis.call('EXISTS', ep.tenantCfgKey) == 1 then
+  if state.fresh and not state.tf and ep.tenantCfgKey and rcall('EXISTS', ep.tenantCfgKey) == 1 then
     args[#args + 1] = 'tf'; args[#args + 1] = '1'
   end
   classWrites(ep, args)
@@ -178,9 +179,9 @@ local function saveEndpoint(ep, qKey)
   if writes then for i = 1, #writes do args[#args + 1] = writes[i] end end
   ep.dirty = true
   flushBuckets(keep, ep.key, args)
-  if state.cf and not state.cfWanted then redis.call('HDEL', ep.key, 'cf') end
+  if state.cf and not state.cfWanted then rcall('HDEL', ep.key, 'cf') end
   -- an older layout's fields, now packed
-  if state.legacy then redis.call('HDEL', ep.key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS)) end
+  if state.legacy then rcall('HDEL', ep.key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS)) end
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have
@@ -189,6 +190,6 @@ local function chargeShadow(ep, settings, shadowKey, cost)
   if settings.shadowRate == nil then return end
   local sh = loadBucket(shadowKey, settings.shadowRate, settings.shadowBurst)
   if waitForAmount(sh, cost) > 0 then ep.sw = ep.sw + 1 end
-  sh.t = math.max(sh.t - cost, -sh.b)
+  sh.t = max(sh.t - cost, -sh.b)
   sh.dirty = true
 end

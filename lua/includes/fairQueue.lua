@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Start-time fair queuing over classes (tenant, priority): a ticket's tag is
 -- max(V, lastFinish[class]) and the class's finish moves on by cost / weight. Tickets leave in
 -- tag order, so busy classes share the rate in proportion to their weights, and an idle class
@@ -9,7 +10,7 @@
 -- ticket queued), so promote need not ask for it. The numbers are given as strings (the
 -- caller's arguments, or made once per run): Lua turns a number into text with sprintf.
 local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, aliveUntil)
-  return string.format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
+  return format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
     tenant .. '|' .. priority .. '|' .. tenantRate .. '|' .. tenantBurst .. '|' .. aliveUntil
 end
 
@@ -17,7 +18,7 @@ end
 local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
 -- alive stays a string: it is read only for another owner's ticket (ownerAlive)
 local function parseTicket(member)
-  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = string.match(member, TICKET)
+  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
   return {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
     tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
@@ -54,7 +55,7 @@ local function loadClass(ep, tenant, priority)
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
   local packed = ep.state.extra[classField(id)]
-  if packed == nil then packed = redis.call('HGET', ep.key, classField(id)) or nil end
+  if packed == nil then packed = rcall('HGET', ep.key, classField(id)) or nil end
   return newClass(id, packed, ep.bp)
 end
 
@@ -76,14 +77,14 @@ local SWEEP_AT_FIELDS = 64
 local function newBusyPeriod(ep)
   ep.bp = ep.bp + 1
   classes, classesGone = {}, true
-  if redis.call('HLEN', ep.key) <= SWEEP_AT_FIELDS then return end
-  local raw = redis.call('HGETALL', ep.key)
+  if rcall('HLEN', ep.key) <= SWEEP_AT_FIELDS then return end
+  local raw = rcall('HGETALL', ep.key)
   local stale = {}
   for i = 1, #raw, 2 do
-    local kind = string.sub(raw[i], 1, 2)
+    local kind = sub(raw[i], 1, 2)
     if kind == 'c|' or kind == 'm|' then stale[#stale + 1] = raw[i] end
   end
-  if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
+  if #stale > 0 then rcall('HDEL', ep.key, unpack(stale)) end
 end
 
 -- Members known to be in the queue (read by promote) leave it in one ZREM, sent before the
@@ -91,7 +92,7 @@ end
 local removals = {}
 local function flushRemovals(qKey)
   if #removals > 0 then
-    redis.call('ZREM', qKey, unpack(removals))
+    rcall('ZREM', qKey, unpack(removals))
     removals = {}
   end
 end
@@ -101,7 +102,7 @@ end
 local function removeTicket(ep, qKey, member, t, known)
   if known then
     removals[#removals + 1] = member
-  elseif redis.call('ZREM', qKey, member) == 0 then
+  elseif rcall('ZREM', qKey, member) == 0 then
     return false
   end
   ep.n = ep.n - 1
@@ -113,7 +114,7 @@ local function removeTicket(ep, qKey, member, t, known)
   if ep.n <= 0 then
     -- an empty queue starts the next busy period afresh: no stale tags, no drift
     ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
-    redis.call('DEL', qKey)
+    rcall('DEL', qKey)
     removals = {}
     newBusyPeriod(ep)
   end
@@ -128,13 +129,13 @@ end
 -- `weights` (priority -> weight: what this run knows; 1 otherwise), its old finish tag is lost.
 local function syncQueue(ep, qKey, weights)
   if not ep.fresh then return end
-  local n = redis.call('ZCARD', qKey)
+  local n = rcall('ZCARD', qKey)
   if n == ep.n then return end
   ep.n, ep.qc, ep.bw = n, 0, 0
   if n == 0 then return end
   ep.qdl, ep.mc = 1, 0 -- unknown deadlines and costs: promote looks
   newBusyPeriod(ep)
-  for _, member in ipairs(redis.call('ZRANGE', qKey, 0, -1)) do
+  for _, member in ipairs(rcall('ZRANGE', qKey, 0, -1)) do
     local t = parseTicket(member)
     ep.qc = ep.qc + (t.cost or 0)
     local c = classes[t.tenant .. '|' .. t.priority] or newClass(t.tenant .. '|' .. t.priority, nil, ep.bp)
@@ -142,6 +143,6 @@ local function syncQueue(ep, qKey, weights)
     if c.w == 0 then c.w = weights[t.priority] or 1; ep.bw = ep.bw + c.w end
   end
   -- a lost bucket lost its clock too: restart it at the queue's first tag
-  local first = redis.call('ZRANGE', qKey, 0, 0, 'WITHSCORES')
+  local first = rcall('ZRANGE', qKey, 0, 0, 'WITHSCORES')
   if ep.v == 0 and first[2] then ep.v = tonumber(first[2]) end
 end

@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Promote queued tickets, in tag order, into reservations that fit the horizon, and post each
 -- to its owner's mailbox; the owner learns of it on its next call (most owners call anyway, so
 -- a promotion rarely costs a call of its own). Every ticket that leaves the queue is posted:
@@ -30,7 +31,7 @@ local function mail(q, towner, seq, value)
     return
   end
   -- made once per run: a number in a string costs a sprintf
-  if postedAt == nil then postedAt = '@' .. math.floor(now) end
+  if postedAt == nil then postedAt = '@' .. floor(now) end
   posts[#posts + 1] = towner .. '|' .. seq
   posts[#posts + 1] = value .. postedAt
   if not flagged[towner] then
@@ -41,11 +42,11 @@ end
 -- returns the flags to write with the endpoint
 local function sendMail(ep, mKey, ttl)
   if #posts > 0 then
-    redis.call('HSET', mKey, '_', '1', unpack(posts))
+    rcall('HSET', mKey, '_', '1', unpack(posts))
     local at = renewal(ep.mx, now + ttl, ttl / 2)
     if at then
       ep.mx = at
-      redis.call('PEXPIREAT', mKey, at)
+      rcall('PEXPIREAT', mKey, at)
     end
   end
   return flags
@@ -55,30 +56,30 @@ end
 -- per-process mailbox would have let expire (its owner is gone, or finds its tickets lost and
 -- queues them again): swept when the mailbox holds more than 64 fields.
 local function takeMail(mKey, owner, ttl, out)
-  local raw = redis.call('HGETALL', mKey)
+  local raw = rcall('HGETALL', mKey)
   local prefix = owner .. '|'
   local n = #prefix
   local taken = {}
   local old = #raw > 128 and now - ttl or nil
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
-    if string.sub(f, 1, n) == prefix then
+    if sub(f, 1, n) == prefix then
       taken[#taken + 1] = f
-      out[#out + 1] = string.sub(f, n + 1)
-      out[#out + 1] = string.match(v, '^[^@]*')
-    elseif old and f ~= '_' and (tonumber(string.match(v, '@(%d+)$')) or 0) < old then
+      out[#out + 1] = sub(f, n + 1)
+      out[#out + 1] = match(v, '^[^@]*')
+    elseif old and f ~= '_' and (tonumber(match(v, '@(%d+)$')) or 0) < old then
       taken[#taken + 1] = f
     end
   end
-  if #taken > 0 then redis.call('HDEL', mKey, unpack(taken)) end
+  if #taken > 0 then rcall('HDEL', mKey, unpack(taken)) end
 end
 
 -- Owners' leases: one sorted set per slot, owner -> lease expiry (Redis ms). It expires with its
 -- longest lease; lapsed leases are trimmed whenever one is renewed (every lease / 3 per owner).
 local function renewLease(key, owner, lease)
-  redis.call('ZADD', key, now + lease, owner)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, math.ceil(lease)) end
+  rcall('ZADD', key, now + lease, owner)
+  rcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if rcall('PTTL', key) < lease then rcall('PEXPIRE', key, ceil(lease)) end
 end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run.
@@ -88,7 +89,7 @@ local function ownerAlive(q, towner, aliveUntil)
   if towner == q.owner or now < (tonumber(aliveUntil) or 0) then return true end
   local a = alive[towner]
   if a == nil then
-    a = (tonumber(redis.call('ZSCORE', q.leasesKey, towner)) or 0) > now
+    a = (tonumber(rcall('ZSCORE', q.leasesKey, towner)) or 0) > now
     alive[towner] = a
   end
   return a
@@ -98,9 +99,9 @@ end
 -- class's finish tag behind it so the class stays in arrival order
 local function retag(q, member, t, tag, budget, heldCost)
   local ep = q.ep
-  local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / math.max(ep.bw, 1e-9)
+  local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
-  redis.call('ZADD', q.qKey, 'XX', newTag, member)
+  rcall('ZADD', q.qKey, 'XX', newTag, member)
   local c = loadClass(ep, t.tenant, t.priority)
   local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
@@ -115,7 +116,7 @@ end
 local function nothingToPromote(q, deadlines)
   local ep = q.ep
   if (deadlines and ep.qdl > 0) or ep.mc <= 0 or ep.xc > ep.b then return false end
-  if math.max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
+  if max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
   -- a first ticket whose owner is gone is dropped at once, tokens or not
   return ep.ho ~= '' and ownerAlive(q, ep.ho, ep.hu)
 end
@@ -127,7 +128,7 @@ local function promote(q)
   local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
-    local window = redis.call('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    local window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
     size = WINDOW
     if #window == 0 then
       if skipped == 0 then
@@ -143,7 +144,7 @@ local function promote(q)
       local t = parseTicket(member)
       local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
-      local w = math.max(waitAll(list, t.cost), q.settings.pauseWait)
+      local w = max(waitAll(list, t.cost), q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
       if moved[member] then
         skipped = skipped + 1
