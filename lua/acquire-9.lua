@@ -69,13 +69,17 @@ local hasTickets, leaseFresh = ARGV[8] ~= '0', ARGV[8] == '2'
 local globalRate, globalBurst = parsed(ARGV[9]), parsed(ARGV[10])
 local groups = parsed(ARGV[13])
 local GROUP = 9
--- the requests' classes are read with the endpoint, in its one HMGET
-local wanted, weights = {}, {}
+-- the requests' classes are read with the endpoint, in its one HMGET. Sized for one class and
+-- the flag below: a table that grows is reallocated at 1, 2, 4... entries, ~500 instructions each
+local wanted = { nil, nil }
+local seen = groups > 1 and {} or nil
 for k = 0, groups - 1 do
   local o = 14 + k * GROUP
   local field = classField(ARGV[o + 4] .. '|' .. ARGV[o + 5])
-  if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
-  weights[ARGV[o + 5]] = parsed(ARGV[o + 6])
+  if not (seen and seen[field]) then
+    wanted[#wanted + 1] = field
+    if seen then seen[field] = true end
+  end
 end
 -- and the flag that says whether the caller's mailbox holds anything
 local ownFlag = 'm|' .. owner
@@ -89,8 +93,14 @@ ep.tenantCfgKey = tcfgKey
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey = KEYS[3]
-for p, w in pairs(settings.weights) do weights[p] = w end
-syncQueue(ep, qKey, weights)
+if ep.fresh then
+  -- the queue may have outlived its counters: syncQueue rebuilds the busy weight from the
+  -- requests' weights and the operators'
+  local weights = {}
+  for k = 0, groups - 1 do weights[ARGV[14 + k * GROUP + 5]] = parsed(ARGV[14 + k * GROUP + 6]) end
+  for p, w in pairs(settings.weights) do weights[p] = w end
+  syncQueue(ep, qKey, weights)
+end
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
 local aliveUntil = floor(now + lease * 2 / 3)
@@ -216,7 +226,11 @@ if hasTickets or enqueued then
   local hasMail = state.extra[ownFlag] == '1'
   if hasMail or m > 0 then
     takeMail(KEYS[4], owner, keyTtl, mailbox)
-    if hasMail then ep.writes[#ep.writes + 1] = ownFlag; ep.writes[#ep.writes + 1] = '0' end
+    if hasMail then
+      local writes = ep.writes or {}
+      writes[#writes + 1] = ownFlag; writes[#writes + 1] = '0'
+      ep.writes = writes
+    end
   end
 end
 

@@ -15,7 +15,7 @@
 -- the hash itself expires, the latest kx of its fields. Fields past their kx are swept by sampling
 -- (see sweepTenants).
 local buckets = {}
-local tenantBuckets = {}
+local tenantBuckets = nil -- made with the first tenant's bucket: most runs have none
 local MAX_TTL = 7 * 24 * 3600 * 1000
 local BUCKET_FMT = '<ddddd'
 
@@ -48,7 +48,12 @@ local function settleBucket(b)
   end
   if t > cap then t = cap end -- burst lowered at runtime
   b.t, b.ts = t, ts
-  if b.field then tenantBuckets[b.field] = b else buckets[b.key] = b end
+  if b.field then
+    tenantBuckets = tenantBuckets or {}
+    tenantBuckets[b.field] = b
+  else
+    buckets[b.key] = b
+  end
   return b
 end
 
@@ -57,7 +62,7 @@ end
 -- `field`: a tenant's bucket in the tenants' hash `key`.
 local function loadBucket(key, rate, burst, field)
   local b
-  if field then b = tenantBuckets[field] else b = buckets[key] end
+  if field then b = tenantBuckets and tenantBuckets[field] else b = buckets[key] end
   if b then return b end
   local v = readBucket(key, field)
   local r = rate or v[3]
@@ -148,14 +153,17 @@ local function flushBuckets(extraTtl, extraKey, extra)
     if b.dirty then
       local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
       if at then b.kx = at end
-      local args = { 'p', b.pack and b.pack(b) or struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx) }
+      local packed = b.pack and b.pack(b) or struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx)
       if key == extraKey then
-        for i = 1, #extra do args[#args + 1] = extra[i] end
+        extra[#extra + 1] = 'p'; extra[#extra + 1] = packed
+        rcall('HSET', key, unpack(extra))
+      else
+        rcall('HSET', key, 'p', packed)
       end
-      rcall('HSET', key, unpack(args))
       if at then rcall('PEXPIREAT', key, at) end
     end
   end
+  if tenantBuckets == nil then return end
   for field, b in pairs(tenantBuckets) do
     if b.dirty then
       local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
@@ -177,10 +185,11 @@ end
 -- An operator's runtime budget for a tenant (hash tcfg, tenant -> 'rate,burst', rate in
 -- tokens/ms) wins over the configured one; read once per tenant per script run, and only while
 -- the endpoint's flag 'tf' says such budgets may exist (tenantCfgMaybe: see readEndpoint).
-local tenantOverrides = {}
+local tenantOverrides = nil
 local tenantCfgMaybe = true
 local function tenantBudget(cfgKey, tenant, rate, burst)
   if not tenantCfgMaybe then return rate, burst end
+  tenantOverrides = tenantOverrides or {}
   local o = tenantOverrides[tenant]
   if o == nil then
     o = false

@@ -33,7 +33,7 @@ end
 -- once per class per run, written once at the end with the endpoint (classWrites): a run that
 -- queues and promotes tickets of one class costs no command of its own.
 local CLASS_FMT = '<dddd'
-local classes = {}
+local classes = nil -- made with the first class this run loads
 local classesGone = false -- the queue emptied in this run: what is not cached is empty
 
 local function classField(id) return 'c|' .. id end
@@ -45,13 +45,14 @@ local function newClass(id, packed, bp)
     local f, n, w, period = struct.unpack(CLASS_FMT, packed)
     if period == bp then c.f, c.n, c.w = f, n, w end
   end
+  classes = classes or {}
   classes[id] = c
   return c
 end
 
 local function loadClass(ep, tenant, priority)
   local id = tenant .. '|' .. priority
-  local c = classes[id]
+  local c = classes and classes[id]
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
   local packed = ep.state.extra[classField(id)]
@@ -61,6 +62,7 @@ end
 
 -- field/value pairs for the endpoint's HSET
 local function classWrites(ep, args)
+  if classes == nil then return end
   for id, c in pairs(classes) do
     if c.dirty then
       args[#args + 1] = classField(id)
@@ -89,11 +91,11 @@ end
 
 -- Members known to be in the queue (read by promote) leave it in one ZREM, sent before the
 -- queue is read again (flushRemovals) and at the end.
-local removals = {}
+local removals = nil -- nil: none
 local function flushRemovals(qKey)
-  if #removals > 0 then
+  if removals then
     rcall('ZREM', qKey, unpack(removals))
-    removals = {}
+    removals = nil
   end
 end
 
@@ -101,6 +103,7 @@ end
 -- member was just read from the queue, so its ZREM can wait for flushRemovals
 local function removeTicket(ep, qKey, member, t, known)
   if known then
+    removals = removals or {}
     removals[#removals + 1] = member
   elseif rcall('ZREM', qKey, member) == 0 then
     return false
@@ -115,7 +118,7 @@ local function removeTicket(ep, qKey, member, t, known)
     -- an empty queue starts the next busy period afresh: no stale tags, no drift
     ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
     rcall('DEL', qKey)
-    removals = {}
+    removals = nil
     newBusyPeriod(ep)
   end
   return true

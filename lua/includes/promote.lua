@@ -11,7 +11,7 @@
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
 -- the first window is small: most runs promote one or two tickets, and every member read costs
 -- Redis and Lua string work; later windows are larger
-local FIRST_WINDOW, WINDOW = 4, 16
+local FIRST_WINDOW, WINDOW = 2, 16
 local MAX_SCAN = 256
 
 -- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
@@ -19,9 +19,7 @@ local MAX_SCAN = 256
 -- raises the owner's flag 'm|<owner>' in the endpoint's hash ('1': mail waits, '0': read), so an
 -- owner reads the mailbox only when there is something for it. The field '_' keeps the hash from
 -- vanishing when its last mail is read, so the expiry kept in the endpoint's state (mx) holds.
-local posts = {}
-local flags = {}
-local flagged = {}
+local posts, flags, flagged = nil, nil, nil -- made with the first post: most runs post nothing
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply
 local selfMail = {}
 local postedAt = nil
@@ -32,6 +30,7 @@ local function mail(q, towner, seq, value)
   end
   -- made once per run: a number in a string costs a sprintf
   if postedAt == nil then postedAt = '@' .. floor(now) end
+  if posts == nil then posts, flags, flagged = {}, {}, {} end
   posts[#posts + 1] = towner .. '|' .. seq
   posts[#posts + 1] = value .. postedAt
   if not flagged[towner] then
@@ -39,9 +38,9 @@ local function mail(q, towner, seq, value)
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
   end
 end
--- returns the flags to write with the endpoint
+-- returns the flags to write with the endpoint (nil: none)
 local function sendMail(ep, mKey, ttl)
-  if #posts > 0 then
+  if posts then
     rcall('HSET', mKey, '_', '1', unpack(posts))
     local at = renewal(ep.mx, now + ttl, ttl / 2)
     if at then
@@ -84,12 +83,13 @@ end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run.
 -- aliveUntil: a number, or the ticket's string (parsed only for another owner's ticket)
-local alive = {}
+local alive = nil
 local function ownerAlive(q, towner, aliveUntil)
   if towner == q.owner or now < (tonumber(aliveUntil) or 0) then return true end
-  local a = alive[towner]
+  local a = alive and alive[towner]
   if a == nil then
     a = (tonumber(rcall('ZSCORE', q.leasesKey, towner)) or 0) > now
+    alive = alive or {}
     alive[towner] = a
   end
   return a
