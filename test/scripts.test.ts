@@ -171,6 +171,20 @@ describe('acquire-9 contract', () => {
     expect(await readEndpointState(redis, key)).toMatchObject({ ...marks, pen: 107 });
   });
 
+  it("reads the endpoint's state again when another writer changed it since the run before (a Function keeps the table it saved)", async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 5 } } });
+    const redis = t.redis as Redis;
+    const key = t.keys.bucket('e');
+    await t.acquire('e');
+    await t.acquire('e');
+    await writeEndpointState(redis, key, { adm: 500 });
+    await t.acquire('e');
+    expect((await t.inspect('e')).counters.admitted).toBe(501);
+    // the state is this script's own save again: the kept table counts on
+    await t.acquire('e');
+    expect((await readEndpointState(redis, key)).adm).toBe(502);
+  });
+
   it("keeps the tenants' hash to about the tenants in use while tenants come and go", async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '1000/s', burst: 1000 } } });
     const redis = t.redis as Redis;
