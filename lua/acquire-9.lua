@@ -37,10 +37,12 @@
   No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
   pause. The bucket and queue keys get one TTL.
 
-  Returns { header, results, mailbox, lost, audit }
-    header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
-                adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
-                operator's pause; 'inf'; 0 = none) }
+  Returns one flat array (Redis turns each table of a reply into RESP after seven lookups of its
+  own, err, ok, double..., ~4k instructions a table; splitAcquireReply in src/redis/acquire-reply.ts
+  reads it): header (10 values), audit, R, results (R values), M, mailbox (M values), lost (the rest)
+    header  = now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
+              adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
+              operator's pause; 'inf'; 0 = none)
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
@@ -50,7 +52,7 @@
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
     mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[4]; those this
-              run promoted come straight here, without the mailbox)
+              run promoted come straight here, without the mailbox, a slot as an integer in millionths)
     lost    = the checked members that are gone without a word
     audit   = '' or the JSON audit entry of a config version this call replaced (the caller
               appends it to the namespace's audit log)
@@ -129,10 +131,14 @@ local queue = {
 }
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
-local results = {}
+-- the reply: the header's 12 values are set at the end; sized for them and one request (a table
+-- that grows is reallocated at 1, 2, 4, 8, 16 entries)
+local HEAD = 12
+local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
 local function push(id, status, a, b, c)
-  results[#results + 1] = id; results[#results + 1] = status
-  results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
+  local i = replyEnd
+  reply[i + 1], reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5] = id, status, a, b or '', c or ''
+  replyEnd = i + 5
 end
 local enqueued = false
 for k = 0, groups - 1 do
@@ -236,8 +242,16 @@ end
 
 saveEndpoint(ep, qKey)
 
+local pausedUntil = max(ep.pu, now + settings.pauseWait)
+reply[1], reply[2], reply[3], reply[4] = fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw)
+reply[5], reply[6] = ep.r == rate and '' or tostring(ep.r), ep.b == burst and '' or tostring(ep.b)
+reply[7], reply[8], reply[9] = ep.n, fixed(ep.qc), adaptiveChange
+reply[10], reply[11], reply[12] = fixed(pausedUntil > now and pausedUntil or 0), auditEntry, replyEnd - HEAD
+reply[replyEnd + 1] = #mailbox
+for i = 1, #mailbox do reply[replyEnd + 1 + i] = mailbox[i] end
+replyEnd = replyEnd + 1 + #mailbox
+
 -- the caller's tickets that vanished without a word (their mail expired before the caller came back)
-local lost = {}
 if m > 0 then
   local inMail = {}
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
@@ -245,17 +259,10 @@ if m > 0 then
   for i = 1, m do members[i] = ARGV[checksAt + i] end
   local scores = rcall('ZMSCORE', qKey, unpack(members))
   for i = 1, m do
-    if not inMail[match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
+    if not inMail[match(members[i], '^[^|]*')] and not scores[i] then
+      replyEnd = replyEnd + 1
+      reply[replyEnd] = members[i]
+    end
   end
 end
-
-local pausedUntil = max(ep.pu, now + settings.pauseWait)
-return {
-  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == rate and '' or tostring(ep.r),
-    ep.b == burst and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
-    fixed(pausedUntil > now and pausedUntil or 0) },
-  results,
-  mailbox,
-  lost,
-  auditEntry,
-}
+return reply

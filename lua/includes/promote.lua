@@ -20,14 +20,17 @@ local MAX_SCAN = 256
 -- owner reads the mailbox only when there is something for it. The field '_' keeps the hash from
 -- vanishing when its last mail is read, so the expiry kept in the endpoint's state (mx) holds.
 local posts, flags, flagged = nil, nil, nil -- made with the first post: most runs post nothing
--- the calling owner's own tickets need no mailbox: they go back in this run's reply
+-- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
+-- integer in millionths (fixed(): no sprintf)
 local selfMail = {}
 local postedAt = nil
-local function mail(q, towner, seq, value)
+-- value: what happened, or nil for a promotion to `slot`
+local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
-    selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value
+    selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value or fixed(slot)
     return
   end
+  value = value or num(slot)
   -- made once per run: a number in a string costs a sprintf
   if postedAt == nil then postedAt = '@' .. floor(now) end
   if posts == nil then posts, flags, flagged = {}, {}, {} end
@@ -167,7 +170,7 @@ local function promote(q)
         local tag = tonumber(window[i + 1])
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
-        mail(q, t.owner, t.seq, num(now + w))
+        mail(q, t.owner, t.seq, nil, now + w)
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
         ep.ho, ep.hu = t.owner, tonumber(t.alive) or 0
