@@ -76,7 +76,7 @@ end
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
 -- aw, aa: when the adaptive rate's current quiet period began and the admissions counter then
--- (see adaptive.lua). mx: when the endpoint's mailbox expires (see promote.lua). hu: until when ho's lease certainly holds (Redis ms; see ticketMember). bp: the queue's busy
+-- (see adaptive.lua). mx: when the endpoint's mailbox expires (see promote.lua). hu: until when ho's lease certainly holds (Redis ms; see newTicket). bp: the queue's busy
 -- period (see fairQueue.lua).
 -- All of them, after the bucket's t ts r b kx, are packed as doubles in the hash's field 'p' (see
 -- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.

@@ -7,23 +7,52 @@
 -- A ticket is one sorted-set member that carries everything its promotion needs:
 --   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil
 -- aliveUntil (Redis ms): until then its owner's lease certainly holds (it was renewed when the
--- ticket queued), so promote need not ask for it. The numbers are given as strings (the
--- caller's arguments, or made once per run): Lua turns a number into text with sprintf.
-local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, aliveUntil)
-  return format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
-    tenant .. '|' .. priority .. '|' .. tenantRate .. '|' .. tenantBurst .. '|' .. aliveUntil
+-- ticket queued), so promote need not ask for it.
+-- A member is a pure function of its fields and back: a Function remembers each member's fields
+-- (never changed by their readers), made when the ticket queues or first read, and forgets them
+-- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
+-- run, is parsed once. Dropped whole when it holds TICKETS_MAX members; under EVAL it starts empty
+-- at every call.
+local TICKETS = { size = 0, fields = {} }
+local TICKETS_MAX = 1024
+local function rememberTicket(member, t)
+  if TICKETS.size >= TICKETS_MAX then TICKETS.fields, TICKETS.size = {}, 0 end
+  TICKETS.fields[member] = t
+  TICKETS.size = TICKETS.size + 1
+  return t
+end
+local function forgetTicket(member)
+  local fields = TICKETS.fields
+  if fields[member] ~= nil then
+    fields[member] = nil
+    TICKETS.size = TICKETS.size - 1
+  end
+end
+
+-- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
+local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, tenantRate, tenantRateText, tenantBurst, tenantBurstText, aliveText)
+  local seqText = format('%012d', seq)
+  local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
+    tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
+  rememberTicket(member, {
+    seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
+    tenantRate = tenantRate, tenantBurst = tenantBurst, alive = aliveText,
+  })
+  return member
 end
 
 -- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
 local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
 -- alive stays a string: it is read only for another owner's ticket (ownerAlive)
 local function parseTicket(member)
+  local t = TICKETS.fields[member]
+  if t then return t end
   local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
-  return {
+  return rememberTicket(member, {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
     tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
     tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = alive,
-  }
+  })
 end
 
 -- Class state lives in the endpoint's hash, one field per class: 'c|tenant|priority' packs its
@@ -102,6 +131,7 @@ end
 -- forget a ticket that leaves the queue (promoted, expired, cancelled or dropped); `known`: the
 -- member was just read from the queue, so its ZREM can wait for flushRemovals
 local function removeTicket(ep, qKey, member, t, known)
+  forgetTicket(member)
   if known then
     removals = removals or {}
     removals[#removals + 1] = member
