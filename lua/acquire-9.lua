@@ -202,7 +202,7 @@ for k = 0, groups - 1 do
         end
         if aliveText == nil then aliveText = format('%d', aliveUntil) end
         -- the caller's strings: the same numbers, without a sprintf each
-        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveText)
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, aliveText)
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end

@@ -206,7 +206,13 @@ end
 
 -- The buckets a request is charged to: its endpoint, the namespace cap (key gKey), its tenant's
 -- budget (a field of the hash tKey).
+local soloList = nil -- { ep } of this run: the list of most requests and tickets, made once
 local function chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
+  if globalRate == nil and tenantRate == nil then
+    -- its readers never change a list
+    if soloList == nil or soloList[1] ~= ep then soloList = { ep } end
+    return soloList
+  end
   local list = { ep }
   if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
   if tenantRate ~= nil then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end

@@ -30,20 +30,19 @@ local function forgetTicket(member)
 end
 
 -- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
-local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, tenantRate, tenantRateText, tenantBurst, tenantBurstText, aliveText)
+local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText)
   local seqText = format('%012d', seq)
   local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
     tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
   rememberTicket(member, {
     seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
-    tenantRate = tenantRate, tenantBurst = tenantBurst, alive = aliveText,
+    tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
   })
   return member
 end
 
 -- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
 local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
--- alive stays a string: it is read only for another owner's ticket (ownerAlive)
 local function parseTicket(member)
   local t = TICKETS.fields[member]
   if t then return t end
@@ -51,7 +50,7 @@ local function parseTicket(member)
   return rememberTicket(member, {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
     tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
-    tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = alive,
+    tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = tonumber(alive) or 0,
   })
 end
 

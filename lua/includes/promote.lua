@@ -84,11 +84,10 @@ local function renewLease(key, owner, lease)
   if rcall('PTTL', key) < lease then rcall('PEXPIRE', key, ceil(lease)) end
 end
 
--- whether a ticket's owner still holds its lease; asked once per owner per script run.
--- aliveUntil: a number, or the ticket's string (parsed only for another owner's ticket)
+-- whether a ticket's owner still holds its lease; asked once per owner per script run
 local alive = nil
 local function ownerAlive(q, towner, aliveUntil)
-  if towner == q.owner or now < (tonumber(aliveUntil) or 0) then return true end
+  if towner == q.owner or now < aliveUntil then return true end
   local a = alive and alive[towner]
   if a == nil then
     a = (tonumber(rcall('ZSCORE', q.leasesKey, towner)) or 0) > now
@@ -127,7 +126,7 @@ end
 local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
-  local held, moved = {}, {}
+  local held, moved -- by tenant, by member: made when a tenant's budget holds a ticket back
   local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
@@ -149,7 +148,7 @@ local function promote(q)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
       local w = max(waitAll(list, t.cost), q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
-      if moved[member] then
+      if moved and moved[member] then
         skipped = skipped + 1
       elseif not ownerAlive(q, t.owner, t.alive) then
         removeTicket(ep, q.qKey, member, t, true)
@@ -173,9 +172,10 @@ local function promote(q)
         mail(q, t.owner, t.seq, nil, now + w)
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
-        ep.ho, ep.hu = t.owner, tonumber(t.alive) or 0
+        ep.ho, ep.hu = t.owner, t.alive
         return
       else
+        held, moved = held or {}, moved or {}
         held[t.tenant] = (held[t.tenant] or 0) + t.cost
         if retag(q, member, t, tonumber(window[i + 1]), list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
       end
