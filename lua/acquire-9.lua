@@ -37,10 +37,12 @@
   No slot is ever earlier than the endpoint's penalty pause (the bucket's hold) or an operator's
   pause. The bucket and queue keys get one TTL.
 
-  Returns { header, results, mailbox, lost, audit }
-    header  = { now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
-                adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
-                operator's pause; 'inf'; 0 = none) }
+  Returns one flat array (Redis turns each table of a reply into RESP after seven lookups of its
+  own, err, ok, double..., ~4k instructions a table; splitAcquireReply in src/redis/acquire-reply.ts
+  reads it): header (10 values), audit, R, results (R values), M, mailbox (M values), lost (the rest)
+    header  = now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
+              adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
+              operator's pause; 'inf'; 0 = none)
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
@@ -50,7 +52,7 @@
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
     mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[4]; those this
-              run promoted come straight here, without the mailbox)
+              run promoted come straight here, without the mailbox, a slot as an integer in millionths)
     lost    = the checked members that are gone without a word
     audit   = '' or the JSON audit entry of a config version this call replaced (the caller
               appends it to the namespace's audit log)
@@ -63,24 +65,29 @@
 
 local endpoint, owner = ARGV[1], ARGV[2]
 local gKey, tKey, tcfgKey = KEYS[6], KEYS[7], KEYS[8]
-local horizon, lease = tonumber(ARGV[5]), tonumber(ARGV[7])
+-- the same from call to call: parsed() remembers them
+local rate, burst, horizon, maxQueue, lease = parsed(ARGV[3]), parsed(ARGV[4]), parsed(ARGV[5]), parsed(ARGV[6]), parsed(ARGV[7])
 local hasTickets, leaseFresh = ARGV[8] ~= '0', ARGV[8] == '2'
-local globalRate, globalBurst = tonumber(ARGV[9]), tonumber(ARGV[10])
-local groups = tonumber(ARGV[13])
+local globalRate, globalBurst = parsed(ARGV[9]), parsed(ARGV[10])
+local groups = parsed(ARGV[13])
 local GROUP = 9
--- the requests' classes are read with the endpoint, in its one HMGET
-local wanted, weights = {}, {}
+-- the requests' classes are read with the endpoint, in its one HMGET. Sized for one class and
+-- the flag below: a table that grows is reallocated at 1, 2, 4... entries, ~500 instructions each
+local wanted = { nil, nil }
+local seen = groups > 1 and {} or nil
 for k = 0, groups - 1 do
   local o = 14 + k * GROUP
   local field = classField(ARGV[o + 4] .. '|' .. ARGV[o + 5])
-  if not wanted[field] then wanted[field] = true; wanted[#wanted + 1] = field end
-  weights[ARGV[o + 5]] = tonumber(ARGV[o + 6])
+  if not (seen and seen[field]) then
+    wanted[#wanted + 1] = field
+    if seen then seen[field] = true end
+  end
 end
 -- and the flag that says whether the caller's mailbox holds anything
 local ownFlag = 'm|' .. owner
 wanted[#wanted + 1] = ownFlag
 local state = readEndpoint(KEYS[2], wanted)
-local settings = loadSettings(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6]), ARGV[12], state)
+local settings = loadSettings(KEYS[1], rate, burst, maxQueue, ARGV[12], state)
 settings.stamping = true
 local adaptive = parseAdaptive(ARGV[11])
 local ep = loadEndpoint(state, settings, adaptive)
@@ -88,22 +95,29 @@ ep.tenantCfgKey = tcfgKey
 local adaptiveChange = adaptiveRaise(ep, adaptive, settings.configuredRate)
 if adaptiveChange ~= '' then ep.r = ep.er end
 local qKey = KEYS[3]
-for p, w in pairs(settings.weights) do weights[p] = w end
-syncQueue(ep, qKey, weights)
+if ep.fresh then
+  -- the queue may have outlived its counters: syncQueue rebuilds the busy weight from the
+  -- requests' weights and the operators'
+  local weights = {}
+  for k = 0, groups - 1 do weights[ARGV[14 + k * GROUP + 5]] = parsed(ARGV[14 + k * GROUP + 6]) end
+  for p, w in pairs(settings.weights) do weights[p] = w end
+  syncQueue(ep, qKey, weights)
+end
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
-local aliveUntil = math.floor(now + lease * 2 / 3)
+local aliveUntil = floor(now + lease * 2 / 3)
+local aliveText -- made when a ticket first needs it
 ep.kt = keyTtl
 
 local auditEntry = ''
 if settings.stamped ~= nil then
   -- a newer config file reached the fleet: one entry in the operators' audit log
-  local was, f = settings.stamped, settings.file
+  local was, s = settings.stamped, settings
   local entry = cjson.encode({
-    at = math.floor(now), actor = 'config file', endpoint = endpoint,
-    change = 'config version ' .. string.format('%d', settings.version) .. ' replaces ' .. string.format('%d', was.version),
+    at = floor(now), actor = 'config file', endpoint = endpoint,
+    change = 'config version ' .. format('%d', settings.version) .. ' replaces ' .. format('%d', was.version),
     before = { rate = tostring(was.rate), burst = tostring(was.burst), maxQueue = tostring(was.maxQueue) },
-    after = { rate = tostring(f.rate), burst = tostring(f.burst), maxQueue = tostring(f.maxQueue) },
+    after = { rate = tostring(s.fileRate), burst = tostring(s.fileBurst), maxQueue = tostring(s.fileMaxQueue) },
   })
   -- the caller writes it: the audit log is the namespace's, and may live in another Cluster slot
   auditEntry = entry
@@ -117,25 +131,30 @@ local queue = {
 }
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
-local results = {}
+-- the reply: the header's 12 values are set at the end; sized for them and one request (a table
+-- that grows is reallocated at 1, 2, 4, 8, 16 entries)
+local HEAD = 12
+local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
 local function push(id, status, a, b, c)
-  results[#results + 1] = id; results[#results + 1] = status
-  results[#results + 1] = a; results[#results + 1] = b or ''; results[#results + 1] = c or ''
+  local i = replyEnd
+  reply[i + 1], reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5] = id, status, a, b or '', c or ''
+  replyEnd = i + 5
 end
 local enqueued = false
 for k = 0, groups - 1 do
   local o = 14 + k * GROUP
-  local firstId, count = tonumber(ARGV[o]), tonumber(ARGV[o + 1])
-  local cost, maxWait = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  -- ids never repeat: not worth remembering
+  local firstId, count = tonumber(ARGV[o]), parsed(ARGV[o + 1])
+  local cost, maxWait = parsed(ARGV[o + 2]), parsed(ARGV[o + 3])
   local tenant, priority = ARGV[o + 4], ARGV[o + 5]
-  local weight = settings.weights[priority] or tonumber(ARGV[o + 6])
-  local fileRate, fileBurst = tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
+  local weight = settings.weights[priority] or parsed(ARGV[o + 6])
+  local fileRate, fileBurst = parsed(ARGV[o + 7]), parsed(ARGV[o + 8])
   -- alike requests: the same buckets, whose bursts no request of this call changes
   local tenantRate, tenantBurst = tenantBudget(tcfgKey, tenant, fileRate, fileBurst)
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   for id = firstId, firstId + count - 1 do
-    local w = math.max(waitAll(list, cost), settings.pauseWait)
+    local w = max(waitAll(list, cost), settings.pauseWait)
     if tooBig ~= nil then
       push(id, -3, tostring(tooBig))
     elseif settings.bypass[tenant] then
@@ -162,12 +181,12 @@ for k = 0, groups - 1 do
     else
       local cls = loadClass(ep, tenant, priority)
       local last, queuedInClass = cls.f, cls.n
-      local tag = math.max(ep.v, last)
+      local tag = max(ep.v, last)
       local busyWeight = ep.bw
       if queuedInClass <= 0 then busyWeight = busyWeight + weight end
       -- work ahead of this tag: every busy class is served (tag - V) * its weight, but never more than is queued
-      local ahead = math.min((tag - ep.v) * busyWeight, ep.qc)
-      local eta = math.max(waitForAmount(ep, ahead + cost), w)
+      local ahead = min((tag - ep.v) * busyWeight, ep.qc)
+      local eta = max(waitForAmount(ep, ahead + cost), w)
       if maxWait >= 0 and eta > maxWait then
         ep.to = ep.to + 1
         push(id, -1, num(eta))
@@ -176,14 +195,19 @@ for k = 0, groups - 1 do
         push(id, -2, tostring(settings.maxQueue))
       else
         ep.s = ep.s + 1
-        local deadline = -1
-        if maxWait >= 0 then deadline = math.floor(now + maxWait) end
-        local member = ticketMember(ep.s, owner, cost, deadline, tenant, priority, fileRate and tostring(fileRate), fileBurst and tostring(fileBurst), aliveUntil)
+        local deadline, deadlineText = -1, '-1'
+        if maxWait >= 0 then
+          deadline = floor(now + maxWait)
+          deadlineText = format('%d', deadline)
+        end
+        if aliveText == nil then aliveText = format('%d', aliveUntil) end
+        -- the caller's strings: the same numbers, without a sprintf each
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, aliveText)
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
         if cost > ep.xc then ep.xc = cost end
-        redis.call('ZADD', qKey, tag, member)
+        rcall('ZADD', qKey, tag, member)
         cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
         ep.bw = busyWeight
         ep.n = ep.n + 1
@@ -202,38 +226,43 @@ ep.writes = sendMail(ep, KEYS[4], keyTtl)
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
 local checksAt = 14 + groups * GROUP
-local m = tonumber(ARGV[checksAt]) or 0
+local m = parsed(ARGV[checksAt]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then renewLease(KEYS[5], owner, lease) end
   local hasMail = state.extra[ownFlag] == '1'
   if hasMail or m > 0 then
     takeMail(KEYS[4], owner, keyTtl, mailbox)
-    if hasMail then ep.writes[#ep.writes + 1] = ownFlag; ep.writes[#ep.writes + 1] = '0' end
+    if hasMail then
+      local writes = ep.writes or {}
+      writes[#writes + 1] = ownFlag; writes[#writes + 1] = '0'
+      ep.writes = writes
+    end
   end
 end
 
 saveEndpoint(ep, qKey)
 
+local pausedUntil = max(ep.pu, now + settings.pauseWait)
+reply[1], reply[2], reply[3], reply[4] = fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw)
+reply[5], reply[6] = ep.r == rate and '' or tostring(ep.r), ep.b == burst and '' or tostring(ep.b)
+reply[7], reply[8], reply[9] = ep.n, fixed(ep.qc), adaptiveChange
+reply[10], reply[11], reply[12] = fixed(pausedUntil > now and pausedUntil or 0), auditEntry, replyEnd - HEAD
+reply[replyEnd + 1] = #mailbox
+for i = 1, #mailbox do reply[replyEnd + 1 + i] = mailbox[i] end
+replyEnd = replyEnd + 1 + #mailbox
+
 -- the caller's tickets that vanished without a word (their mail expired before the caller came back)
-local lost = {}
 if m > 0 then
   local inMail = {}
   for i = 1, #mailbox, 2 do inMail[mailbox[i]] = true end
   local members = {}
   for i = 1, m do members[i] = ARGV[checksAt + i] end
-  local scores = redis.call('ZMSCORE', qKey, unpack(members))
+  local scores = rcall('ZMSCORE', qKey, unpack(members))
   for i = 1, m do
-    if not inMail[string.match(members[i], '^[^|]*')] and not scores[i] then lost[#lost + 1] = members[i] end
+    if not inMail[match(members[i], '^[^|]*')] and not scores[i] then
+      replyEnd = replyEnd + 1
+      reply[replyEnd] = members[i]
+    end
   end
 end
-
-local pausedUntil = math.max(ep.pu, now + settings.pauseWait)
-return {
-  { fixed(now), fixed(ep.t), fixed(ep.v), fixed(ep.bw), ep.r == tonumber(ARGV[3]) and '' or tostring(ep.r),
-    ep.b == tonumber(ARGV[4]) and '' or tostring(ep.b), ep.n, fixed(ep.qc), adaptiveChange,
-    fixed(pausedUntil > now and pausedUntil or 0) },
-  results,
-  mailbox,
-  lost,
-  auditEntry,
-}
+return reply

@@ -12,6 +12,7 @@ import type { Keys } from './keys.js';
 import type { EventHub, ThrottleEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { run } from './redis/scripts.js';
+import { splitAcquireReply } from './redis/acquire-reply.js';
 import { RedisClock, lateToleranceMs } from './letgo.js';
 import { jitter, nowMs } from './sleep.js';
 import { Outage, type FailurePolicy, type LocalShare } from './outage.js';
@@ -327,7 +328,8 @@ export class EndpointLane {
     this.inFlight++;
     this.calls++;
     run<unknown[]>(this.redis, 'acquire', this.keys, args).then(
-      (reply) => {
+      (flat) => {
+        const reply = splitAcquireReply(flat);
         this.inFlight--;
         if (this.settings.events.active) this.settings.events.emit({ type: 'redis-call', endpoint: s.endpoint, script: 'acquire', ms: nowMs() - sentAt, ok: true });
         if (this.outage.failures > 0) this.recovered();

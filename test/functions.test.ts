@@ -75,9 +75,9 @@ describe('an include at a library\'s top level (hoist)', () => {
   it('keeps functions, assigns constants once and per-call state on every call, and refuses what it cannot split', () => {
     const once: string[] = [];
     const perCall: string[] = [];
-    const out = hoist('x', "local LIMIT = 64\nlocal seen, n = {}, 0\nlocal function f()\n  return seen[n]\nend", once, perCall);
-    expect(out).toBe('local LIMIT\nlocal seen, n\nlocal function f()\n  return seen[n]\nend');
-    expect(once).toEqual(['LIMIT = 64']);
+    const out = hoist('x', "local LIMIT = 64\nlocal max, rcall = math.max, redis.call\nlocal seen, n = {}, 0\nlocal function f()\n  return seen[n]\nend", once, perCall);
+    expect(out).toBe('local LIMIT\nlocal max, rcall\nlocal seen, n\nlocal function f()\n  return seen[n]\nend');
+    expect(once).toEqual(['LIMIT = 64', 'max, rcall = math.max, redis.call']);
     expect(perCall).toEqual(['seen, n = {}, 0']);
     // run once per server, these would be shared between calls (or fail with no globals at load)
     expect(() => hoist('x', 'if ARGV[1] then x = 1 end', [], [])).toThrow(/lua\/includes\/x.lua:1: only local declarations/);

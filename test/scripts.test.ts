@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { run } from '../src/redis/scripts.js';
+import { splitAcquireReply } from '../src/redis/acquire-reply.js';
 import { readEndpointState, writeEndpointState } from './support/endpoint-state.js';
 import { cleanup, makeThrottler, namespaceKeys, newRedis, until } from './support/helpers.js';
 
@@ -19,12 +20,19 @@ function acquireArgs(t: ReturnType<typeof makeThrottler>, owner: string, opts: {
 }
 
 describe('acquire-9 contract', () => {
+  it('replies one flat array, split back into header, results, mailbox, lost and audit', () => {
+    const header = [1, 2, 3, 4, '', '', 0, 0, '', 0];
+    // one request reserved; a promotion of this run (millionths) and one posted (decimal); one lost member
+    const flat = [...header, '', 5, 7, 0, 1_500_000, '', '', 4, '000000000001', 1_234_500_000, '000000000002', '12.5', '000000000003|aaaa'];
+    expect(splitAcquireReply(flat)).toEqual([header, [7, 0, 1_500_000, '', ''], ['000000000001', '1234.5', '000000000002', '12.5'], ['000000000003|aaaa'], '']);
+  });
+
   it('serves a group of alike requests as that many requests, one after another, each under its own id', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 1 } } });
     const a = acquireArgs(t, 'cafe02', { ratePerMs: 0.01, burst: 1, horizonMs: 1000, requests: [] });
     // one group: ids 5, 6, 7, cost 1, no deadline; then a lone request of another tenant (id 8)
     a.args.splice(12, 1, 2, 5, 3, 1, -1, 'default', 'normal', 2, '', '', 8, 1, 1, -1, 'other', 'normal', 2, '', '');
-    const reply = (await run<unknown[][]>(t.redis as Redis, 'acquire', a.keys, a.args)) as unknown[][];
+    const reply = splitAcquireReply(await run<unknown[]>(t.redis as Redis, 'acquire', a.keys, a.args));
     const results = reply[1]!;
     expect(results.filter((_, i) => i % 5 === 0)).toEqual([5, 6, 7, 8]);
     expect(results.filter((_, i) => i % 5 === 1)).toEqual([0, 0, 0, 0]);
@@ -38,7 +46,7 @@ describe('acquire-9 contract', () => {
     const redis = t.redis as Redis;
     // a process that queues a ticket and dies: its lease runs out, nobody renews it
     const dead = acquireArgs(t, 'deadbeef', { ratePerMs: 0.02, burst: 1, leaseMs: 100, requests: [{}, {}] });
-    const reply = (await run<unknown[][]>(redis, 'acquire', dead.keys, dead.args)) as unknown[][];
+    const reply = splitAcquireReply(await run<unknown[]>(redis, 'acquire', dead.keys, dead.args));
     expect(reply[1]![1]).toBe(0); // the first was reserved
     expect(reply[1]![6]).toBe(1); // the second queued
     await sleep(150);
@@ -54,12 +62,12 @@ describe('acquire-9 contract', () => {
     const redis = t.redis as Redis;
     const owner = 'cafe01';
     const a = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, requests: [{}, { maxWait: 200 }] });
-    const reply = (await run<unknown[][]>(redis, 'acquire', a.keys, a.args)) as unknown[][];
+    const reply = splitAcquireReply(await run<unknown[]>(redis, 'acquire', a.keys, a.args));
     expect(reply[1]![6]).toBe(1);
     // the operator slows the endpoint: the queued ticket can no longer make its deadline
     await t.configure('e', { rate: '1/min' });
     const claim = acquireArgs(t, owner, { ratePerMs: 0.02, burst: 1, ticketsOut: '1', requests: [] });
-    const again = (await run<unknown[][]>(redis, 'acquire', claim.keys, claim.args)) as unknown[][];
+    const again = splitAcquireReply(await run<unknown[]>(redis, 'acquire', claim.keys, claim.args));
     expect(again[2]).toEqual([expect.stringMatching(/^0+\d+$/), 'x']);
     expect((await t.inspect('e')).counters.timeouts).toBe(1);
   });
@@ -132,7 +140,7 @@ describe('acquire-9 contract', () => {
     const redis = t.redis as Redis;
     // owner a: one reserved, one queued (50 ms away, beyond the 10 ms horizon)
     const a = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, requests: [{}, {}] });
-    const queued = (await run<unknown[][]>(redis, 'acquire', a.keys, a.args)) as unknown[][];
+    const queued = splitAcquireReply(await run<unknown[]>(redis, 'acquire', a.keys, a.args));
     expect(queued[1]![6]).toBe(1);
     const seq = String(queued[1]![7]).split('|')[0];
     // mail of a process long gone, posted when the namespace was young
@@ -145,7 +153,7 @@ describe('acquire-9 contract', () => {
     expect(await redis.hget(mailbox, `aaaa|${seq}`)).toMatch(/^[\d.]+@\d+$/);
     // a's next call reads it (its flag says mail waits), and the stale mail goes with it
     const again = acquireArgs(t, 'aaaa', { ratePerMs: 0.02, burst: 1, ticketsOut: '1', requests: [] });
-    const reply = (await run<unknown[][]>(redis, 'acquire', again.keys, again.args)) as unknown[][];
+    const reply = splitAcquireReply(await run<unknown[]>(redis, 'acquire', again.keys, again.args));
     expect(reply[2]).toEqual([seq, expect.stringMatching(/^[\d.]+$/)]);
     const left = await redis.hkeys(mailbox);
     expect(left.filter((f) => f.startsWith('dead|'))).toEqual([]);
@@ -169,6 +177,20 @@ describe('acquire-9 contract', () => {
     // written back through packEndpoint: a penalty changes pen and the bucket's clocks, nothing else here
     await t.penalize('e', { retryAfterMs: 1 });
     expect(await readEndpointState(redis, key)).toMatchObject({ ...marks, pen: 107 });
+  });
+
+  it("reads the endpoint's state again when another writer changed it since the run before (a Function keeps the table it saved)", async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '10/s', burst: 5 } } });
+    const redis = t.redis as Redis;
+    const key = t.keys.bucket('e');
+    await t.acquire('e');
+    await t.acquire('e');
+    await writeEndpointState(redis, key, { adm: 500 });
+    await t.acquire('e');
+    expect((await t.inspect('e')).counters.admitted).toBe(501);
+    // the state is this script's own save again: the kept table counts on
+    await t.acquire('e');
+    expect((await readEndpointState(redis, key)).adm).toBe(502);
   });
 
   it("keeps the tenants' hash to about the tenants in use while tenants come and go", async () => {

@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Adaptive rate, per endpoint, opt-in. The effective rate lives in the endpoint's bucket hash
 -- ('er'), so every worker follows it on its next call. A penalty cuts it by `factor` and remembers
 -- the rate that tripped ('ceil'). Each quiet period without a penalty raises it, in three phases
@@ -33,20 +34,20 @@ local function parseAdaptive(spec)
   local f = {}
   for part in string.gmatch(spec, '([^,]+)') do f[#f + 1] = tonumber(part) end
   local maxHold = f[5] or f[2] * DEFAULT_MAX_HOLD
-  return { factor = f[1], quietMs = f[2], step = f[3], minRate = f[4], maxHoldMs = math.max(f[2], maxHold) }
+  return { factor = f[1], quietMs = f[2], step = f[3], minRate = f[4], maxHoldMs = max(f[2], maxHold) }
 end
 
 -- the configured rate `rate`, or the adaptive one below it; returns rate and ep fields to use
 local function adaptiveRate(ep, a, rate)
   if a == nil or ep.er == nil or ep.er <= 0 then return rate end
-  return math.min(rate, math.max(a.minRate, ep.er))
+  return min(rate, max(a.minRate, ep.er))
 end
 
 -- called on every acquire: raise the rate after a quiet period; returns 'up' when it did
 local function adaptiveRaise(ep, a, configured)
   if a == nil or ep.er == nil or ep.er <= 0 then return '' end
   if (ep.pu or 0) > now then return '' end
-  local since = math.max(ep.lp or 0, ep.la or 0, ep.pu or 0, ep.aw or 0)
+  local since = max(ep.lp or 0, ep.la or 0, ep.pu or 0, ep.aw or 0)
   if ep.er >= configured then
     -- a quiet period at the configured rate proves the room as well: the backoff is over
     if (ep.pk or 0) > 0 and now - since >= a.quietMs then ep.pk = 0 end
@@ -57,7 +58,7 @@ local function adaptiveRaise(ep, a, configured)
   -- stored rates are rounded: within 0.1% of the target counts as there
   local atPlateau = ceil > 0 and ep.er >= target * 0.999 and ep.er <= target * 1.001
   local quiet = a.quietMs
-  if atPlateau then quiet = math.min(a.quietMs * HOLD_GROWTH ^ (ep.pk or 0), a.maxHoldMs) end
+  if atPlateau then quiet = min(a.quietMs * HOLD_GROWTH ^ (ep.pk or 0), a.maxHoldMs) end
   if now - since < quiet then return '' end
   -- admissions since the period began, against what the effective rate allowed in it
   if (ep.adm - (ep.aa or 0)) < USED * ep.er * (now - since) then
@@ -73,10 +74,10 @@ local function adaptiveRaise(ep, a, configured)
   elseif ep.er < ceil then
     ep.er = ep.er + a.step
   else
-    ep.er = ep.er + math.max(a.step, ep.er - ceil)
+    ep.er = ep.er + max(a.step, ep.er - ceil)
     if ep.er > ceil * (1 + NEAR) then ep.pk = 0 end
   end
-  ep.er = math.min(ep.er, configured)
+  ep.er = min(ep.er, configured)
   ep.la, ep.aw, ep.aa = now, now, ep.adm
   if ep.er ~= before then return 'up' end
   return ''
@@ -94,7 +95,7 @@ local function adaptiveCut(ep, a, configured)
     ep.pk = (ep.pk or 0) + 1
   end
   ep.ceil = current
-  ep.er = math.max(a.minRate, current * a.factor)
+  ep.er = max(a.minRate, current * a.factor)
   ep.lp, ep.aw, ep.aa = now, now, ep.adm
   return true
 end

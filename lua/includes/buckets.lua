@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Token buckets held in hashes: field 'p' packs t (tokens at ts), ts (ms), r (tokens/ms), b (burst)
 -- and kx (when the key expires) as doubles. Packed because turning numbers into text and back
 -- (printf, strtod) was most of a script's CPU; an older layout's fields t, ts, r, b, kx are still
@@ -14,7 +15,7 @@
 -- the hash itself expires, the latest kx of its fields. Fields past their kx are swept by sampling
 -- (see sweepTenants).
 local buckets = {}
-local tenantBuckets = {}
+local tenantBuckets = nil -- made with the first tenant's bucket: most runs have none
 local MAX_TTL = 7 * 24 * 3600 * 1000
 local BUCKET_FMT = '<ddddd'
 
@@ -22,12 +23,12 @@ local BUCKET_FMT = '<ddddd'
 local tenantsExpiry = 0
 local function readBucket(key, field)
   if field then
-    local v = redis.call('HMGET', key, field, '|x')
+    local v = rcall('HMGET', key, field, '|x')
     tenantsExpiry = tonumber(v[2]) or 0
     if v[1] then return { struct.unpack(BUCKET_FMT, v[1]) } end
     return {}
   end
-  local v = redis.call('HMGET', key, 'p', 't', 'ts', 'r', 'b', 'kx')
+  local v = rcall('HMGET', key, 'p', 't', 'ts', 'r', 'b', 'kx')
   if v[1] then return { struct.unpack(BUCKET_FMT, v[1]) } end
   return { tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[5]), tonumber(v[6]) }
 end
@@ -41,13 +42,18 @@ local function settleBucket(b)
     -- refill; a clock that went backwards refills nothing, a held bucket refills from its hold's end
     local from = ts
     local hold = b.hold
-    if hold ~= nil and hold > from then from = math.min(hold, now) end
-    t = math.min(cap, t + (now - from) * b.r)
+    if hold ~= nil and hold > from then from = min(hold, now) end
+    t = min(cap, t + (now - from) * b.r)
     ts = now
   end
   if t > cap then t = cap end -- burst lowered at runtime
   b.t, b.ts = t, ts
-  if b.field then tenantBuckets[b.field] = b else buckets[b.key] = b end
+  if b.field then
+    tenantBuckets = tenantBuckets or {}
+    tenantBuckets[b.field] = b
+  else
+    buckets[b.key] = b
+  end
   return b
 end
 
@@ -56,7 +62,7 @@ end
 -- `field`: a tenant's bucket in the tenants' hash `key`.
 local function loadBucket(key, rate, burst, field)
   local b
-  if field then b = tenantBuckets[field] else b = buckets[key] end
+  if field then b = tenantBuckets and tenantBuckets[field] else b = buckets[key] end
   if b then return b end
   local v = readBucket(key, field)
   local r = rate or v[3]
@@ -97,7 +103,7 @@ end
 -- refund a reservation whose slot is still in the future (a passed slot was used or lost)
 local function refundAll(list, cost)
   for i = 1, #list do
-    list[i].t = math.min(list[i].b, list[i].t + cost)
+    list[i].t = min(list[i].b, list[i].t + cost)
     list[i].dirty = true
   end
 end
@@ -113,7 +119,7 @@ end
 -- time for an idle bucket to be full again: after that its key carries no information
 local function bucketTtl(b)
   if b.r <= 0 then return MAX_TTL end
-  return math.min(MAX_TTL, math.ceil(holdLeft(b) + (b.b - math.min(b.t, 0)) / b.r) + 1000)
+  return min(MAX_TTL, ceil(holdLeft(b) + (b.b - min(b.t, 0)) / b.r) + 1000)
 end
 
 -- Each new tenant field samples a few others and deletes those past their kx (their buckets are
@@ -121,7 +127,7 @@ end
 -- removes 4 * the stale share on average, and adds at most one future stale field), while a
 -- namespace with a steady set of tenants pays nothing. An idle hash expires as a whole ('|x').
 local function sweepTenants(key)
-  local sample = redis.call('HRANDFIELD', key, 4, 'WITHVALUES')
+  local sample = rcall('HRANDFIELD', key, 4, 'WITHVALUES')
   local stale = {}
   for i = 1, #sample, 2 do
     if sample[i] ~= '|x' then
@@ -129,7 +135,7 @@ local function sweepTenants(key)
       if kx < now then stale[#stale + 1] = sample[i] end
     end
   end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  if #stale > 0 then rcall('HDEL', key, unpack(stale)) end
 end
 
 -- A key's expiry is renewed only when it would come too soon: each bucket remembers when its key
@@ -137,7 +143,7 @@ end
 -- a busy bucket pays one PEXPIREAT every few seconds instead of one per call.
 local function renewal(expiresAt, needed, slack)
   if expiresAt >= needed then return nil end
-  return math.ceil(needed + slack)
+  return ceil(needed + slack)
 end
 
 -- `extra` (optional): more field/value pairs to write to one bucket's hash in the same HSET.
@@ -147,14 +153,17 @@ local function flushBuckets(extraTtl, extraKey, extra)
     if b.dirty then
       local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
       if at then b.kx = at end
-      local args = { 'p', b.pack and b.pack(b) or struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx) }
+      local packed = b.pack and b.pack(b) or struct.pack(BUCKET_FMT, b.t, b.ts, b.r, b.b, b.kx)
       if key == extraKey then
-        for i = 1, #extra do args[#args + 1] = extra[i] end
+        extra[#extra + 1] = 'p'; extra[#extra + 1] = packed
+        rcall('HSET', key, unpack(extra))
+      else
+        rcall('HSET', key, 'p', packed)
       end
-      redis.call('HSET', key, unpack(args))
-      if at then redis.call('PEXPIREAT', key, at) end
+      if at then rcall('PEXPIREAT', key, at) end
     end
   end
+  if tenantBuckets == nil then return end
   for field, b in pairs(tenantBuckets) do
     if b.dirty then
       local at = renewal(b.kx, now + bucketTtl(b) + extraTtl, extraTtl / 2)
@@ -163,10 +172,10 @@ local function flushBuckets(extraTtl, extraKey, extra)
       if b.kx > tenantsExpiry then
         -- the hash outlives its longest-lived field
         tenantsExpiry = b.kx
-        redis.call('HSET', b.key, field, packed, '|x', string.format('%d', b.kx))
-        redis.call('PEXPIREAT', b.key, b.kx)
+        rcall('HSET', b.key, field, packed, '|x', format('%d', b.kx))
+        rcall('PEXPIREAT', b.key, b.kx)
       else
-        redis.call('HSET', b.key, field, packed)
+        rcall('HSET', b.key, field, packed)
       end
       if b.new then sweepTenants(b.key) end
     end
@@ -176,16 +185,17 @@ end
 -- An operator's runtime budget for a tenant (hash tcfg, tenant -> 'rate,burst', rate in
 -- tokens/ms) wins over the configured one; read once per tenant per script run, and only while
 -- the endpoint's flag 'tf' says such budgets may exist (tenantCfgMaybe: see readEndpoint).
-local tenantOverrides = {}
+local tenantOverrides = nil
 local tenantCfgMaybe = true
 local function tenantBudget(cfgKey, tenant, rate, burst)
   if not tenantCfgMaybe then return rate, burst end
+  tenantOverrides = tenantOverrides or {}
   local o = tenantOverrides[tenant]
   if o == nil then
     o = false
-    local v = redis.call('HGET', cfgKey, tenant)
+    local v = rcall('HGET', cfgKey, tenant)
     if v then
-      local r, b = string.match(v, '^([^,]+),([^,]+)$')
+      local r, b = match(v, '^([^,]+),([^,]+)$')
       if tonumber(r) and tonumber(b) then o = { tonumber(r), tonumber(b) } end
     end
     tenantOverrides[tenant] = o
@@ -196,7 +206,13 @@ end
 
 -- The buckets a request is charged to: its endpoint, the namespace cap (key gKey), its tenant's
 -- budget (a field of the hash tKey).
+local soloList = nil -- { ep } of this run: the list of most requests and tickets, made once
 local function chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
+  if globalRate == nil and tenantRate == nil then
+    -- its readers never change a list
+    if soloList == nil or soloList[1] ~= ep then soloList = { ep } end
+    return soloList
+  end
   local list = { ep }
   if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
   if tenantRate ~= nil then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end

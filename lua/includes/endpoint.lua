@@ -1,3 +1,4 @@
+--- @include "lib"
 --- @include "adaptive"
 --- @include "fairQueue"
 -- An endpoint's effective settings: the caller's configured defaults, overridden at runtime by
@@ -8,16 +9,19 @@
 -- bucket (fv, fr, fb, fq: see resolveFileConfig); the newest version wins over the caller's file.
 -- `state` (readEndpoint): the hash is read only when the endpoint's flag 'cf' says it may hold
 -- something (the operators' controls set it with every change) or the endpoint's state is new.
+-- Without overrides, weights, bypass and overridden are one shared empty table, never written.
+local NO_OVERRIDES = {}
 local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
-  local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = {}, bypass = {},
-              pauseWait = 0, dryRun = false, shadowRate = nil, shadowBurst = nil,
-              version = tonumber(version) or 0, file = { rate = rate, burst = burst, maxQueue = maxQueue },
-              overridden = {}, stamping = false, stamped = nil }
+  local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = NO_OVERRIDES, bypass = NO_OVERRIDES,
+              pauseWait = 0, dryRun = false, version = parsed(version) or 0,
+              fileRate = rate, fileBurst = burst, fileMaxQueue = maxQueue,
+              overridden = NO_OVERRIDES, stamping = false, configuredRate = rate }
   if not (state.cf or state.fresh) then return s end
-  local raw = redis.call('HGETALL', cfgKey)
+  local raw = rcall('HGETALL', cfgKey)
   -- the flag follows what the hash holds (saveEndpoint writes it)
   state.cfWanted = #raw > 0
   if #raw == 0 then return s end
+  s.weights, s.bypass, s.overridden = {}, {}, {}
   local fields = {}
   for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
   local tmpActive = (tonumber(fields['tmp:until']) or 0) > now
@@ -30,16 +34,16 @@ local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
     if v ~= nil then s[name] = v; s.overridden[name] = true end
   end
   for f, v in pairs(fields) do
-    if string.sub(f, 1, 2) == 'w:' then
-      s.weights[string.sub(f, 3)] = tonumber(pick(f))
-    elseif tmpActive and string.sub(f, 1, 6) == 'tmp:w:' then
-      s.weights[string.sub(f, 7)] = tonumber(v)
-    elseif string.sub(f, 1, 7) == 'bypass:' and (tonumber(v) or INF) > now then
-      s.bypass[string.sub(f, 8)] = true
+    if sub(f, 1, 2) == 'w:' then
+      s.weights[sub(f, 3)] = tonumber(pick(f))
+    elseif tmpActive and sub(f, 1, 6) == 'tmp:w:' then
+      s.weights[sub(f, 7)] = tonumber(v)
+    elseif sub(f, 1, 7) == 'bypass:' and (tonumber(v) or INF) > now then
+      s.bypass[sub(f, 8)] = true
     end
   end
   local paused = fields['paused']
-  if paused then s.pauseWait = math.max(0, (tonumber(paused) or INF) - now) end
+  if paused then s.pauseWait = max(0, (tonumber(paused) or INF) - now) end
   s.dryRun = fields['dryRun'] == '1'
   s.shadowRate, s.shadowBurst = tonumber(fields['shadow:rate']), tonumber(fields['shadow:burst'])
   return s
@@ -52,16 +56,15 @@ end
 -- know the max queue), and settings.stamped tells it what it replaced. An operator's runtime
 -- override still wins over either file.
 local function resolveFileConfig(settings, f)
-  local mine = settings.file
   if f.fv > settings.version then
     if not settings.overridden.rate then settings.rate = f.fr end
     if not settings.overridden.burst then settings.burst = f.fb end
     if not settings.overridden.maxQueue then settings.maxQueue = f.fq end
   elseif settings.version > f.fv and settings.stamping then
-    if f.fv > 0 and (f.fr ~= mine.rate or f.fb ~= mine.burst or f.fq ~= mine.maxQueue) then
+    if f.fv > 0 and (f.fr ~= settings.fileRate or f.fb ~= settings.fileBurst or f.fq ~= settings.fileMaxQueue) then
       settings.stamped = { version = f.fv, rate = f.fr, burst = f.fb, maxQueue = f.fq }
     end
-    f.fv, f.fr, f.fb, f.fq = settings.version, mine.rate, mine.burst, mine.maxQueue
+    f.fv, f.fr, f.fb, f.fq = settings.version, settings.fileRate, settings.fileBurst, settings.fileMaxQueue
   end
 end
 
@@ -73,33 +76,39 @@ end
 -- mc, xc: the smallest and the largest cost queued since the queue was last empty (bounds of what
 -- waits). ho (a string): the owner of the ticket promote last stopped at, '' when unknown.
 -- aw, aa: when the adaptive rate's current quiet period began and the admissions counter then
--- (see adaptive.lua). mx: when the endpoint's mailbox expires (see promote.lua). hu: until when ho's lease certainly holds (Redis ms; see ticketMember). bp: the queue's busy
+-- (see adaptive.lua). mx: when the endpoint's mailbox expires (see promote.lua). hu: until when ho's lease certainly holds (Redis ms; see newTicket). bp: the queue's busy
 -- period (see fairQueue.lua).
 -- All of them, after the bucket's t ts r b kx, are packed as doubles in the hash's field 'p' (see
 -- buckets.lua); 'ho' and the config flag 'cf' are fields of their own.
 local EP_FIELDS = { 'v', 'n', 'qc', 'bw', 's', 'adm', 'qd', 'to', 'qf', 'dr', 'pu', 'pen', 'dw', 'byp', 'sw', 'er', 'ceil', 'lp', 'la', 'pk', 'fv', 'fr', 'fb', 'fq', 'kt', 'qx', 'qdl', 'mc', 'xc', 'bp', 'hu', 'aw', 'aa', 'mx' }
 local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
+-- a new endpoint's: every number 0 (a double 0 is eight zero bytes)
+local EP_ZERO = string.rep('\0', 8 * (5 + #EP_FIELDS))
 
 -- One read for the bucket, the queue's state, the config flags and the hash's fields named in
--- `extra` (a list, or nil): { values (t ts r b kx, then EP_FIELDS, numbers), ho, cf, tf, fresh,
--- extra (field -> value, false when absent) }. An older layout's fields are read when 'p' is absent.
+-- `extra` (a list, or nil): { packed (t ts r b kx, then EP_FIELDS, as doubles; an older layout's
+-- fields are packed so when 'p' is absent), ho, cf, tf, fresh, extra (field -> value, false when
+-- absent) }. loadEndpoint unpacks it.
 local function readEndpoint(key, extra)
-  local v = redis.call('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra or {}))
-  local state = { key = key, ho = v[2] or '', cf = v[3] ~= false, fresh = not (v[1] or v[4]), tf = v[5] ~= false, extra = {} }
+  local v
+  if extra then
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
+  else
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
+  end
+  local fresh = not (v[1] or v[4])
+  local state = { key = key, packed = v[1] or EP_ZERO, ho = v[2] or '', cf = v[3] ~= false, fresh = fresh, tf = v[5] ~= false, extra = {} }
   if extra then
     for i = 1, #extra do state.extra[extra[i]] = v[i + 5] end
   end
   -- runtime tenant budgets: the controls raise 'tf' on every endpoint's state when they set one;
   -- a new state asks whether any exists
-  tenantCfgMaybe = state.tf or state.fresh
-  if v[1] then
-    state.values = { struct.unpack(EP_FMT, v[1]) }
-  elseif v[4] then
-    local old = redis.call('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
-    state.values, state.legacy = {}, true
-    for i = 1, #old do state.values[i] = tonumber(old[i]) end
-  else
-    state.values = {}
+  tenantCfgMaybe = state.tf or fresh
+  if not v[1] and v[4] then
+    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
+    local values = {}
+    for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
+    state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
   end
   state.cfWanted = state.cf
   return state
@@ -107,30 +116,73 @@ end
 
 local function packEndpoint(ep)
   -- in EP_FIELDS' order (named one by one: a table built per call costs more than the packing)
-  return struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc, ep.bp, ep.hu, ep.aw, ep.aa, ep.mx)
+  ep.packed = struct.pack(EP_FMT, ep.t, ep.ts, ep.r, ep.b, ep.kx, ep.v, ep.n, ep.qc, ep.bw, ep.s, ep.adm, ep.qd, ep.to, ep.qf, ep.dr, ep.pu, ep.pen, ep.dw, ep.byp, ep.sw, ep.er, ep.ceil, ep.lp, ep.la, ep.pk, ep.fv, ep.fr, ep.fb, ep.fq, ep.kt, ep.qx, ep.qdl, ep.mc, ep.xc, ep.bp, ep.hu, ep.aw, ep.aa, ep.mx)
+  return ep.packed
+end
+
+-- A Function keeps, per endpoint key, the table it last saved and the string it packed it into:
+-- when the hash holds that very string again (Lua interns strings: one comparison), the table's
+-- numbers are the stored ones, so the next run skips unpacking them and building the table (about
+-- a tenth of a run). Equal bytes are equal numbers whichever process, database or script wrote
+-- them. An entry is claimed by the run that loads it and given back only by its save, so a run
+-- that fails half-way leaves nothing behind. Under EVAL it starts empty at every call.
+local SAVED = { size = 0, byKey = {} }
+local SAVED_MAX = 64
+
+-- the saved table, with the fields of a run set as newEndpoint's constructor sets them; nil: unpack
+local function reuseEndpoint(state)
+  local saved = SAVED.byKey[state.key]
+  if saved == nil or saved.packed ~= state.packed then return nil end
+  saved.packed = nil
+  local ep = saved.ep
+  -- every field a run sets that is not packed (see newEndpoint and the scripts)
+  ep.r, ep.b, ep.hold, ep.dirty, ep.state, ep.fresh, ep.ho = 0, 0, 0, false, state, state.fresh, state.ho
+  ep.tenantCfgKey, ep.writes, ep.grew = nil, nil, nil
+  return ep
+end
+
+-- after the save: nothing may change the endpoint's packed fields any more in this run
+local function keepEndpoint(ep)
+  local byKey = SAVED.byKey
+  local saved = byKey[ep.key]
+  if saved == nil then
+    if SAVED.size >= SAVED_MAX then
+      byKey = {}
+      SAVED.byKey, SAVED.size = byKey, 0
+    end
+    saved = {}
+    byKey[ep.key] = saved
+    SAVED.size = SAVED.size + 1
+  end
+  saved.ep, saved.packed = ep, ep.packed
+end
+
+-- straight into locals and one constructor: a table of the unpacked values, read back field by
+-- field, cost as much again as the constructor (and Lua sizes the table once: filling it field by
+-- field rehashes it ~6 times)
+local function newEndpoint(state)
+  local t, ts, _, _, kx, v, n, qc, bw, s, adm, qd, to, qf, dr, pu, pen, dw, byp, sw, er, ceil, lp, la, pk, fv, fr, fb, fq, kt, qx, qdl, mc, xc, bp, hu, aw, aa, mx = struct.unpack(EP_FMT, state.packed)
+  -- a new bucket is full (settleBucket); an older layout's may lack its tokens
+  if state.fresh then t, ts = nil, nil elseif state.legacy then t, ts = state.legacy.t, state.legacy.ts end
+  return {
+    key = state.key, t = t, ts = ts, r = 0, b = 0, kx = kx, hold = 0, dirty = false, pack = packEndpoint, packed = false,
+    state = state, fresh = state.fresh, ho = state.ho,
+    v = v, n = n, qc = qc, bw = bw, s = s, adm = adm, qd = qd, to = to, qf = qf, dr = dr, pu = pu, pen = pen,
+    dw = dw, byp = byp, sw = sw, er = er, ceil = ceil, lp = lp, la = la, pk = pk, fv = fv, fr = fr, fb = fb, fq = fq,
+    kt = kt, qx = qx, qdl = qdl, mc = mc, xc = xc, bp = bp, hu = hu, aw = aw, aa = aa, mx = mx,
+  }
 end
 
 -- `state`: readEndpoint's. `adaptive` (optional): the endpoint's AIMD spec, whose effective rate
 -- replaces the configured one; 'any': whatever adaptive rate the endpoint has (inspect).
 local function loadEndpoint(state, settings, adaptive)
-  local x = state.values
-  -- one constructor: Lua sizes the table once (filling it field by field rehashes it ~6 times)
-  local ep = {
-    key = state.key, t = x[1], ts = x[2], r = 0, b = 0, kx = x[5] or 0, hold = 0, dirty = false, pack = packEndpoint,
-    state = state, fresh = state.fresh, ho = state.ho,
-    v = x[6] or 0, n = x[7] or 0, qc = x[8] or 0, bw = x[9] or 0, s = x[10] or 0, adm = x[11] or 0,
-    qd = x[12] or 0, to = x[13] or 0, qf = x[14] or 0, dr = x[15] or 0, pu = x[16] or 0, pen = x[17] or 0,
-    dw = x[18] or 0, byp = x[19] or 0, sw = x[20] or 0, er = x[21] or 0, ceil = x[22] or 0, lp = x[23] or 0,
-    la = x[24] or 0, pk = x[25] or 0, fv = x[26] or 0, fr = x[27] or 0, fb = x[28] or 0, fq = x[29] or 0,
-    kt = x[30] or 0, qx = x[31] or 0, qdl = x[32] or 0, mc = x[33] or 0, xc = x[34] or 0, bp = x[35] or 0,
-    hu = x[36] or 0, aw = x[37] or 0, aa = x[38] or 0, mx = x[39] or 0,
-  }
+  local ep = not (state.fresh or state.legacy) and reuseEndpoint(state) or newEndpoint(state)
   if adaptive == 'any' then adaptive = ep.er > 0 and parseAdaptive('0.5,1,0,0') or nil end
   resolveFileConfig(settings, ep)
   settings.configuredRate = settings.rate
   if adaptive ~= nil then
     if ep.er <= 0 then ep.er = settings.rate end
-    ep.er = math.min(ep.er, settings.rate)
+    ep.er = min(ep.er, settings.rate)
   end
   -- a penalty's pause (pu) holds the bucket: no refill and no admission before it
   ep.r, ep.b, ep.hold = adaptiveRate(ep, adaptive, settings.rate), settings.burst, ep.pu
@@ -153,14 +205,14 @@ local function saveEndpoint(ep, qKey)
     if at then
       -- the bucket (the queue's counter) never expires before the queue: renewed with it
       ep.qx, ep.kx = at, 0
-      redis.call('PEXPIREAT', qKey, at)
+      rcall('PEXPIREAT', qKey, at)
     end
   end
   local args = {}
   local state = ep.state
   if ep.ho ~= state.ho then args[1] = 'ho'; args[2] = ep.ho end
   if state.cfWanted and not state.cf then args[#args + 1] = 'cf'; args[#args + 1] = '1' end
-  if state.fresh and not state.tf and ep.tenantCfgKey and redis.call('EXISTS', ep.tenantCfgKey) == 1 then
+  if state.fresh and not state.tf and ep.tenantCfgKey and rcall('EXISTS', ep.tenantCfgKey) == 1 then
     args[#args + 1] = 'tf'; args[#args + 1] = '1'
   end
   classWrites(ep, args)
@@ -169,9 +221,10 @@ local function saveEndpoint(ep, qKey)
   if writes then for i = 1, #writes do args[#args + 1] = writes[i] end end
   ep.dirty = true
   flushBuckets(keep, ep.key, args)
-  if state.cf and not state.cfWanted then redis.call('HDEL', ep.key, 'cf') end
+  if state.cf and not state.cfWanted then rcall('HDEL', ep.key, 'cf') end
   -- an older layout's fields, now packed
-  if state.legacy then redis.call('HDEL', ep.key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS)) end
+  if state.legacy then rcall('HDEL', ep.key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS)) end
+  keepEndpoint(ep)
 end
 
 -- A shadow limit previews a change: every admission is also charged to it, and what would have
@@ -180,6 +233,6 @@ local function chargeShadow(ep, settings, shadowKey, cost)
   if settings.shadowRate == nil then return end
   local sh = loadBucket(shadowKey, settings.shadowRate, settings.shadowBurst)
   if waitForAmount(sh, cost) > 0 then ep.sw = ep.sw + 1 end
-  sh.t = math.max(sh.t - cost, -sh.b)
+  sh.t = max(sh.t - cost, -sh.b)
   sh.dirty = true
 end

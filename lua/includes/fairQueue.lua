@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Start-time fair queuing over classes (tenant, priority): a ticket's tag is
 -- max(V, lastFinish[class]) and the class's finish moves on by cost / weight. Tickets leave in
 -- tag order, so busy classes share the rate in proportion to their weights, and an idle class
@@ -6,20 +7,51 @@
 -- A ticket is one sorted-set member that carries everything its promotion needs:
 --   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil
 -- aliveUntil (Redis ms): until then its owner's lease certainly holds (it was renewed when the
--- ticket queued), so promote need not ask for it
-local function ticketMember(seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, aliveUntil)
-  return string.format('%012d', seq) .. '|' .. owner .. '|' .. cost .. '|' .. deadline .. '|' ..
-    tenant .. '|' .. priority .. '|' .. (tenantRate or '') .. '|' .. (tenantBurst or '') .. '|' .. aliveUntil
+-- ticket queued), so promote need not ask for it.
+-- A member is a pure function of its fields and back: a Function remembers each member's fields
+-- (never changed by their readers), made when the ticket queues or first read, and forgets them
+-- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
+-- run, is parsed once. Dropped whole when it holds TICKETS_MAX members; under EVAL it starts empty
+-- at every call.
+local TICKETS = { size = 0, fields = {} }
+local TICKETS_MAX = 1024
+local function rememberTicket(member, t)
+  if TICKETS.size >= TICKETS_MAX then TICKETS.fields, TICKETS.size = {}, 0 end
+  TICKETS.fields[member] = t
+  TICKETS.size = TICKETS.size + 1
+  return t
+end
+local function forgetTicket(member)
+  local fields = TICKETS.fields
+  if fields[member] ~= nil then
+    fields[member] = nil
+    TICKETS.size = TICKETS.size - 1
+  end
 end
 
+-- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
+local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText)
+  local seqText = format('%012d', seq)
+  local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
+    tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
+  rememberTicket(member, {
+    seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
+    tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
+  })
+  return member
+end
+
+-- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
+local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
 local function parseTicket(member)
-  local f = {}
-  for part in string.gmatch(member .. '|', '([^|]*)|') do f[#f + 1] = part end
-  return {
-    seq = f[1], owner = f[2], cost = tonumber(f[3]), deadline = tonumber(f[4]),
-    tenant = f[5], priority = f[6], tenantRate = tonumber(f[7]), tenantBurst = tonumber(f[8]),
-    alive = tonumber(f[9]) or 0,
-  }
+  local t = TICKETS.fields[member]
+  if t then return t end
+  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
+  return rememberTicket(member, {
+    seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
+    tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
+    tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = tonumber(alive) or 0,
+  })
 end
 
 -- Class state lives in the endpoint's hash, one field per class: 'c|tenant|priority' packs its
@@ -29,7 +61,7 @@ end
 -- once per class per run, written once at the end with the endpoint (classWrites): a run that
 -- queues and promotes tickets of one class costs no command of its own.
 local CLASS_FMT = '<dddd'
-local classes = {}
+local classes = nil -- made with the first class this run loads
 local classesGone = false -- the queue emptied in this run: what is not cached is empty
 
 local function classField(id) return 'c|' .. id end
@@ -41,22 +73,24 @@ local function newClass(id, packed, bp)
     local f, n, w, period = struct.unpack(CLASS_FMT, packed)
     if period == bp then c.f, c.n, c.w = f, n, w end
   end
+  classes = classes or {}
   classes[id] = c
   return c
 end
 
 local function loadClass(ep, tenant, priority)
   local id = tenant .. '|' .. priority
-  local c = classes[id]
+  local c = classes and classes[id]
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
   local packed = ep.state.extra[classField(id)]
-  if packed == nil then packed = redis.call('HGET', ep.key, classField(id)) or nil end
+  if packed == nil then packed = rcall('HGET', ep.key, classField(id)) or nil end
   return newClass(id, packed, ep.bp)
 end
 
 -- field/value pairs for the endpoint's HSET
 local function classWrites(ep, args)
+  if classes == nil then return end
   for id, c in pairs(classes) do
     if c.dirty then
       args[#args + 1] = classField(id)
@@ -73,32 +107,34 @@ local SWEEP_AT_FIELDS = 64
 local function newBusyPeriod(ep)
   ep.bp = ep.bp + 1
   classes, classesGone = {}, true
-  if redis.call('HLEN', ep.key) <= SWEEP_AT_FIELDS then return end
-  local raw = redis.call('HGETALL', ep.key)
+  if rcall('HLEN', ep.key) <= SWEEP_AT_FIELDS then return end
+  local raw = rcall('HGETALL', ep.key)
   local stale = {}
   for i = 1, #raw, 2 do
-    local kind = string.sub(raw[i], 1, 2)
+    local kind = sub(raw[i], 1, 2)
     if kind == 'c|' or kind == 'm|' then stale[#stale + 1] = raw[i] end
   end
-  if #stale > 0 then redis.call('HDEL', ep.key, unpack(stale)) end
+  if #stale > 0 then rcall('HDEL', ep.key, unpack(stale)) end
 end
 
 -- Members known to be in the queue (read by promote) leave it in one ZREM, sent before the
 -- queue is read again (flushRemovals) and at the end.
-local removals = {}
+local removals = nil -- nil: none
 local function flushRemovals(qKey)
-  if #removals > 0 then
-    redis.call('ZREM', qKey, unpack(removals))
-    removals = {}
+  if removals then
+    rcall('ZREM', qKey, unpack(removals))
+    removals = nil
   end
 end
 
 -- forget a ticket that leaves the queue (promoted, expired, cancelled or dropped); `known`: the
 -- member was just read from the queue, so its ZREM can wait for flushRemovals
 local function removeTicket(ep, qKey, member, t, known)
+  forgetTicket(member)
   if known then
+    removals = removals or {}
     removals[#removals + 1] = member
-  elseif redis.call('ZREM', qKey, member) == 0 then
+  elseif rcall('ZREM', qKey, member) == 0 then
     return false
   end
   ep.n = ep.n - 1
@@ -110,8 +146,8 @@ local function removeTicket(ep, qKey, member, t, known)
   if ep.n <= 0 then
     -- an empty queue starts the next busy period afresh: no stale tags, no drift
     ep.n, ep.qc, ep.bw, ep.qdl, ep.mc, ep.xc, ep.ho = 0, 0, 0, 0, 0, 0, ''
-    redis.call('DEL', qKey)
-    removals = {}
+    rcall('DEL', qKey)
+    removals = nil
     newBusyPeriod(ep)
   end
   return true
@@ -125,13 +161,13 @@ end
 -- `weights` (priority -> weight: what this run knows; 1 otherwise), its old finish tag is lost.
 local function syncQueue(ep, qKey, weights)
   if not ep.fresh then return end
-  local n = redis.call('ZCARD', qKey)
+  local n = rcall('ZCARD', qKey)
   if n == ep.n then return end
   ep.n, ep.qc, ep.bw = n, 0, 0
   if n == 0 then return end
   ep.qdl, ep.mc = 1, 0 -- unknown deadlines and costs: promote looks
   newBusyPeriod(ep)
-  for _, member in ipairs(redis.call('ZRANGE', qKey, 0, -1)) do
+  for _, member in ipairs(rcall('ZRANGE', qKey, 0, -1)) do
     local t = parseTicket(member)
     ep.qc = ep.qc + (t.cost or 0)
     local c = classes[t.tenant .. '|' .. t.priority] or newClass(t.tenant .. '|' .. t.priority, nil, ep.bp)
@@ -139,6 +175,6 @@ local function syncQueue(ep, qKey, weights)
     if c.w == 0 then c.w = weights[t.priority] or 1; ep.bw = ep.bw + c.w end
   end
   -- a lost bucket lost its clock too: restart it at the queue's first tag
-  local first = redis.call('ZRANGE', qKey, 0, 0, 'WITHSCORES')
+  local first = rcall('ZRANGE', qKey, 0, 0, 'WITHSCORES')
   if ep.v == 0 and first[2] then ep.v = tonumber(first[2]) end
 end

@@ -1,3 +1,4 @@
+--- @include "lib"
 -- Promote queued tickets, in tag order, into reservations that fit the horizon, and post each
 -- to its owner's mailbox; the owner learns of it on its next call (most owners call anyway, so
 -- a promotion rarely costs a call of its own). Every ticket that leaves the queue is posted:
@@ -10,7 +11,7 @@
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
 -- the first window is small: most runs promote one or two tickets, and every member read costs
 -- Redis and Lua string work; later windows are larger
-local FIRST_WINDOW, WINDOW = 4, 16
+local FIRST_WINDOW, WINDOW = 2, 16
 local MAX_SCAN = 256
 
 -- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
@@ -18,31 +19,36 @@ local MAX_SCAN = 256
 -- raises the owner's flag 'm|<owner>' in the endpoint's hash ('1': mail waits, '0': read), so an
 -- owner reads the mailbox only when there is something for it. The field '_' keeps the hash from
 -- vanishing when its last mail is read, so the expiry kept in the endpoint's state (mx) holds.
-local posts = {}
-local flags = {}
-local flagged = {}
--- the calling owner's own tickets need no mailbox: they go back in this run's reply
+local posts, flags, flagged = nil, nil, nil -- made with the first post: most runs post nothing
+-- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
+-- integer in millionths (fixed(): no sprintf)
 local selfMail = {}
-local function mail(q, towner, seq, value)
+local postedAt = nil
+-- value: what happened, or nil for a promotion to `slot`
+local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
-    selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value
+    selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value or fixed(slot)
     return
   end
+  value = value or num(slot)
+  -- made once per run: a number in a string costs a sprintf
+  if postedAt == nil then postedAt = '@' .. floor(now) end
+  if posts == nil then posts, flags, flagged = {}, {}, {} end
   posts[#posts + 1] = towner .. '|' .. seq
-  posts[#posts + 1] = value .. '@' .. math.floor(now)
+  posts[#posts + 1] = value .. postedAt
   if not flagged[towner] then
     flagged[towner] = true
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
   end
 end
--- returns the flags to write with the endpoint
+-- returns the flags to write with the endpoint (nil: none)
 local function sendMail(ep, mKey, ttl)
-  if #posts > 0 then
-    redis.call('HSET', mKey, '_', '1', unpack(posts))
+  if posts then
+    rcall('HSET', mKey, '_', '1', unpack(posts))
     local at = renewal(ep.mx, now + ttl, ttl / 2)
     if at then
       ep.mx = at
-      redis.call('PEXPIREAT', mKey, at)
+      rcall('PEXPIREAT', mKey, at)
     end
   end
   return flags
@@ -52,39 +58,40 @@ end
 -- per-process mailbox would have let expire (its owner is gone, or finds its tickets lost and
 -- queues them again): swept when the mailbox holds more than 64 fields.
 local function takeMail(mKey, owner, ttl, out)
-  local raw = redis.call('HGETALL', mKey)
+  local raw = rcall('HGETALL', mKey)
   local prefix = owner .. '|'
   local n = #prefix
   local taken = {}
   local old = #raw > 128 and now - ttl or nil
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
-    if string.sub(f, 1, n) == prefix then
+    if sub(f, 1, n) == prefix then
       taken[#taken + 1] = f
-      out[#out + 1] = string.sub(f, n + 1)
-      out[#out + 1] = string.match(v, '^[^@]*')
-    elseif old and f ~= '_' and (tonumber(string.match(v, '@(%d+)$')) or 0) < old then
+      out[#out + 1] = sub(f, n + 1)
+      out[#out + 1] = match(v, '^[^@]*')
+    elseif old and f ~= '_' and (tonumber(match(v, '@(%d+)$')) or 0) < old then
       taken[#taken + 1] = f
     end
   end
-  if #taken > 0 then redis.call('HDEL', mKey, unpack(taken)) end
+  if #taken > 0 then rcall('HDEL', mKey, unpack(taken)) end
 end
 
 -- Owners' leases: one sorted set per slot, owner -> lease expiry (Redis ms). It expires with its
 -- longest lease; lapsed leases are trimmed whenever one is renewed (every lease / 3 per owner).
 local function renewLease(key, owner, lease)
-  redis.call('ZADD', key, now + lease, owner)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, math.ceil(lease)) end
+  rcall('ZADD', key, now + lease, owner)
+  rcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if rcall('PTTL', key) < lease then rcall('PEXPIRE', key, ceil(lease)) end
 end
 
 -- whether a ticket's owner still holds its lease; asked once per owner per script run
-local alive = {}
+local alive = nil
 local function ownerAlive(q, towner, aliveUntil)
   if towner == q.owner or now < aliveUntil then return true end
-  local a = alive[towner]
+  local a = alive and alive[towner]
   if a == nil then
-    a = (tonumber(redis.call('ZSCORE', q.leasesKey, towner)) or 0) > now
+    a = (tonumber(rcall('ZSCORE', q.leasesKey, towner)) or 0) > now
+    alive = alive or {}
     alive[towner] = a
   end
   return a
@@ -94,9 +101,9 @@ end
 -- class's finish tag behind it so the class stays in arrival order
 local function retag(q, member, t, tag, budget, heldCost)
   local ep = q.ep
-  local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / math.max(ep.bw, 1e-9)
+  local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
-  redis.call('ZADD', q.qKey, 'XX', newTag, member)
+  rcall('ZADD', q.qKey, 'XX', newTag, member)
   local c = loadClass(ep, t.tenant, t.priority)
   local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
@@ -111,7 +118,7 @@ end
 local function nothingToPromote(q, deadlines)
   local ep = q.ep
   if (deadlines and ep.qdl > 0) or ep.mc <= 0 or ep.xc > ep.b then return false end
-  if math.max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
+  if max(waitForAmount(ep, ep.mc), q.settings.pauseWait) <= q.horizon then return false end
   -- a first ticket whose owner is gone is dropped at once, tokens or not
   return ep.ho ~= '' and ownerAlive(q, ep.ho, ep.hu)
 end
@@ -119,11 +126,11 @@ end
 local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
-  local held, moved = {}, {}
+  local held, moved -- by tenant, by member: made when a tenant's budget holds a ticket back
   local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
-    local window = redis.call('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    local window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
     size = WINDOW
     if #window == 0 then
       if skipped == 0 then
@@ -135,13 +142,13 @@ local function promote(q)
     end
     for i = 1, #window, 2 do
       scanned = scanned + 1
-      local member, tag = window[i], tonumber(window[i + 1])
+      local member = window[i]
       local t = parseTicket(member)
       local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
-      local w = math.max(waitAll(list, t.cost), q.settings.pauseWait)
+      local w = max(waitAll(list, t.cost), q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
-      if moved[member] then
+      if moved and moved[member] then
         skipped = skipped + 1
       elseif not ownerAlive(q, t.owner, t.alive) then
         removeTicket(ep, q.qKey, member, t, true)
@@ -159,16 +166,18 @@ local function promote(q)
         debitAll(list, t.cost)
         chargeShadow(ep, q.settings, q.shadowKey, t.cost)
         removeTicket(ep, q.qKey, member, t, true)
+        local tag = tonumber(window[i + 1])
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + 1
-        mail(q, t.owner, t.seq, num(now + w))
+        mail(q, t.owner, t.seq, nil, now + w)
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
         ep.ho, ep.hu = t.owner, t.alive
         return
       else
+        held, moved = held or {}, moved or {}
         held[t.tenant] = (held[t.tenant] or 0) + t.cost
-        if retag(q, member, t, tag, list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
+        if retag(q, member, t, tonumber(window[i + 1]), list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
       end
     end
   end

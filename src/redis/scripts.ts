@@ -55,11 +55,16 @@ function includesOf(source: string, seen = new Set<string>()): Include[] {
   return out;
 }
 
+/** `math.max, string.sub, redis.call`: library functions bound to locals, the same on every call. */
+const LIBRARY_FUNCTION = String.raw`(?:(?:math|string|table|struct|cjson|redis)\.\w+|tonumber|tostring|unpack|pairs|ipairs)`;
+const LIBRARY_ALIASES = new RegExp(String.raw`^${LIBRARY_FUNCTION}(?:\s*,\s*${LIBRARY_FUNCTION})*\s*$`);
+
 /**
  * An include as a Function library's top level, which runs once per server with no globals but
  * `redis` (Redis 7.0 lets a library reach `math`, `string`... only inside its functions). So every
  * top-level `local` with a value becomes a declaration here and an assignment run by the call:
- * a name in UPPER_CASE is a constant, assigned on the library's first call (`once`); any other is
+ * a name in UPPER_CASE is a constant, assigned on the library's first call (`once`), and so is a
+ * local bound to library functions (`local max, sub = math.max, string.sub`); any other is
  * per-call state (a cache, the clock), assigned again at the start of every call (`perCall`).
  * Anything else at the top level could not be split so, and is refused rather than shared
  * between calls.
@@ -86,7 +91,7 @@ export function hoist(name: string, source: string, once: string[], perCall: str
       if ((open.match(/[({[]/g) ?? []).length !== (open.match(/[)}\]]/g) ?? []).length) {
         throw new Error(`${where}: a top-level local must be declared on one line: ${line}`);
       }
-      const constant = /^[A-Z][A-Z0-9_]*$/.test(names.split(',')[0]!.trim());
+      const constant = /^[A-Z][A-Z0-9_]*$/.test(names.split(',')[0]!.trim()) || LIBRARY_ALIASES.test(value ?? '');
       (constant ? once : perCall).push(`${names} = ${value ?? 'nil'}`);
       return `local ${names}`;
     })
