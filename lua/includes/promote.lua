@@ -77,10 +77,11 @@ local function takeMail(mKey, owner, ttl, out)
 end
 
 -- Owners' leases: one sorted set per slot, owner -> lease expiry (Redis ms). It expires with its
--- longest lease; lapsed leases are trimmed whenever one is renewed (every lease / 3 per owner).
+-- longest lease; lapsed leases are trimmed when an owner joins (ZADD adds a member), so a steady
+-- fleet's set holds its live owners and those gone since the last one came, and a renewal (every
+-- lease / 3 per owner, or whenever an owner with nothing queued queues) costs one command less.
 local function renewLease(key, owner, lease)
-  rcall('ZADD', key, now + lease, owner)
-  rcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if rcall('ZADD', key, now + lease, owner) == 1 then rcall('ZREMRANGEBYSCORE', key, '-inf', now) end
   if rcall('PTTL', key) < lease then rcall('PEXPIRE', key, ceil(lease)) end
 end
 
