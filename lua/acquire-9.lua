@@ -110,7 +110,7 @@ local aliveText -- made when a ticket first needs it
 ep.kt = keyTtl
 
 local auditEntry = ''
-if settings.stamped ~= nil then
+if settings.stamped then
   -- a newer config file reached the fleet: one entry in the operators' audit log
   local was, s = settings.stamped, settings
   local entry = cjson.encode({
@@ -124,11 +124,7 @@ if settings.stamped ~= nil then
 end
 
 local shadowKey = KEYS[9]
-local queue = {
-  ep = ep, qKey = qKey, owner = owner, horizon = horizon,
-  settings = settings, shadowKey = shadowKey, leasesKey = KEYS[5],
-  globalRate = globalRate, globalBurst = globalBurst, globalKey = gKey, tenantsKey = tKey, tenantCfgKey = tcfgKey,
-}
+local queue = promotion(ep, qKey, owner, horizon, settings, shadowKey, KEYS[5], globalRate, globalBurst, gKey, tKey, tcfgKey)
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
 -- the reply: the header's 12 values are set at the end; sized for them and one request (a table
@@ -221,7 +217,7 @@ for k = 0, groups - 1 do
 end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
-ep.writes = sendMail(ep, KEYS[4], keyTtl)
+ep.writes = sendMail(ep, KEYS[4], keyTtl) or false
 
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
@@ -229,7 +225,7 @@ local checksAt = 14 + groups * GROUP
 local m = parsed(ARGV[checksAt]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then renewLease(KEYS[5], owner, lease) end
-  local hasMail = state.extra[ownFlag] == '1'
+  local hasMail = stateField(state, ownFlag) == '1'
   if hasMail or m > 0 then
     takeMail(KEYS[4], owner, keyTtl, mailbox)
     if hasMail then

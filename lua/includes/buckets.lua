@@ -205,17 +205,17 @@ local function tenantBudget(cfgKey, tenant, rate, burst)
 end
 
 -- The buckets a request is charged to: its endpoint, the namespace cap (key gKey), its tenant's
--- budget (a field of the hash tKey).
+-- budget (a field of the hash tKey). A rate nil or false: no such bucket.
 local soloList = nil -- { ep } of this run: the list of most requests and tickets, made once
 local function chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
-  if globalRate == nil and tenantRate == nil then
+  if not globalRate and not tenantRate then
     -- its readers never change a list
     if soloList == nil or soloList[1] ~= ep then soloList = { ep } end
     return soloList
   end
   local list = { ep }
-  if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
-  if tenantRate ~= nil then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end
+  if globalRate then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
+  if tenantRate then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end
   return list
 end
 

@@ -78,12 +78,24 @@ local function newClass(id, packed, bp)
   return c
 end
 
+-- the value of a field readEndpoint (endpoint.lua) was asked for (false: absent from the hash), nil when not asked;
+-- the fields are few (the requests' classes and a flag): a look through them costs less than a
+-- table of them
+local function stateField(state, field)
+  local fields = state.fields
+  if not fields then return nil end
+  for i = 1, #fields do
+    if fields[i] == field then return state.values[i + 5] end
+  end
+  return nil
+end
+
 local function loadClass(ep, tenant, priority)
   local id = tenant .. '|' .. priority
   local c = classes and classes[id]
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
-  local packed = ep.state.extra[classField(id)]
+  local packed = stateField(ep.state, classField(id))
   if packed == nil then packed = rcall('HGET', ep.key, classField(id)) or nil end
   return newClass(id, packed, ep.bp)
 end

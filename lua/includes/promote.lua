@@ -124,6 +124,17 @@ local function nothingToPromote(q, deadlines)
   return ep.ho ~= '' and ownerAlive(q, ep.ho, ep.hu)
 end
 
+-- What promote and its helpers work with in one run of acquire: a table a Function keeps and each
+-- run fills anew (see SETTINGS in endpoint.lua)
+local PROMOTION = {}
+local function promotion(ep, qKey, owner, horizon, settings, shadowKey, leasesKey, globalRate, globalBurst, globalKey, tenantsKey, tenantCfgKey)
+  local q = PROMOTION
+  q.ep, q.qKey, q.owner, q.horizon, q.settings, q.shadowKey, q.leasesKey = ep, qKey, owner, horizon, settings, shadowKey, leasesKey
+  -- the namespace's rate and burst are false when it has none
+  q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, q.tenantCfgKey = globalRate or false, globalBurst or false, globalKey, tenantsKey, tenantCfgKey
+  return q
+end
+
 local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
