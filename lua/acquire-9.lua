@@ -105,8 +105,8 @@ if ep.fresh then
 end
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
-local aliveUntil = floor(now + lease * 2 / 3)
-local aliveText -- made when a ticket first needs it
+-- (rounded down to the second: still certain, and its text is shared by the runs of that second)
+local aliveUntil = floor((now + lease * 2 / 3) / 1000) * 1000
 ep.kt = keyTtl
 
 local auditEntry = ''
@@ -196,9 +196,8 @@ for k = 0, groups - 1 do
           deadline = floor(now + maxWait)
           deadlineText = format('%d', deadline)
         end
-        if aliveText == nil then aliveText = format('%d', aliveUntil) end
         -- the caller's strings: the same numbers, without a sprintf each
-        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, aliveText)
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil))
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end

@@ -9,9 +9,11 @@
 -- already queued). A ticket held back only by its own tenant's budget is moved back to the tag at
 -- which that budget lets it run (the fair-queue clock V advances rate / busy weight per ms), so a
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
--- the first window is small: most runs promote one or two tickets, and every member read costs
--- Redis and Lua string work; later windows are larger
+-- the first window is small: most runs promote one ticket and stop at the next, and every member
+-- read costs Redis a printed score and Lua two strings; later windows are larger
 local FIRST_WINDOW, WINDOW = 2, 16
+-- its last index as text: a number argument costs Redis a sprintf
+local FIRST_WINDOW_LAST = tostring(FIRST_WINDOW - 1)
 local MAX_SCAN = 256
 
 -- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
@@ -23,7 +25,6 @@ local posts, flags, flagged = nil, nil, nil -- made with the first post: most ru
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
 -- integer in millionths (fixed(): no sprintf)
 local selfMail = {}
-local postedAt = nil
 -- value: what happened, or nil for a promotion to `slot`
 local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
@@ -31,11 +32,10 @@ local function mail(q, towner, seq, value, slot)
     return
   end
   value = value or num(slot)
-  -- made once per run: a number in a string costs a sprintf
-  if postedAt == nil then postedAt = '@' .. floor(now) end
   if posts == nil then posts, flags, flagged = {}, {}, {} end
   posts[#posts + 1] = towner .. '|' .. seq
-  posts[#posts + 1] = value .. postedAt
+  -- when it was posted, to the second (see takeMail)
+  posts[#posts + 1] = value .. '@' .. msText(floor(now / 1000) * 1000)
   if not flagged[towner] then
     flagged[towner] = true
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
@@ -142,7 +142,12 @@ local function promote(q)
   local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
-    local window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    local window
+    if skipped == 0 and size == FIRST_WINDOW then
+      window = rcall('ZRANGE', q.qKey, '0', FIRST_WINDOW_LAST, 'WITHSCORES')
+    else
+      window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    end
     size = WINDOW
     if #window == 0 then
       if skipped == 0 then
