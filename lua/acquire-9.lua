@@ -149,11 +149,12 @@ for k = 0, groups - 1 do
   local tenantRate, tenantBurst = tenantBudget(tcfgKey, tenant, fileRate, fileBurst)
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
+  local bypassed, pauseWait = settings.bypass[tenant], settings.pauseWait
   for id = firstId, firstId + count - 1 do
-    local w = max(waitAll(list, cost), settings.pauseWait)
+    local w = waitAll(list, cost, pauseWait)
     if tooBig ~= nil then
       push(id, -3, tostring(tooBig))
-    elseif settings.bypass[tenant] then
+    elseif bypassed then
       -- allowlisted by an operator: goes at once, charged to nobody
       ep.byp = ep.byp + 1
       push(id, 0, fixed(now))

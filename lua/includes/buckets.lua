@@ -78,14 +78,17 @@ local function holdLeft(b)
   return 0
 end
 local function waitForAmount(b, amount)
-  local lag = holdLeft(b)
+  -- holdLeft, written out: this runs for every request and ticket
+  local hold, lag = b.hold, 0
+  if hold ~= nil and hold > now then lag = hold - now end
   if b.t >= amount then return lag end
   if b.r <= 0 then return INF end
   return lag + (amount - b.t) / b.r
 end
 
-local function waitAll(list, cost)
-  local w = 0
+-- the longest wait of a list's buckets, and never shorter than `atLeast` (a pause)
+local function waitAll(list, cost, atLeast)
+  local w = atLeast
   for i = 1, #list do
     local x = waitForAmount(list[i], cost)
     if x > w then w = x end

@@ -163,7 +163,7 @@ local function promote(q)
       local t = parseTicket(member)
       local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
-      local w = max(waitAll(list, t.cost), q.settings.pauseWait)
+      local w = waitAll(list, t.cost, q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
       if moved and moved[member] then
         skipped = skipped + 1
