@@ -143,6 +143,7 @@ for k = 0, groups - 1 do
   local firstId, count = tonumber(ARGV[o]), parsed(ARGV[o + 1])
   local cost, maxWait = parsed(ARGV[o + 2]), parsed(ARGV[o + 3])
   local tenant, priority = ARGV[o + 4], ARGV[o + 5]
+  local classId = tenant .. '|' .. priority
   local weight = settings.weights[priority] or parsed(ARGV[o + 6])
   local fileRate, fileBurst = parsed(ARGV[o + 7]), parsed(ARGV[o + 8])
   -- alike requests: the same buckets, whose bursts no request of this call changes
@@ -176,7 +177,7 @@ for k = 0, groups - 1 do
       ep.to = ep.to + 1
       push(id, -1, num(w))
     else
-      local cls = loadClass(ep, tenant, priority)
+      local cls = loadClass(ep, classId)
       local last, queuedInClass = cls.f, cls.n
       local tag = max(ep.v, last)
       local busyWeight = ep.bw
@@ -198,7 +199,7 @@ for k = 0, groups - 1 do
           deadlineText = format('%d', deadline)
         end
         -- the caller's strings: the same numbers, without a sprintf each
-        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil))
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil))
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end

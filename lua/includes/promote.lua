@@ -65,7 +65,8 @@ local function takeMail(mKey, owner, ttl, out)
   local old = #raw > 128 and now - ttl or nil
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
-    if sub(f, 1, n) == prefix then
+    -- a search, not a substring: no string made for every other owner's field
+    if find(f, prefix, 1, true) == 1 then
       taken[#taken + 1] = f
       out[#out + 1] = sub(f, n + 1)
       out[#out + 1] = match(v, '^[^@]*')
@@ -105,7 +106,7 @@ local function retag(q, member, t, tag, budget, heldCost)
   local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
   rcall('ZADD', q.qKey, 'XX', newTag, member)
-  local c = loadClass(ep, t.tenant, t.priority)
+  local c = loadClass(ep, t.class)
   local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
   return true
