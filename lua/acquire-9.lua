@@ -127,10 +127,10 @@ local shadowKey = KEYS[9]
 local queue = promotion(ep, qKey, owner, horizon, settings, shadowKey, KEYS[5], globalRate, globalBurst, gKey, tKey, tcfgKey)
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
--- the reply: the header's 12 values are set at the end; sized for them and one request (a table
--- that grows is reallocated at 1, 2, 4, 8, 16 entries)
+-- the reply: the header's 12 values are set at the end; sized for them, one request, the mail
+-- count and one mail (a table that grows is reallocated at 1, 2, 4, 8, 16 entries)
 local HEAD = 12
-local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
+local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
 local function push(id, status, a, b, c)
   local i = replyEnd
   reply[i + 1], reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5] = id, status, a, b or '', c or ''

@@ -24,7 +24,7 @@ local MAX_SCAN = 256
 local posts, flags, flagged = nil, nil, nil -- made with the first post: most runs post nothing
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
 -- integer in millionths (fixed(): no sprintf)
-local selfMail = {}
+local selfMail = { nil, nil } -- sized for one
 -- value: what happened, or nil for a promotion to `slot`
 local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
