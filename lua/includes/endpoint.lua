@@ -99,23 +99,27 @@ local STATE = {}
 local function readEndpoint(key, extra)
   local v
   if extra then
-    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'tf', unpack(extra))
   else
-    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'tf')
   end
-  local fresh = not (v[1] or v[4])
   local state = STATE
-  state.key, state.packed, state.ho, state.cf, state.fresh, state.tf = key, v[1] or EP_ZERO, v[2] or '', v[3] ~= false, fresh, v[5] ~= false
+  state.key, state.packed, state.ho, state.cf, state.fresh, state.tf = key, v[1] or EP_ZERO, v[2] or '', v[3] ~= false, false, v[4] ~= false
   state.fields, state.values, state.legacy = extra or false, v, false
+  if not v[1] then
+    -- new, or of the older layout (its fields, now packed)
+    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
+    if old[2] then
+      local values = {}
+      for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
+      state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
+    else
+      state.fresh = true
+    end
+  end
   -- runtime tenant budgets: the controls raise 'tf' on every endpoint's state when they set one;
   -- a new state asks whether any exists
-  tenantCfgMaybe = state.tf or fresh
-  if not v[1] and v[4] then
-    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
-    local values = {}
-    for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
-    state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
-  end
+  tenantCfgMaybe = state.tf or state.fresh
   state.cfWanted = state.cf
   return state
 end

@@ -87,7 +87,7 @@ local function stateField(state, field)
   local fields = state.fields
   if not fields then return nil end
   for i = 1, #fields do
-    if fields[i] == field then return state.values[i + 5] end
+    if fields[i] == field then return state.values[i + 4] end
   end
   return nil
 end
