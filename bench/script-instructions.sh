@@ -2,7 +2,7 @@
 # Instructions redis-server runs per admission (callgrind: unlike CPU time, the load of a shared
 # machine does not move it): the difference between a run of 1300 and one of 300 admissions of
 # bench/script-load.ts, over 1000. Needs valgrind (apt-get install valgrind).
-#   bash bench/script-instructions.sh fast|queued|peers
+#   bash bench/script-instructions.sh fast|batch|queued|peers
 # REDIS_SERVER: the redis-server to run (default: the one on PATH; a build with symbols lets
 # callgrind_annotate name the functions, see CALLGRIND_KEEP)
 # CALLGRIND_KEEP=DIR: keep the callgrind output of both runs there (small.out, large.out)

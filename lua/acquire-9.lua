@@ -105,12 +105,12 @@ if ep.fresh then
 end
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
-local aliveUntil = floor(now + lease * 2 / 3)
-local aliveText -- made when a ticket first needs it
+-- (rounded down to the second: still certain, and its text is shared by the runs of that second)
+local aliveUntil = floor((now + lease * 2 / 3) / 1000) * 1000
 ep.kt = keyTtl
 
 local auditEntry = ''
-if settings.stamped ~= nil then
+if settings.stamped then
   -- a newer config file reached the fleet: one entry in the operators' audit log
   local was, s = settings.stamped, settings
   local entry = cjson.encode({
@@ -124,17 +124,13 @@ if settings.stamped ~= nil then
 end
 
 local shadowKey = KEYS[9]
-local queue = {
-  ep = ep, qKey = qKey, owner = owner, horizon = horizon,
-  settings = settings, shadowKey = shadowKey, leasesKey = KEYS[5],
-  globalRate = globalRate, globalBurst = globalBurst, globalKey = gKey, tenantsKey = tKey, tenantCfgKey = tcfgKey,
-}
+local queue = promotion(ep, qKey, owner, horizon, settings, shadowKey, KEYS[5], globalRate, globalBurst, gKey, tKey, tcfgKey)
 if ep.n > 0 and not nothingToPromote(queue, true) then promote(queue) end
 
--- the reply: the header's 12 values are set at the end; sized for them and one request (a table
--- that grows is reallocated at 1, 2, 4, 8, 16 entries)
+-- the reply: the header's 12 values are set at the end; sized for them, one request, the mail
+-- count and one mail (a table that grows is reallocated at 1, 2, 4, 8, 16 entries)
 local HEAD = 12
-local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
+local reply, replyEnd = { nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil }, HEAD
 local function push(id, status, a, b, c)
   local i = replyEnd
   reply[i + 1], reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5] = id, status, a, b or '', c or ''
@@ -147,17 +143,19 @@ for k = 0, groups - 1 do
   local firstId, count = tonumber(ARGV[o]), parsed(ARGV[o + 1])
   local cost, maxWait = parsed(ARGV[o + 2]), parsed(ARGV[o + 3])
   local tenant, priority = ARGV[o + 4], ARGV[o + 5]
+  local classId = tenant .. '|' .. priority
   local weight = settings.weights[priority] or parsed(ARGV[o + 6])
   local fileRate, fileBurst = parsed(ARGV[o + 7]), parsed(ARGV[o + 8])
   -- alike requests: the same buckets, whose bursts no request of this call changes
   local tenantRate, tenantBurst = tenantBudget(tcfgKey, tenant, fileRate, fileBurst)
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
+  local bypassed, pauseWait = settings.bypass[tenant], settings.pauseWait
   for id = firstId, firstId + count - 1 do
-    local w = max(waitAll(list, cost), settings.pauseWait)
+    local w = waitAll(list, cost, pauseWait)
     if tooBig ~= nil then
       push(id, -3, tostring(tooBig))
-    elseif settings.bypass[tenant] then
+    elseif bypassed then
       -- allowlisted by an operator: goes at once, charged to nobody
       ep.byp = ep.byp + 1
       push(id, 0, fixed(now))
@@ -179,7 +177,7 @@ for k = 0, groups - 1 do
       ep.to = ep.to + 1
       push(id, -1, num(w))
     else
-      local cls = loadClass(ep, tenant, priority)
+      local cls = loadClass(ep, classId)
       local last, queuedInClass = cls.f, cls.n
       local tag = max(ep.v, last)
       local busyWeight = ep.bw
@@ -200,9 +198,8 @@ for k = 0, groups - 1 do
           deadline = floor(now + maxWait)
           deadlineText = format('%d', deadline)
         end
-        if aliveText == nil then aliveText = format('%d', aliveUntil) end
         -- the caller's strings: the same numbers, without a sprintf each
-        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, aliveText)
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil))
         if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
@@ -221,7 +218,7 @@ for k = 0, groups - 1 do
 end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
-ep.writes = sendMail(ep, KEYS[4], keyTtl)
+ep.writes = sendMail(ep, KEYS[4], keyTtl) or false
 
 local mailbox = selfMail
 -- tickets to check (below) read the mailbox whatever its flag says
@@ -229,7 +226,7 @@ local checksAt = 14 + groups * GROUP
 local m = parsed(ARGV[checksAt]) or 0
 if hasTickets or enqueued then
   if not leaseFresh then renewLease(KEYS[5], owner, lease) end
-  local hasMail = state.extra[ownFlag] == '1'
+  local hasMail = stateField(state, ownFlag) == '1'
   if hasMail or m > 0 then
     takeMail(KEYS[4], owner, keyTtl, mailbox)
     if hasMail then

@@ -42,11 +42,12 @@ local function settleBucket(b)
     -- refill; a clock that went backwards refills nothing, a held bucket refills from its hold's end
     local from = ts
     local hold = b.hold
-    if hold ~= nil and hold > from then from = min(hold, now) end
-    t = min(cap, t + (now - from) * b.r)
+    if hold ~= nil and hold > from then from = hold < now and hold or now end
+    t = t + (now - from) * b.r
     ts = now
   end
-  if t > cap then t = cap end -- burst lowered at runtime
+  -- full, or a burst lowered at runtime (written as math.min(cap, t), a NaN becomes cap)
+  if not (t < cap) then t = cap end
   b.t, b.ts = t, ts
   if b.field then
     tenantBuckets = tenantBuckets or {}
@@ -72,20 +73,18 @@ local function loadBucket(key, rate, burst, field)
 end
 
 -- ms until `amount` tokens are there; INF when the rate is zero. A held bucket starts refilling
--- at its hold's end, so the wait is never shorter than the hold.
-local function holdLeft(b)
-  if b.hold ~= nil and b.hold > now then return b.hold - now end
-  return 0
-end
+-- at its hold's end, so the wait is never shorter than the hold (what is left of it: lag).
 local function waitForAmount(b, amount)
-  local lag = holdLeft(b)
+  local hold, lag = b.hold, 0
+  if hold ~= nil and hold > now then lag = hold - now end
   if b.t >= amount then return lag end
   if b.r <= 0 then return INF end
   return lag + (amount - b.t) / b.r
 end
 
-local function waitAll(list, cost)
-  local w = 0
+-- the longest wait of a list's buckets, and never shorter than `atLeast` (a pause)
+local function waitAll(list, cost, atLeast)
+  local w = atLeast
   for i = 1, #list do
     local x = waitForAmount(list[i], cost)
     if x > w then w = x end
@@ -119,7 +118,12 @@ end
 -- time for an idle bucket to be full again: after that its key carries no information
 local function bucketTtl(b)
   if b.r <= 0 then return MAX_TTL end
-  return min(MAX_TTL, ceil(holdLeft(b) + (b.b - min(b.t, 0)) / b.r) + 1000)
+  local hold, t = b.hold, b.t
+  local lag = (hold ~= nil and hold > now) and hold - now or 0
+  local ttl = ceil(lag + (b.b - (t < 0 and t or 0)) / b.r) + 1000
+  -- (math.min(MAX_TTL, ttl) without the call)
+  if ttl < MAX_TTL then return ttl end
+  return MAX_TTL
 end
 
 -- Each new tenant field samples a few others and deletes those past their kx (their buckets are
@@ -205,17 +209,17 @@ local function tenantBudget(cfgKey, tenant, rate, burst)
 end
 
 -- The buckets a request is charged to: its endpoint, the namespace cap (key gKey), its tenant's
--- budget (a field of the hash tKey).
+-- budget (a field of the hash tKey). A rate nil or false: no such bucket.
 local soloList = nil -- { ep } of this run: the list of most requests and tickets, made once
 local function chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
-  if globalRate == nil and tenantRate == nil then
+  if not globalRate and not tenantRate then
     -- its readers never change a list
     if soloList == nil or soloList[1] ~= ep then soloList = { ep } end
     return soloList
   end
   local list = { ep }
-  if globalRate ~= nil then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
-  if tenantRate ~= nil then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end
+  if globalRate then list[#list + 1] = loadBucket(gKey, globalRate, globalBurst) end
+  if tenantRate then list[#list + 1] = loadBucket(tKey, tenantRate, tenantBurst, tenant) end
   return list
 end
 

@@ -29,6 +29,21 @@ end
 local now = redisNowMs()
 local INF = math.huge
 local function num(s) return format('%.6f', s) end
+-- Whole milliseconds as text, for times a run writes into strings: the callers round them to the
+-- second, and a Function remembers the texts it made, so the runs of one second share each one
+-- instead of a sprintf each. Dropped whole at MS_TEXTS_MAX entries.
+local MS_TEXTS = { size = 0, texts = {} }
+local MS_TEXTS_MAX = 64
+local function msText(ms)
+  local text = MS_TEXTS.texts[ms]
+  if text == nil then
+    if MS_TEXTS.size >= MS_TEXTS_MAX then MS_TEXTS.texts, MS_TEXTS.size = {}, 0 end
+    text = format('%d', ms)
+    MS_TEXTS.texts[ms] = text
+    MS_TEXTS.size = MS_TEXTS.size + 1
+  end
+  return text
+end
 -- A number for a script's reply: an integer in millionths (Redis sends an integer without printf,
 -- at a sixth of num()'s cost), INF as 'inf'. The caller divides by 1e6 (fromFixed in src/lane.ts).
 -- Redis truncates a reply's number towards zero: the half added away from zero rounds it, with

@@ -10,12 +10,18 @@
 -- `state` (readEndpoint): the hash is read only when the endpoint's flag 'cf' says it may hold
 -- something (the operators' controls set it with every change) or the endpoint's state is new.
 -- Without overrides, weights, bypass and overridden are one shared empty table, never written.
+-- The settings and the state (readEndpoint) are tables a Function keeps and every run fills anew,
+-- every field (setting a field a table has costs ~150 instructions, a constructor's ~400). Such a
+-- table's fields hold false rather than nil: a nil field is dropped by the collector, and setting
+-- it again inserts it again.
 local NO_OVERRIDES = {}
+local SETTINGS = {}
 local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
-  local s = { rate = rate, burst = burst, maxQueue = maxQueue, weights = NO_OVERRIDES, bypass = NO_OVERRIDES,
-              pauseWait = 0, dryRun = false, version = parsed(version) or 0,
-              fileRate = rate, fileBurst = burst, fileMaxQueue = maxQueue,
-              overridden = NO_OVERRIDES, stamping = false, configuredRate = rate }
+  local s = SETTINGS
+  s.rate, s.burst, s.maxQueue, s.weights, s.bypass = rate, burst, maxQueue, NO_OVERRIDES, NO_OVERRIDES
+  s.pauseWait, s.dryRun, s.shadowRate, s.shadowBurst = 0, false, false, false
+  s.version, s.fileRate, s.fileBurst, s.fileMaxQueue = parsed(version) or 0, rate, burst, maxQueue
+  s.overridden, s.stamping, s.stamped, s.configuredRate = NO_OVERRIDES, false, false, rate
   if not (state.cf or state.fresh) then return s end
   local raw = rcall('HGETALL', cfgKey)
   -- the flag follows what the hash holds (saveEndpoint writes it)
@@ -45,7 +51,7 @@ local function loadSettings(cfgKey, rate, burst, maxQueue, version, state)
   local paused = fields['paused']
   if paused then s.pauseWait = max(0, (tonumber(paused) or INF) - now) end
   s.dryRun = fields['dryRun'] == '1'
-  s.shadowRate, s.shadowBurst = tonumber(fields['shadow:rate']), tonumber(fields['shadow:burst'])
+  s.shadowRate, s.shadowBurst = tonumber(fields['shadow:rate']) or false, tonumber(fields['shadow:burst']) or false
   return s
 end
 
@@ -86,30 +92,34 @@ local EP_FMT = '<' .. string.rep('d', 5 + #EP_FIELDS)
 local EP_ZERO = string.rep('\0', 8 * (5 + #EP_FIELDS))
 
 -- One read for the bucket, the queue's state, the config flags and the hash's fields named in
--- `extra` (a list, or nil): { packed (t ts r b kx, then EP_FIELDS, as doubles; an older layout's
--- fields are packed so when 'p' is absent), ho, cf, tf, fresh, extra (field -> value, false when
--- absent) }. loadEndpoint unpacks it.
+-- `extra` (a list, or nil; see stateField): { packed (t ts r b kx, then EP_FIELDS, as doubles; an
+-- older layout's fields are packed so when 'p' is absent), ho, cf, tf, fresh }. loadEndpoint
+-- unpacks it.
+local STATE = {}
 local function readEndpoint(key, extra)
   local v
   if extra then
-    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf', unpack(extra))
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'tf', unpack(extra))
   else
-    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'ts', 'tf')
+    v = rcall('HMGET', key, 'p', 'ho', 'cf', 'tf')
   end
-  local fresh = not (v[1] or v[4])
-  local state = { key = key, packed = v[1] or EP_ZERO, ho = v[2] or '', cf = v[3] ~= false, fresh = fresh, tf = v[5] ~= false, extra = {} }
-  if extra then
-    for i = 1, #extra do state.extra[extra[i]] = v[i + 5] end
+  local state = STATE
+  state.key, state.packed, state.ho, state.cf, state.fresh, state.tf = key, v[1] or EP_ZERO, v[2] or '', v[3] ~= false, false, v[4] ~= false
+  state.fields, state.values, state.legacy = extra or false, v, false
+  if not v[1] then
+    -- new, or of the older layout (its fields, now packed)
+    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
+    if old[2] then
+      local values = {}
+      for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
+      state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
+    else
+      state.fresh = true
+    end
   end
   -- runtime tenant budgets: the controls raise 'tf' on every endpoint's state when they set one;
   -- a new state asks whether any exists
-  tenantCfgMaybe = state.tf or fresh
-  if not v[1] and v[4] then
-    local old = rcall('HMGET', key, 't', 'ts', 'r', 'b', 'kx', unpack(EP_FIELDS))
-    local values = {}
-    for i = 1, #old do values[i] = tonumber(old[i]) or 0 end
-    state.packed, state.legacy = struct.pack(EP_FMT, unpack(values)), { t = tonumber(old[1]), ts = tonumber(old[2]) }
-  end
+  tenantCfgMaybe = state.tf or state.fresh
   state.cfWanted = state.cf
   return state
 end
@@ -133,11 +143,11 @@ local SAVED_MAX = 64
 local function reuseEndpoint(state)
   local saved = SAVED.byKey[state.key]
   if saved == nil or saved.packed ~= state.packed then return nil end
-  saved.packed = nil
+  saved.packed = false
   local ep = saved.ep
   -- every field a run sets that is not packed (see newEndpoint and the scripts)
   ep.r, ep.b, ep.hold, ep.dirty, ep.state, ep.fresh, ep.ho = 0, 0, 0, false, state, state.fresh, state.ho
-  ep.tenantCfgKey, ep.writes, ep.grew = nil, nil, nil
+  ep.tenantCfgKey, ep.writes, ep.grew = false, false, false
   return ep
 end
 
@@ -166,6 +176,7 @@ local function newEndpoint(state)
   if state.fresh then t, ts = nil, nil elseif state.legacy then t, ts = state.legacy.t, state.legacy.ts end
   return {
     key = state.key, t = t, ts = ts, r = 0, b = 0, kx = kx, hold = 0, dirty = false, pack = packEndpoint, packed = false,
+    tenantCfgKey = false, writes = false, grew = false,
     state = state, fresh = state.fresh, ho = state.ho,
     v = v, n = n, qc = qc, bw = bw, s = s, adm = adm, qd = qd, to = to, qf = qf, dr = dr, pu = pu, pen = pen,
     dw = dw, byp = byp, sw = sw, er = er, ceil = ceil, lp = lp, la = la, pk = pk, fv = fv, fr = fr, fb = fb, fq = fq,
@@ -230,7 +241,7 @@ end
 -- A shadow limit previews a change: every admission is also charged to it, and what would have
 -- waited under it is counted. It never holds anyone back.
 local function chargeShadow(ep, settings, shadowKey, cost)
-  if settings.shadowRate == nil then return end
+  if not settings.shadowRate then return end
   local sh = loadBucket(shadowKey, settings.shadowRate, settings.shadowBurst)
   if waitForAmount(sh, cost) > 0 then ep.sw = ep.sw + 1 end
   sh.t = max(sh.t - cost, -sh.b)

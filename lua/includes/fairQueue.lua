@@ -30,13 +30,14 @@ local function forgetTicket(member)
 end
 
 -- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
-local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText)
+-- class: 'tenant|priority' (see loadClass)
+local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, class, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText)
   local seqText = format('%012d', seq)
   local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
     tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
   rememberTicket(member, {
     seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
-    tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
+    class = class, tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
   })
   return member
 end
@@ -49,7 +50,8 @@ local function parseTicket(member)
   local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
   return rememberTicket(member, {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
-    tenant = tenant, priority = priority, tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
+    tenant = tenant, priority = priority, class = tenant .. '|' .. priority,
+    tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
     tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = tonumber(alive) or 0,
   })
 end
@@ -78,12 +80,24 @@ local function newClass(id, packed, bp)
   return c
 end
 
-local function loadClass(ep, tenant, priority)
-  local id = tenant .. '|' .. priority
+-- the value of a field readEndpoint (endpoint.lua) was asked for (false: absent from the hash), nil when not asked;
+-- the fields are few (the requests' classes and a flag): a look through them costs less than a
+-- table of them
+local function stateField(state, field)
+  local fields = state.fields
+  if not fields then return nil end
+  for i = 1, #fields do
+    if fields[i] == field then return state.values[i + 4] end
+  end
+  return nil
+end
+
+-- id: 'tenant|priority', made once per group of requests or per ticket (its field 'class')
+local function loadClass(ep, id)
   local c = classes and classes[id]
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
-  local packed = ep.state.extra[classField(id)]
+  local packed = stateField(ep.state, classField(id))
   if packed == nil then packed = rcall('HGET', ep.key, classField(id)) or nil end
   return newClass(id, packed, ep.bp)
 end
@@ -139,7 +153,7 @@ local function removeTicket(ep, qKey, member, t, known)
   end
   ep.n = ep.n - 1
   ep.qc = ep.qc - t.cost
-  local c = loadClass(ep, t.tenant, t.priority)
+  local c = loadClass(ep, t.class)
   c.n = c.n - 1
   c.dirty = true
   if c.n <= 0 then ep.bw = ep.bw - c.w end
@@ -170,7 +184,7 @@ local function syncQueue(ep, qKey, weights)
   for _, member in ipairs(rcall('ZRANGE', qKey, 0, -1)) do
     local t = parseTicket(member)
     ep.qc = ep.qc + (t.cost or 0)
-    local c = classes[t.tenant .. '|' .. t.priority] or newClass(t.tenant .. '|' .. t.priority, nil, ep.bp)
+    local c = classes[t.class] or newClass(t.class, nil, ep.bp)
     c.n, c.dirty = c.n + 1, true
     if c.w == 0 then c.w = weights[t.priority] or 1; ep.bw = ep.bw + c.w end
   end

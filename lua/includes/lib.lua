@@ -3,4 +3,4 @@
 -- math.max costs ~600 instructions, max ~330 (scripts.ts hoists these aliases as constants).
 local rcall = redis.call
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
-local format, match, sub = string.format, string.match, string.sub
+local find, format, match, sub = string.find, string.format, string.match, string.sub

@@ -9,9 +9,11 @@
 -- already queued). A ticket held back only by its own tenant's budget is moved back to the tag at
 -- which that budget lets it run (the fair-queue clock V advances rate / busy weight per ms), so a
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
--- the first window is small: most runs promote one or two tickets, and every member read costs
--- Redis and Lua string work; later windows are larger
+-- the first window is small: most runs promote one ticket and stop at the next, and every member
+-- read costs Redis a printed score and Lua two strings; later windows are larger
 local FIRST_WINDOW, WINDOW = 2, 16
+-- its last index as text: a number argument costs Redis a sprintf
+local FIRST_WINDOW_LAST = tostring(FIRST_WINDOW - 1)
 local MAX_SCAN = 256
 
 -- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
@@ -22,8 +24,7 @@ local MAX_SCAN = 256
 local posts, flags, flagged = nil, nil, nil -- made with the first post: most runs post nothing
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
 -- integer in millionths (fixed(): no sprintf)
-local selfMail = {}
-local postedAt = nil
+local selfMail = { nil, nil } -- sized for one
 -- value: what happened, or nil for a promotion to `slot`
 local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
@@ -31,11 +32,10 @@ local function mail(q, towner, seq, value, slot)
     return
   end
   value = value or num(slot)
-  -- made once per run: a number in a string costs a sprintf
-  if postedAt == nil then postedAt = '@' .. floor(now) end
   if posts == nil then posts, flags, flagged = {}, {}, {} end
   posts[#posts + 1] = towner .. '|' .. seq
-  posts[#posts + 1] = value .. postedAt
+  -- when it was posted, to the second (see takeMail)
+  posts[#posts + 1] = value .. '@' .. msText(floor(now / 1000) * 1000)
   if not flagged[towner] then
     flagged[towner] = true
     flags[#flags + 1] = 'm|' .. towner; flags[#flags + 1] = '1'
@@ -65,7 +65,8 @@ local function takeMail(mKey, owner, ttl, out)
   local old = #raw > 128 and now - ttl or nil
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
-    if sub(f, 1, n) == prefix then
+    -- a search, not a substring: no string made for every other owner's field
+    if find(f, prefix, 1, true) == 1 then
       taken[#taken + 1] = f
       out[#out + 1] = sub(f, n + 1)
       out[#out + 1] = match(v, '^[^@]*')
@@ -77,10 +78,11 @@ local function takeMail(mKey, owner, ttl, out)
 end
 
 -- Owners' leases: one sorted set per slot, owner -> lease expiry (Redis ms). It expires with its
--- longest lease; lapsed leases are trimmed whenever one is renewed (every lease / 3 per owner).
+-- longest lease; lapsed leases are trimmed when an owner joins (ZADD adds a member), so a steady
+-- fleet's set holds its live owners and those gone since the last one came, and a renewal (every
+-- lease / 3 per owner, or whenever an owner with nothing queued queues) costs one command less.
 local function renewLease(key, owner, lease)
-  rcall('ZADD', key, now + lease, owner)
-  rcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if rcall('ZADD', key, now + lease, owner) == 1 then rcall('ZREMRANGEBYSCORE', key, '-inf', now) end
   if rcall('PTTL', key) < lease then rcall('PEXPIRE', key, ceil(lease)) end
 end
 
@@ -104,7 +106,7 @@ local function retag(q, member, t, tag, budget, heldCost)
   local newTag = ep.v + waitForAmount(budget, heldCost) * ep.r / max(ep.bw, 1e-9)
   if not (newTag > tag) or newTag == INF then return false end
   rcall('ZADD', q.qKey, 'XX', newTag, member)
-  local c = loadClass(ep, t.tenant, t.priority)
+  local c = loadClass(ep, t.class)
   local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
   return true
@@ -123,6 +125,17 @@ local function nothingToPromote(q, deadlines)
   return ep.ho ~= '' and ownerAlive(q, ep.ho, ep.hu)
 end
 
+-- What promote and its helpers work with in one run of acquire: a table a Function keeps and each
+-- run fills anew (see SETTINGS in endpoint.lua)
+local PROMOTION = {}
+local function promotion(ep, qKey, owner, horizon, settings, shadowKey, leasesKey, globalRate, globalBurst, globalKey, tenantsKey, tenantCfgKey)
+  local q = PROMOTION
+  q.ep, q.qKey, q.owner, q.horizon, q.settings, q.shadowKey, q.leasesKey = ep, qKey, owner, horizon, settings, shadowKey, leasesKey
+  -- the namespace's rate and burst are false when it has none
+  q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, q.tenantCfgKey = globalRate or false, globalBurst or false, globalKey, tenantsKey, tenantCfgKey
+  return q
+end
+
 local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
@@ -130,7 +143,12 @@ local function promote(q)
   local size = FIRST_WINDOW
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
-    local window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    local window
+    if skipped == 0 and size == FIRST_WINDOW then
+      window = rcall('ZRANGE', q.qKey, '0', FIRST_WINDOW_LAST, 'WITHSCORES')
+    else
+      window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
+    end
     size = WINDOW
     if #window == 0 then
       if skipped == 0 then
@@ -146,7 +164,7 @@ local function promote(q)
       local t = parseTicket(member)
       local tenantRate, tenantBurst = tenantBudget(q.tenantCfgKey, t.tenant, t.tenantRate, t.tenantBurst)
       local list = chargedBuckets(ep, q.globalRate, q.globalBurst, q.globalKey, q.tenantsKey, t.tenant, tenantRate, tenantBurst)
-      local w = max(waitAll(list, t.cost), q.settings.pauseWait)
+      local w = waitAll(list, t.cost, q.settings.pauseWait)
       local tooBig = costAboveBurst(list, t.cost)
       if moved and moved[member] then
         skipped = skipped + 1
