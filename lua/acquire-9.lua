@@ -137,6 +137,7 @@ local function push(id, status, a, b, c)
   replyEnd = i + 5
 end
 local enqueued = false
+local adds -- score, member pairs of the tickets this call queues: made with its first
 for k = 0, groups - 1 do
   local o = 14 + k * GROUP
   -- ids never repeat: not worth remembering
@@ -204,7 +205,9 @@ for k = 0, groups - 1 do
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
         if cost > ep.xc then ep.xc = cost end
-        rcall('ZADD', qKey, tag, member)
+        -- one ZADD for the call's tickets (a lingering batch queues several): below
+        adds = adds or {}
+        adds[#adds + 1] = tag; adds[#adds + 1] = member
         cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
         ep.bw = busyWeight
         ep.n = ep.n + 1
@@ -216,6 +219,7 @@ for k = 0, groups - 1 do
     end
   end
 end
+if adds then rcall('ZADD', qKey, unpack(adds)) end
 if enqueued and not nothingToPromote(queue, false) then promote(queue) end
 flushRemovals(qKey)
 ep.writes = sendMail(ep, KEYS[4], keyTtl) or false

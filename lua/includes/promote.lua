@@ -9,11 +9,13 @@
 -- already queued). A ticket held back only by its own tenant's budget is moved back to the tag at
 -- which that budget lets it run (the fair-queue clock V advances rate / busy weight per ms), so a
 -- tenant at its budget never sits in front of other tenants' tickets, however many it queued.
--- the first window is small: most runs promote one ticket and stop at the next, and every member
--- read costs Redis a printed score and Lua two strings; later windows are larger
-local FIRST_WINDOW, WINDOW = 2, 16
--- its last index as text: a number argument costs Redis a sprintf
-local FIRST_WINDOW_LAST = tostring(FIRST_WINDOW - 1)
+-- The first window holds as many tickets as the endpoint's tokens within the horizon can pay at
+-- the smallest cost queued, and the one after them, which stops the scan: every member read costs
+-- Redis a printed score and Lua two strings, so a run reads what it can promote and one more.
+-- Later windows (after drops and expiries, which take no tokens) are larger.
+local WINDOW = 16
+-- a window's last index as text (a number argument costs Redis a sprintf)
+local LAST_INDEX = { '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', '15' }
 local MAX_SCAN = 256
 
 -- Posts go to the endpoint's mailbox hash (one for every process: field 'owner|seq', value what
@@ -140,12 +142,21 @@ local function promote(q)
   local ep = q.ep
   local skipped, scanned = 0, 0
   local held, moved -- by tenant, by member: made when a tenant's budget holds a ticket back
-  local size = FIRST_WINDOW
+  local size = WINDOW
+  if ep.mc > 0 then
+    local hold, lag = ep.hold, 0
+    if hold ~= nil and hold > now then lag = hold - now end
+    local payable = floor((ep.t + (q.horizon - lag) * ep.r) / ep.mc)
+    if payable < 0 then payable = 0 end
+    if payable < WINDOW then size = payable + 1 end
+  end
+  local first = true
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
     local window
-    if skipped == 0 and size == FIRST_WINDOW then
-      window = rcall('ZRANGE', q.qKey, '0', FIRST_WINDOW_LAST, 'WITHSCORES')
+    if first then
+      first = false
+      window = rcall('ZRANGE', q.qKey, '0', LAST_INDEX[size], 'WITHSCORES')
     else
       window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
     end
