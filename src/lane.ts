@@ -240,10 +240,10 @@ export class EndpointLane {
   }
 
   /**
-   * How long a new request may wait here before it is sent: half the horizon while the endpoint's
-   * backlog (as of the last reply) is longer than the horizon and that, else 0. Such a request
-   * would join the fair queue anyway, behind at least that much work: sent later by up to half a
-   * horizon, it is served no later (a busy class's tag is its finish tag, whenever it arrives), but
+   * How long a new request may wait here before it is sent: one horizon while the endpoint's
+   * backlog (as of the last reply) is longer than two, else 0. Such a request would join the fair
+   * queue anyway, behind at least that much work: sent later by up to a horizon, it is served no
+   * later (a busy class's tag is its finish tag, whenever it arrives), but
    * the requests of that time go in one call, often with the claim this process makes anyway
    * before its tickets' turn (armWake). At saturation that is what a call costs Redis: 4 processes
    * x 32 callers at 200/s made 1.04 calls per admission without it.
@@ -254,7 +254,7 @@ export class EndpointLane {
     if (!h || h.queued === 0 || h.rate <= 0 || this.outage.failures > 0) return 0;
     const elapsed = nowMs() - this.headerAt;
     if (elapsed > s.horizonMs) return 0; // too old a view to bet on
-    const linger = s.horizonMs / 2;
+    const linger = s.horizonMs;
     const backlog = (h.queuedCost - h.tokens) / h.rate - elapsed;
     return backlog > s.horizonMs + linger ? linger : 0;
   }
