@@ -11,10 +11,11 @@
 -- A member is a pure function of its fields and back: a Function remembers each member's fields
 -- (never changed by their readers), made when the ticket queues or first read, and forgets them
 -- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
--- run, is parsed once. Dropped whole when it holds TICKETS_MAX members; under EVAL it starts empty
--- at every call.
+-- run, is parsed once. Dropped whole when it holds TICKETS_MAX members (about 1 KB of Lua memory
+-- each: a longer queue's head is parsed again once per TICKETS_MAX tickets queued); under EVAL it
+-- starts empty at every call.
 local TICKETS = { size = 0, fields = {} }
-local TICKETS_MAX = 1024
+local TICKETS_MAX = 256
 local function rememberTicket(member, t)
   if TICKETS.size >= TICKETS_MAX then TICKETS.fields, TICKETS.size = {}, 0 end
   TICKETS.fields[member] = t
