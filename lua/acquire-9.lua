@@ -105,8 +105,9 @@ if ep.fresh then
 end
 local keyTtl = horizon + lease + 1000
 -- this call renews the caller's lease if it is older than a third of it (see ARGV[8])
--- (rounded down to the second: still certain, and its text is shared by the runs of that second)
-local aliveUntil = floor((now + lease * 2 / 3) / 1000) * 1000
+-- (rounded down to a tenth of a second: still certain, and its text is shared by the runs of that
+-- tenth, see msText)
+local aliveUntil = floor((now + lease * 2 / 3) / 100) * 100
 ep.kt = keyTtl
 
 local auditEntry = ''

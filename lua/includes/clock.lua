@@ -29,9 +29,9 @@ end
 local now = redisNowMs()
 local INF = math.huge
 local function num(s) return format('%.6f', s) end
--- Whole milliseconds as text, for times a run writes into strings: the callers round them to the
--- second, and a Function remembers the texts it made, so the runs of one second share each one
--- instead of a sprintf each. Dropped whole at MS_TEXTS_MAX entries.
+-- Whole milliseconds as text, for times a run writes into strings: the callers round them (to a
+-- tenth of a second, a second), and a Function remembers the texts it made, so the runs of that
+-- time share each one instead of a sprintf each. Dropped whole at MS_TEXTS_MAX entries.
 local MS_TEXTS = { size = 0, texts = {} }
 local MS_TEXTS_MAX = 64
 local function msText(ms)

@@ -11,10 +11,11 @@
 -- A member is a pure function of its fields and back: a Function remembers each member's fields
 -- (never changed by their readers), made when the ticket queues or first read, and forgets them
 -- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
--- run, is parsed once. Dropped whole when it holds TICKETS_MAX members; under EVAL it starts empty
--- at every call.
+-- run, is parsed once. Dropped whole when it holds TICKETS_MAX members (about 1 KB of Lua memory
+-- each: a longer queue's head is parsed again once per TICKETS_MAX tickets queued); under EVAL it
+-- starts empty at every call.
 local TICKETS = { size = 0, fields = {} }
-local TICKETS_MAX = 1024
+local TICKETS_MAX = 256
 local function rememberTicket(member, t)
   if TICKETS.size >= TICKETS_MAX then TICKETS.fields, TICKETS.size = {}, 0 end
   TICKETS.fields[member] = t
@@ -68,9 +69,9 @@ local classesGone = false -- the queue emptied in this run: what is not cached i
 
 local function classField(id) return 'c|' .. id end
 
--- from a field's value (nil: absent) and the endpoint's busy period
-local function newClass(id, packed, bp)
-  local c = { id = id, f = 0, n = 0, w = 0, dirty = false }
+-- from a field's value (nil: absent) and the endpoint's busy period; field: its name, when made
+local function newClass(id, packed, bp, field)
+  local c = { id = id, field = field or false, f = 0, n = 0, w = 0, dirty = false }
   if packed then
     local f, n, w, period = struct.unpack(CLASS_FMT, packed)
     if period == bp then c.f, c.n, c.w = f, n, w end
@@ -97,9 +98,10 @@ local function loadClass(ep, id)
   local c = classes and classes[id]
   if c then return c end
   if classesGone then return newClass(id, nil, ep.bp) end
-  local packed = stateField(ep.state, classField(id))
-  if packed == nil then packed = rcall('HGET', ep.key, classField(id)) or nil end
-  return newClass(id, packed, ep.bp)
+  local field = classField(id)
+  local packed = stateField(ep.state, field)
+  if packed == nil then packed = rcall('HGET', ep.key, field) or nil end
+  return newClass(id, packed, ep.bp, field)
 end
 
 -- field/value pairs for the endpoint's HSET
@@ -107,7 +109,7 @@ local function classWrites(ep, args)
   if classes == nil then return end
   for id, c in pairs(classes) do
     if c.dirty then
-      args[#args + 1] = classField(id)
+      args[#args + 1] = c.field or classField(id)
       args[#args + 1] = struct.pack(CLASS_FMT, c.f, c.n, c.w, ep.bp)
     end
   end
