@@ -1,22 +1,12 @@
 --- @include "lib"
 -- Arguments repeat from call to call (rates, bursts, costs, weights, the clock's seconds, ''): a
 -- Function remembers the number each string parsed to (false: none), since tonumber (a C call,
--- then strtod) costs as much as ten table reads. Dropped whole when it holds PARSED_MAX strings;
--- under EVAL it starts empty at every call. Not for strings that never repeat (ids, microseconds).
-local PARSED = { size = 0, numbers = {} }
-local PARSED_MAX = 256
+-- then strtod) costs as much as ten table reads. Not for strings that never repeat (ids,
+-- microseconds).
+local PARSED = newCache(256)
 local function parsed(s)
-  local numbers = PARSED.numbers
-  local x = numbers[s]
-  if x == nil then
-    x = tonumber(s) or false
-    if PARSED.size >= PARSED_MAX then
-      numbers = {}
-      PARSED.numbers, PARSED.size = numbers, 0
-    end
-    numbers[s] = x
-    PARSED.size = PARSED.size + 1
-  end
+  local x = PARSED.items[s]
+  if x == nil then x = remember(PARSED, s, tonumber(s) or false) end
   return x or nil
 end
 
@@ -31,18 +21,10 @@ local INF = math.huge
 local function num(s) return format('%.6f', s) end
 -- Whole milliseconds as text, for times a run writes into strings: the callers round them (to a
 -- tenth of a second, a second), and a Function remembers the texts it made, so the runs of that
--- time share each one instead of a sprintf each. Dropped whole at MS_TEXTS_MAX entries.
-local MS_TEXTS = { size = 0, texts = {} }
-local MS_TEXTS_MAX = 64
+-- time share each one instead of a sprintf each.
+local MS_TEXTS = newCache(64)
 local function msText(ms)
-  local text = MS_TEXTS.texts[ms]
-  if text == nil then
-    if MS_TEXTS.size >= MS_TEXTS_MAX then MS_TEXTS.texts, MS_TEXTS.size = {}, 0 end
-    text = format('%d', ms)
-    MS_TEXTS.texts[ms] = text
-    MS_TEXTS.size = MS_TEXTS.size + 1
-  end
-  return text
+  return MS_TEXTS.items[ms] or remember(MS_TEXTS, ms, format('%d', ms))
 end
 -- A number for a script's reply: an integer in millionths (Redis sends an integer without printf,
 -- at a sixth of num()'s cost), INF as 'inf'. The caller divides by 1e6 (fromFixed in src/lane.ts).

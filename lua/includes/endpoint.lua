@@ -136,12 +136,11 @@ end
 -- a tenth of a run). Equal bytes are equal numbers whichever process, database or script wrote
 -- them. An entry is claimed by the run that loads it and given back only by its save, so a run
 -- that fails half-way leaves nothing behind. Under EVAL it starts empty at every call.
-local SAVED = { size = 0, byKey = {} }
-local SAVED_MAX = 64
+local SAVED = newCache(64)
 
 -- the saved table, with the fields of a run set as newEndpoint's constructor sets them; nil: unpack
 local function reuseEndpoint(state)
-  local saved = SAVED.byKey[state.key]
+  local saved = SAVED.items[state.key]
   if saved == nil or saved.packed ~= state.packed then return nil end
   saved.packed = false
   local ep = saved.ep
@@ -153,17 +152,7 @@ end
 
 -- after the save: nothing may change the endpoint's packed fields any more in this run
 local function keepEndpoint(ep)
-  local byKey = SAVED.byKey
-  local saved = byKey[ep.key]
-  if saved == nil then
-    if SAVED.size >= SAVED_MAX then
-      byKey = {}
-      SAVED.byKey, SAVED.size = byKey, 0
-    end
-    saved = {}
-    byKey[ep.key] = saved
-    SAVED.size = SAVED.size + 1
-  end
+  local saved = SAVED.items[ep.key] or remember(SAVED, ep.key, {})
   saved.ep, saved.packed = ep, ep.packed
 end
 

@@ -11,24 +11,9 @@
 -- A member is a pure function of its fields and back: a Function remembers each member's fields
 -- (never changed by their readers), made when the ticket queues or first read, and forgets them
 -- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
--- run, is parsed once. Dropped whole when it holds TICKETS_MAX members (about 1 KB of Lua memory
--- each: a longer queue's head is parsed again once per TICKETS_MAX tickets queued); under EVAL it
--- starts empty at every call.
-local TICKETS = { size = 0, fields = {} }
-local TICKETS_MAX = 256
-local function rememberTicket(member, t)
-  if TICKETS.size >= TICKETS_MAX then TICKETS.fields, TICKETS.size = {}, 0 end
-  TICKETS.fields[member] = t
-  TICKETS.size = TICKETS.size + 1
-  return t
-end
-local function forgetTicket(member)
-  local fields = TICKETS.fields
-  if fields[member] ~= nil then
-    fields[member] = nil
-    TICKETS.size = TICKETS.size - 1
-  end
-end
+-- run, is parsed once. At most 256 members (about 1 KB of Lua memory each: a longer queue's head
+-- is parsed again once per 256 tickets queued; see newCache).
+local TICKETS = newCache(256)
 
 -- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
 -- class: 'tenant|priority' (see loadClass)
@@ -36,7 +21,7 @@ local function newTicket(seq, owner, cost, costText, deadline, deadlineText, ten
   local seqText = format('%012d', seq)
   local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
     tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
-  rememberTicket(member, {
+  remember(TICKETS, member, {
     seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
     class = class, tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
   })
@@ -46,10 +31,10 @@ end
 -- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
 local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
 local function parseTicket(member)
-  local t = TICKETS.fields[member]
+  local t = TICKETS.items[member]
   if t then return t end
   local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
-  return rememberTicket(member, {
+  return remember(TICKETS, member, {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
     tenant = tenant, priority = priority, class = tenant .. '|' .. priority,
     tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
@@ -146,7 +131,7 @@ end
 -- forget a ticket that leaves the queue (promoted, expired, cancelled or dropped); `known`: the
 -- member was just read from the queue, so its ZREM can wait for flushRemovals
 local function removeTicket(ep, qKey, member, t, known)
-  forgetTicket(member)
+  forget(TICKETS, member)
   if known then
     removals = removals or {}
     removals[#removals + 1] = member

@@ -150,12 +150,10 @@ local function promote(q)
     if payable < 0 then payable = 0 end
     if payable < WINDOW then size = payable + 1 end
   end
-  local first = true
   while ep.n > 0 and scanned < MAX_SCAN do
     flushRemovals(q.qKey)
     local window
-    if first then
-      first = false
+    if skipped == 0 then
       window = rcall('ZRANGE', q.qKey, '0', LAST_INDEX[size], 'WITHSCORES')
     else
       window = rcall('ZRANGE', q.qKey, skipped, skipped + size - 1, 'WITHSCORES')
