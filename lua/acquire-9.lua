@@ -6,7 +6,7 @@
   KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values, and per
                    class finish tag, queued count, weight (hash, see endpoint.lua and fairQueue.lua)
   KEYS[3] queue    tickets by start tag (sorted set)
-  KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms, 'x'
+  KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms (a bundle's: whole ms, never early, comma-separated), 'x'
                    expired, 'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst,
                    each with '@' and the time it was posted (hash, see promote.lua)
   KEYS[5] leases   owners' leases in the slot: owner id -> lease expiry, Redis ms (sorted set,
@@ -45,14 +45,16 @@
               operator's pause; 'inf'; 0 = none)
     results = id, status, a, b, c per request:
        0 reserved     a = slot (Redis ms)
-       1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
+       1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers);
+                      the requests of a bundle share its member, in id order (its mail lists their slots in that order)
     Times, tokens and tags in the header and in statuses 0 and 1 are integers in millionths
     (fixed() in clock.lua), or 'inf'.
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
       -2 queue full   a = max queue
       -3 cost above burst   a = the burst it cannot fit
     mailbox = seq, value for each of the caller's tickets that left the queue (see KEYS[4]; those this
-              run promoted come straight here, without the mailbox, a slot as an integer in millionths)
+              run promoted come straight here, without the mailbox, a slot as an integer in millionths,
+              a bundle's slots as an array of them)
     lost    = the checked members that are gone without a word
     audit   = '' or the JSON audit entry of a config version this call replaced (the caller
               appends it to the namespace's audit log)
@@ -153,6 +155,11 @@ for k = 0, groups - 1 do
   local list = chargedBuckets(ep, globalRate, globalBurst, gKey, tKey, tenant, tenantRate, tenantBurst)
   local tooBig = costAboveBurst(list, cost)
   local bypassed, pauseWait = settings.bypass[tenant], settings.pauseWait
+  -- the group's requests that queue go as bundles (one ticket with a count, see fairQueue.lua) when
+  -- they have no deadline: at most what the endpoint's rate pays in one horizon, so a bundle,
+  -- promoted whole once its first request's turn comes, reserves no further than a horizon past it
+  local bundleCap = maxWait < 0 and max(1, floor(horizon * ep.r / cost)) or 1
+  local bundle, bundleLeft = nil, 0
   for id = firstId, firstId + count - 1 do
     local w = waitAll(list, cost, pauseWait)
     if tooBig ~= nil then
@@ -194,21 +201,29 @@ for k = 0, groups - 1 do
         ep.qf = ep.qf + 1
         push(id, -2, tostring(settings.maxQueue))
       else
-        ep.s = ep.s + 1
         local deadline, deadlineText = -1, '-1'
         if maxWait >= 0 then
           deadline = floor(now + maxWait)
           deadlineText = format('%d', deadline)
         end
-        -- the caller's strings: the same numbers, without a sprintf each
-        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil))
-        if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
+        local member = bundle
+        if bundleLeft > 0 then
+          -- joins the call's open bundle, at its class's next tag like a ticket of its own
+          bundleLeft = bundleLeft - 1
+        else
+          local n = min(bundleCap, firstId + count - id, settings.maxQueue - ep.n)
+          ep.s = ep.s + 1
+          -- the caller's strings: the same numbers, without a sprintf each
+          member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil), n)
+          bundle, bundleLeft = member, n - 1
+          if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
+          -- one ZADD for the call's tickets (a lingering batch queues several): below
+          adds = adds or {}
+          adds[#adds + 1] = tag; adds[#adds + 1] = member
+        end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
         if cost > ep.xc then ep.xc = cost end
-        -- one ZADD for the call's tickets (a lingering batch queues several): below
-        adds = adds or {}
-        adds[#adds + 1] = tag; adds[#adds + 1] = member
         cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
         ep.bw = busyWeight
         ep.n = ep.n + 1

@@ -7,7 +7,8 @@
   ARGV[5] adaptive spec ('' = fixed rate)
   ARGV[6] the caller's config version (see acquire-9)
   ARGV[7] item count, then 4 values per item:
-          kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost, tenant
+          kind ('t' ticket | 'r' reservation), ticket member or slot ms, cost (of one request: a
+          bundle's promoted requests are refunded each), tenant
           (a refund goes to the tenant's bucket as its hash remembers it: no budget is passed)
 
   Only future slots are refunded: a slot that has passed was used, or its tokens are gone, and
@@ -34,27 +35,30 @@ for i = 0, n - 1 do
   local kind, ref, cost = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
   local tenant = ARGV[o + 3]
   local result = 0
-  local slot = nil
+  local slots = nil
   if kind == 't' then
     local t = parseTicket(ref)
     if removeTicket(ep, KEYS[3], ref, t) then
       result = 1
     else
-      -- promoted meanwhile: take it out of the mailbox and refund it like a reservation
+      -- promoted meanwhile: take it out of the mailbox and refund it like a reservation (a
+      -- bundle's slots each)
       local field = t.owner .. '|' .. t.seq
       local mailed = redis.call('HGET', KEYS[4], field)
       if mailed then
         redis.call('HDEL', KEYS[4], field)
-        slot = tonumber(string.match(mailed, '^[^@]*'))
+        slots = string.match(mailed, '^[^@]*')
       end
     end
   else
-    slot = tonumber(ref)
+    slots = ref
   end
-  if slot ~= nil and slot > now then
-    refundAll(refundBuckets(ep, globalRate, globalBurst, KEYS[6], KEYS[7], tenant), cost)
-    ep.adm = ep.adm - 1
-    result = 2
+  for slot in string.gmatch(slots or '', '[^,]+') do
+    if (tonumber(slot) or 0) > now then
+      refundAll(refundBuckets(ep, globalRate, globalBurst, KEYS[6], KEYS[7], tenant), cost)
+      ep.adm = ep.adm - 1
+      result = 2
+    end
   end
   out[#out + 1] = result
 end

@@ -23,8 +23,10 @@ state.cf = true
 local settings = loadSettings(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], state)
 -- inspect only reads the adaptive rate, if one is there
 local ep = loadEndpoint(state, settings, 'any')
--- the queue itself says how many wait (the bucket's counter may have gone with its key)
-ep.n = redis.call('ZCARD', KEYS[3])
+-- the queue itself says whether anyone waits (the bucket's counter may have gone with its key);
+-- the counter says how many requests (a bundle is one ticket)
+local tickets = redis.call('ZCARD', KEYS[3])
+ep.n = tickets == 0 and 0 or math.max(ep.n, tickets)
 local classes = {}
 local raw = redis.call('HGETALL', KEYS[2])
 for i = 1, #raw, 2 do

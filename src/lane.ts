@@ -150,6 +150,12 @@ function queuedAny(results: unknown[]): boolean {
   return false;
 }
 
+/** Whether anyone still waits for a ticket's promotion. */
+function waitsFor(carried: Waiter[]): boolean {
+  for (const w of carried) if (w.phase === 'queued') return true;
+  return false;
+}
+
 /** A number of the acquire script's reply: an integer in millionths (fixed() in lua/includes/clock.lua), or 'inf'. */
 function fromFixed(v: unknown): number {
   return typeof v === 'number' ? v / 1e6 : toNum(v);
@@ -158,7 +164,12 @@ function fromFixed(v: unknown): number {
 export class EndpointLane {
   private pending: Waiter[] = [];
   private readonly waiters = new Map<number, Waiter>();
-  private readonly tickets = new Map<string, Waiter>();
+  /**
+   * Queued tickets by seq: the waiters a ticket carries, in its requests' order (a bundle carries
+   * several, see fairQueue.lua). A waiter that gave up stays in its place until the ticket's fate
+   * is known, so a bundle's slots still find their requests and its own slot is given back.
+   */
+  private readonly tickets = new Map<string, Waiter[]>();
   private flushScheduled = false;
   private inFlight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -350,7 +361,7 @@ export class EndpointLane {
   }
 
   private ticketsToCheck(): string[] {
-    const all = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket).map((w) => w.ticket!.member);
+    const all = [...this.tickets.values()].filter(waitsFor).map((ws) => ws[0]!.ticket!.member);
     if (all.length <= MAX_CHECK) return all;
     this.checkFrom = (this.checkFrom + MAX_CHECK) % all.length;
     return [...all.slice(this.checkFrom), ...all.slice(0, this.checkFrom)].slice(0, MAX_CHECK);
@@ -358,7 +369,6 @@ export class EndpointLane {
 
   /** A ticket that left the queue without being served while its caller still waits: queue it again. */
   private requeue(w: Waiter, why: string): void {
-    if (w.ticket) this.tickets.delete(w.ticket.seq);
     this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, leaseMs: this.settings.leaseMs }, why);
     w.ticket = undefined;
     w.phase = 'pending';
@@ -389,6 +399,7 @@ export class EndpointLane {
     this.outage.notePause(header.pausedUntil - this.offset, true);
     if (this.closed) {
       // a reply after close(): give back everything it brings, reject whoever still waits on it
+      const cancelled = new Set<string>();
       for (let i = 0; i < results.length; i += 5) {
         const w = this.waiters.get(Number(results[i]));
         if (!w) continue;
@@ -396,17 +407,22 @@ export class EndpointLane {
         const status = Number(results[i + 1]);
         const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
         if (status === 0) this.cancel([{ kind: 'r', ref: a, req: w.req }]);
-        if (status === 1) this.cancel([{ kind: 't', ref: a, req: w.req }]);
+        // a bundle's requests share its ticket: given back once
+        if (status === 1 && !cancelled.has(a)) {
+          cancelled.add(a);
+          this.cancel([{ kind: 't', ref: a, req: w.req }]);
+        }
         this.fail(w, new ThrottlerClosedError());
       }
       for (let i = 0; i < mailbox.length; i += 2) {
         const req = this.closedTickets.get(String(mailbox[i]));
-        const value = String(mailbox[i + 1]);
-        if (req && /^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req }]);
+        if (req) this.giveBackSlots(String(mailbox[i + 1]), req);
       }
       return;
     }
 
+    // tickets queued for callers that gave up while the call was on its way
+    let abandoned: Set<string> | undefined;
     for (let i = 0; i < results.length; i += 5) {
       const id = Number(results[i]);
       const status = Number(results[i + 1]);
@@ -417,6 +433,20 @@ export class EndpointLane {
         continue;
       }
       const a = status === 0 ? String(fromFixed(results[i + 2])) : String(results[i + 2]);
+      if (status === 1 && w !== undefined) {
+        // queued: into its ticket's place, also when its caller gave up meanwhile (a bundle's
+        // other requests may still wait for it; its slot is given back when it comes)
+        const seq = a.slice(0, a.indexOf('|'));
+        w.ticket = { member: a, seq, tag: fromFixed(results[i + 4]) };
+        const carried = this.tickets.get(seq);
+        if (carried) carried.push(w);
+        else this.tickets.set(seq, [w]);
+        if (w.phase === 'done') {
+          this.waiters.delete(id);
+          (abandoned ??= new Set()).add(seq);
+          continue;
+        }
+      }
       if (!w || w.phase === 'done') {
         // its caller gave up while the call was on its way: give back what it got
         this.lateResult(id, status, a);
@@ -425,11 +455,8 @@ export class EndpointLane {
       const ep = this.settings.endpoint;
       switch (status) {
         case 1: {
-          const seq = a.slice(0, a.indexOf('|'));
           w.phase = 'queued';
           w.queued = true;
-          w.ticket = { member: a, seq, tag: fromFixed(results[i + 4]) };
-          this.tickets.set(seq, w);
           const eta = fromFixed(results[i + 3]);
           if (eta > 5_000 && this.settings.logger.isLevelEnabled('debug')) this.settings.logger.debug({ tenant: w.req.tenant, priority: w.req.priority, etaMs: Math.round(eta) }, 'queued for a long wait');
           break;
@@ -451,43 +478,76 @@ export class EndpointLane {
           this.fail(w, new Error(`acquire script answered unknown status ${status}`));
       }
     }
+    if (abandoned) {
+      for (const seq of abandoned) {
+        const carried = this.tickets.get(seq);
+        if (carried && !waitsFor(carried)) this.cancelTicket(carried);
+      }
+    }
     for (let i = 0; i < mailbox.length; i += 2) {
       const seq = String(mailbox[i]);
       const value = String(mailbox[i + 1]);
-      const w = this.tickets.get(seq);
-      if (!w) {
+      const carried = this.tickets.get(seq);
+      if (!carried) {
         // an orphan's promotion, taken from the mailbox before its cancel ran: give the slot back
         const o = this.orphans.get(seq);
-        if (o && /^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: o.req }]);
+        if (o) this.giveBackSlots(value, o.req);
         continue;
       }
+      this.tickets.delete(seq);
       const ep = this.settings.endpoint;
-      if (w.phase === 'done') {
-        this.tickets.delete(seq);
-        if (/^[\d.]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req: w.req }]);
-      } else if (value === 'd') {
+      if (value === 'd') {
         this.leaseAt = -Infinity;
-        this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
+        for (const w of carried) {
+          if (w.phase !== 'done') this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
+        }
       } else if (value === 'x') {
-        this.tickets.delete(seq);
-        this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
-        this.fail(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
+        for (const w of carried) {
+          if (w.phase === 'done') continue;
+          this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
+          this.fail(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
+        }
       } else if (value.startsWith('b')) {
-        this.tickets.delete(seq);
-        this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, cost: w.req.cost, burst: Number(value.slice(1)) }, 'queued ticket refused: the burst was lowered below its cost');
-        this.fail(w, new CostAboveBurstError(ep, w.req.cost, Number(value.slice(1))));
+        for (const w of carried) {
+          if (w.phase === 'done') continue;
+          this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, cost: w.req.cost, burst: Number(value.slice(1)) }, 'queued ticket refused: the burst was lowered below its cost');
+          this.fail(w, new CostAboveBurstError(ep, w.req.cost, Number(value.slice(1))));
+        }
       } else {
-        this.tickets.delete(seq);
-        this.reserve(w, toNum(value));
+        // the slots of the ticket's requests, in their order
+        const slots = value.split(',');
+        const back: string[] = [];
+        for (let j = 0; j < slots.length; j++) {
+          const w = carried[j];
+          if (w === undefined || w.phase === 'done') back.push(slots[j]!);
+          else this.reserve(w, toNum(slots[j]));
+        }
+        if (back.length > 0) this.giveBackSlots(back.join(','), carried[0]!.req);
       }
     }
     for (const member of lost as unknown[]) {
       const m = String(member);
-      const w = this.tickets.get(m.slice(0, m.indexOf('|')));
+      const seq = m.slice(0, m.indexOf('|'));
+      const carried = this.tickets.get(seq);
       this.leaseAt = -Infinity;
-      if (w && w.phase === 'queued' && w.ticket?.member === m) this.requeue(w, 'ticket gone from the queue without a word: queued again');
+      if (carried && carried[0]!.ticket?.member === m) {
+        this.tickets.delete(seq);
+        for (const w of carried) if (w.phase === 'queued') this.requeue(w, 'ticket gone from the queue without a word: queued again');
+      }
     }
     this.armWake();
+  }
+
+  /** Gives a ticket back; it stays known until the cancel answers: a reply may still deliver its promotion. */
+  private cancelTicket(carried: Waiter[]): void {
+    const first = carried[0]!;
+    if (!first.ticket) return;
+    this.cancel([{ kind: 't', ref: first.ticket.member, req: first.req, seq: first.ticket.seq }]);
+  }
+
+  /** Gives back the slots of a promotion nobody will use ('a,b': a bundle's), if it is one. */
+  private giveBackSlots(value: string, req: LaneRequest): void {
+    if (/^[\d.,]+$/.test(value)) this.cancel([{ kind: 'r', ref: value, req }]);
   }
 
   private lateResult(id: number, status: number, a: string): void {
@@ -499,7 +559,6 @@ export class EndpointLane {
   }
 
   private reserve(w: Waiter, slot: number): void {
-    if (w.ticket) this.tickets.delete(w.ticket.seq);
     w.phase = 'reserved';
     w.slot = slot;
     const delay = slot - this.offset - nowMs();
@@ -581,8 +640,11 @@ export class EndpointLane {
     if (w.phase === 'done') return;
     const code = (err as { code?: string }).code;
     this.refused(w, code === 'THROTTLE_TIMEOUT' ? 'timeout' : code === 'QUEUE_FULL' ? 'queue-full' : code === 'COST_ABOVE_BURST' ? 'cost-above-burst' : code === 'THROTTLER_CLOSED' ? 'closed' : code === 'REDIS_UNAVAILABLE' ? 'redis-unavailable' : 'aborted');
-    if (w.ticket && this.tickets.get(w.ticket.seq) === w) this.tickets.delete(w.ticket.seq);
     this.settle(w);
+    if (w.ticket) {
+      const carried = this.tickets.get(w.ticket.seq);
+      if (carried && !waitsFor(carried)) this.tickets.delete(w.ticket.seq);
+    }
     w.reject(err);
   }
 
@@ -591,10 +653,7 @@ export class EndpointLane {
     const phase = w.phase;
     if (phase === 'done') return;
     if (phase === 'pending') this.pending = this.pending.filter((p) => p !== w);
-    if (phase === 'queued' && w.ticket) {
-      // keep the ticket known until the cancel answers: a reply may still deliver its promotion
-      this.cancel([{ kind: 't', ref: w.ticket.member, req: w.req, seq: w.ticket.seq }]);
-    }
+    const carried = phase === 'queued' && w.ticket ? this.tickets.get(w.ticket.seq) : undefined;
     if (phase === 'reserved' && w.slot !== undefined) {
       if (w.degraded === 'local') {
         if (w.slot - this.offset > nowMs()) this.outage.giveBackLocal(w.req.cost);
@@ -604,6 +663,9 @@ export class EndpointLane {
     }
     // a sent waiter stays findable so its late result is given back
     this.settle(w, phase === 'sent');
+    // a ticket nobody waits for any more is given back; a bundle's other requests keep it (this
+    // one's slot is given back when it comes)
+    if (carried && !waitsFor(carried)) this.cancelTicket(carried);
     const code = (err as { code?: string }).code;
     this.refused(w, code === 'ABORTED' ? 'aborted' : code === 'REDIS_UNAVAILABLE' ? 'redis-unavailable' : 'timeout');
     w.reject(err);
@@ -654,7 +716,10 @@ export class EndpointLane {
 
   /** Tickets kept known only until their cancel answered. */
   private forget(items: { seq?: string }[]): void {
-    for (const it of items) if (it.seq && this.tickets.get(it.seq)?.phase === 'done') this.tickets.delete(it.seq);
+    for (const it of items) {
+      const carried = it.seq ? this.tickets.get(it.seq) : undefined;
+      if (carried && !waitsFor(carried)) this.tickets.delete(it.seq!);
+    }
     this.armWake();
   }
 
@@ -667,8 +732,10 @@ export class EndpointLane {
     const s = this.settings;
     const elapsed = nowMs() - this.headerAt;
     let earliest = Infinity;
-    for (const w of this.tickets.values()) {
-      if (w.phase !== 'queued' || !w.ticket) continue;
+    for (const carried of this.tickets.values()) {
+      // a ticket goes when its first request's turn comes (a bundle goes whole)
+      const w = carried[0]!;
+      if (!waitsFor(carried) || !w.ticket) continue;
       // Start tags: V is the tag of the last ticket promoted, whose cost is already debited from
       // `tokens`; the work between V and this ticket's tag counts that one too, so take a ticket's
       // cost off. Exact for one class with equal costs; otherwise an estimate, off by the cost
@@ -719,7 +786,7 @@ export class EndpointLane {
 
   /** Redis is away and the policy is not 'closed': serve waiters without it. */
   private degrade(): void {
-    const waiting = [...this.pending, ...[...this.tickets.values()].filter((w) => w.phase === 'queued')];
+    const waiting = [...this.pending, ...[...this.tickets.values()].flat().filter((w) => w.phase === 'queued')];
     this.pending = [];
     for (const w of waiting) {
       const ticket = w.ticket;
@@ -793,7 +860,8 @@ export class EndpointLane {
     this.leaseAt = -Infinity;
     // a restarted or failed-over Redis may have lost the queue: tickets out go in again (their old
     // entries, if they survived, are given back)
-    const requeue = [...this.tickets.values()].filter((w) => w.phase === 'queued' && w.ticket);
+    const carried = [...this.tickets.values()].filter(waitsFor);
+    const requeue = carried.flat().filter((w) => w.phase === 'queued' && w.ticket);
     if (this.orphans.size > 0) {
       const orphans = [...this.orphans.entries()];
       void this.cancel(orphans.map(([, o]) => o)).then(() => {
@@ -801,7 +869,7 @@ export class EndpointLane {
       });
     }
     if (requeue.length > 0) {
-      this.cancel(requeue.map((w) => ({ kind: 't' as const, ref: w.ticket!.member, req: w.req })));
+      this.cancel(carried.map((ws) => ({ kind: 't' as const, ref: ws[0]!.ticket!.member, req: ws[0]!.req })));
       for (const w of requeue) {
         this.tickets.delete(w.ticket!.seq);
         w.ticket = undefined;
@@ -817,7 +885,7 @@ export class EndpointLane {
     if (this.closed) return;
     const items: { kind: 'r' | 't'; ref: string; req: LaneRequest }[] = [];
     for (const w of [...this.waiters.values()]) {
-      if (w.phase === 'queued' && w.ticket) {
+      if (w.phase === 'queued' && w.ticket && !this.closedTickets.has(w.ticket.seq)) {
         items.push({ kind: 't', ref: w.ticket.member, req: w.req });
         this.closedTickets.set(w.ticket.seq, w.req);
       }

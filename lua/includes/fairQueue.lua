@@ -1,13 +1,18 @@
 --- @include "lib"
+--- @include "clock"
 -- Start-time fair queuing over classes (tenant, priority): a ticket's tag is
 -- max(V, lastFinish[class]) and the class's finish moves on by cost / weight. Tickets leave in
 -- tag order, so busy classes share the rate in proportion to their weights, and an idle class
 -- neither blocks the others nor banks credit (its stale finish tag is overtaken by V).
 --
 -- A ticket is one sorted-set member that carries everything its promotion needs:
---   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil
+--   seq|owner|cost|deadline|tenant|priority|tenantRate|tenantBurst|aliveUntil[|count]
 -- aliveUntil (Redis ms): until then its owner's lease certainly holds (it was renewed when the
 -- ticket queued), so promote need not ask for it.
+-- count (absent: 1): a bundle of alike requests of one call, without deadlines, queued at
+-- consecutive tags of their class and promoted together once the first one's turn comes (see
+-- acquire-9 and promote.lua): the queue, the parse and the mail cost once for them all. Counters
+-- (the endpoint's n and qc, a class's n) count requests, not tickets.
 -- A member is a pure function of its fields and back: a Function remembers each member's fields
 -- (never changed by their readers), made when the ticket queues or first read, and forgets them
 -- when the ticket leaves the queue; so the ticket at the head of a queue, looked at by run after
@@ -17,28 +22,30 @@ local TICKETS = newCache(256)
 
 -- (the numbers in their strings, their text given too: Lua turns a number into text with sprintf)
 -- class: 'tenant|priority' (see loadClass)
-local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, class, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText)
+local function newTicket(seq, owner, cost, costText, deadline, deadlineText, tenant, priority, class, tenantRate, tenantRateText, tenantBurst, tenantBurstText, alive, aliveText, count)
   local seqText = format('%012d', seq)
   local member = seqText .. '|' .. owner .. '|' .. costText .. '|' .. deadlineText .. '|' ..
     tenant .. '|' .. priority .. '|' .. tenantRateText .. '|' .. tenantBurstText .. '|' .. aliveText
+  if count > 1 then member = member .. '|' .. msText(count) end
   remember(TICKETS, member, {
     seq = seqText, owner = owner, cost = cost, deadline = deadline, tenant = tenant, priority = priority,
-    class = class, tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive,
+    class = class, tenantRate = tenantRate, tenantBurst = tenantBurst, alive = alive, count = count,
   })
   return member
 end
 
 -- one match, not a split into a table; a member of an older layout, without aliveUntil, reads 0
-local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)'
+local TICKET = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)'
 local function parseTicket(member)
   local t = TICKETS.items[member]
   if t then return t end
-  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive = match(member, TICKET)
+  local seq, owner, cost, deadline, tenant, priority, tenantRate, tenantBurst, alive, count = match(member, TICKET)
   return remember(TICKETS, member, {
     seq = seq, owner = owner, cost = parsed(cost), deadline = deadline == '-1' and -1 or tonumber(deadline),
     tenant = tenant, priority = priority, class = tenant .. '|' .. priority,
     tenantRate = tenantRate ~= '' and parsed(tenantRate) or nil,
     tenantBurst = tenantBurst ~= '' and parsed(tenantBurst) or nil, alive = tonumber(alive) or 0,
+    count = parsed(count) or 1,
   })
 end
 
@@ -138,10 +145,11 @@ local function removeTicket(ep, qKey, member, t, known)
   elseif rcall('ZREM', qKey, member) == 0 then
     return false
   end
-  ep.n = ep.n - 1
-  ep.qc = ep.qc - t.cost
+  local count = t.count
+  ep.n = ep.n - count
+  ep.qc = ep.qc - t.cost * count
   local c = loadClass(ep, t.class)
-  c.n = c.n - 1
+  c.n = c.n - count
   c.dirty = true
   if c.n <= 0 then ep.bw = ep.bw - c.w end
   if ep.n <= 0 then
@@ -154,25 +162,26 @@ local function removeTicket(ep, qKey, member, t, known)
   return true
 end
 
--- The queue itself says how many tickets wait (ZCARD), not a counter that could have expired with
+-- The queue itself says whether tickets wait (ZCARD), not a counter that could have expired with
 -- the bucket while tickets remained: asked when the bucket's hash was gone (the bucket and the
 -- queue share one expiry, so otherwise the counter is the queue's; promote resets a counter whose
--- queue is gone). When they disagree, the queued cost and the busy weight are rebuilt from the
--- queue and its tickets (rare: only after a key was lost): each busy class counts with its weight,
+-- queue is gone). When tickets wait, the counters, the queued cost and the busy weight are rebuilt
+-- from the queue and its tickets (rare: only after a key was lost): each busy class counts with its weight,
 -- `weights` (priority -> weight: what this run knows; 1 otherwise), its old finish tag is lost.
 local function syncQueue(ep, qKey, weights)
   if not ep.fresh then return end
   local n = rcall('ZCARD', qKey)
-  if n == ep.n then return end
-  ep.n, ep.qc, ep.bw = n, 0, 0
+  if n == 0 and ep.n == 0 then return end
+  ep.n, ep.qc, ep.bw = 0, 0, 0
   if n == 0 then return end
   ep.qdl, ep.mc = 1, 0 -- unknown deadlines and costs: promote looks
   newBusyPeriod(ep)
   for _, member in ipairs(rcall('ZRANGE', qKey, 0, -1)) do
     local t = parseTicket(member)
-    ep.qc = ep.qc + (t.cost or 0)
+    ep.n = ep.n + t.count
+    ep.qc = ep.qc + (t.cost or 0) * t.count
     local c = classes[t.class] or newClass(t.class, nil, ep.bp)
-    c.n, c.dirty = c.n + 1, true
+    c.n, c.dirty = c.n + t.count, true
     if c.w == 0 then c.w = weights[t.priority] or 1; ep.bw = ep.bw + c.w end
   end
   -- a lost bucket lost its clock too: restart it at the queue's first tag

@@ -27,11 +27,20 @@ local posts, flags, flagged = nil, nil, nil -- made with the first post: most ru
 -- the calling owner's own tickets need no mailbox: they go back in this run's reply, a slot as an
 -- integer in millionths (fixed(): no sprintf)
 local selfMail = { nil, nil } -- sized for one
--- value: what happened, or nil for a promotion to `slot`
+-- value: what happened, or nil for a promotion to `slot` (a bundle's: a list of slots, in its
+-- requests' order; to another owner as whole ms rounded up, one sprintf each instead of num()'s)
 local function mail(q, towner, seq, value, slot)
   if towner == q.owner then
+    if value == nil and type(slot) == 'table' then
+      for j = 1, #slot do slot[j] = fixed(slot[j]) end
+      value = slot
+    end
     selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value or fixed(slot)
     return
+  end
+  if value == nil and type(slot) == 'table' then
+    for j = 1, #slot do slot[j] = ceil(slot[j]) end
+    value = table.concat(slot, ',')
   end
   value = value or num(slot)
   if posts == nil then posts, flags, flagged = {}, {}, {} end
@@ -109,7 +118,7 @@ local function retag(q, member, t, tag, budget, heldCost)
   if not (newTag > tag) or newTag == INF then return false end
   rcall('ZADD', q.qKey, 'XX', newTag, member)
   local c = loadClass(ep, t.class)
-  local finish = newTag + t.cost / (c.w > 0 and c.w or 1)
+  local finish = newTag + t.cost * t.count / (c.w > 0 and c.w or 1)
   if finish > c.f then c.f = finish; c.dirty = true end
   return true
 end
@@ -190,20 +199,35 @@ local function promote(q)
         ep.to = ep.to + 1
         mail(q, t.owner, t.seq, 'x')
       elseif w <= q.horizon then
+        local tag, count, slot = tonumber(window[i + 1]), t.count, now + w
+        if count > 1 and waitAll(list, t.cost * count, 0) == INF then
+          -- a rate lowered to zero since the bundle queued: its last request has no slot
+          ep.ho, ep.hu = t.owner, t.alive
+          return
+        end
+        if count > 1 then
+          -- a bundle goes whole: its requests' slots one after another; V moves to its last tag
+          local c = loadClass(ep, t.class)
+          tag = tag + (count - 1) * t.cost / (c.w > 0 and c.w or 1)
+          slot = { slot }
+          for j = 2, count do
+            debitAll(list, t.cost)
+            slot[j] = now + waitAll(list, t.cost, q.settings.pauseWait)
+          end
+        end
         debitAll(list, t.cost)
-        chargeShadow(ep, q.settings, q.shadowKey, t.cost)
+        for _ = 1, count do chargeShadow(ep, q.settings, q.shadowKey, t.cost) end
         removeTicket(ep, q.qKey, member, t, true)
-        local tag = tonumber(window[i + 1])
         if tag > ep.v then ep.v = tag end
-        ep.adm = ep.adm + 1
-        mail(q, t.owner, t.seq, nil, now + w)
+        ep.adm = ep.adm + count
+        mail(q, t.owner, t.seq, nil, slot)
       elseif q.settings.pauseWait > q.horizon or waitForAmount(ep, t.cost) > q.horizon or (#list > 1 and list[2].key == q.globalKey and waitForAmount(list[2], t.cost) > q.horizon) then
         -- the endpoint (or the namespace cap) is what holds it back: everyone behind waits too
         ep.ho, ep.hu = t.owner, t.alive
         return
       else
         held, moved = held or {}, moved or {}
-        held[t.tenant] = (held[t.tenant] or 0) + t.cost
+        held[t.tenant] = (held[t.tenant] or 0) + t.cost * t.count
         if retag(q, member, t, tonumber(window[i + 1]), list[#list], held[t.tenant]) then moved[member] = true else skipped = skipped + 1 end
       end
     end

@@ -4,7 +4,8 @@
  * `[header, results, mailbox, lost, audit]`.
  *
  * A promotion the run itself handed to the caller comes as an integer in millionths (no sprintf in
- * Lua); it is given here as the decimal string a posted one has, so a reader meets one form.
+ * Lua), a bundle's as an array of them; they are given here as the decimal strings a posted one
+ * has ('a,b,c' for a bundle), so a reader meets one form.
  */
 export type AcquireReply = [header: unknown[], results: unknown[], mailbox: unknown[], lost: unknown[], audit: string];
 
@@ -16,7 +17,10 @@ export function splitAcquireReply(flat: unknown[]): AcquireReply {
   const mailboxEnd = resultsEnd + 1 + Number(flat[resultsEnd]);
   const mailbox = flat.slice(resultsEnd + 1, mailboxEnd);
   for (let i = 1; i < mailbox.length; i += 2) {
-    if (typeof mailbox[i] === 'number') mailbox[i] = String((mailbox[i] as number) / 1e6);
+    const v = mailbox[i];
+    if (typeof v === 'number') mailbox[i] = String(v / 1e6);
+    // a bundle's slots (see fairQueue.lua), as a posted bundle's: comma-separated
+    else if (Array.isArray(v)) mailbox[i] = v.map((x) => (x as number) / 1e6).join(',');
   }
   return [flat.slice(0, HEADER), flat.slice(resultsAt, resultsEnd), mailbox, flat.slice(mailboxEnd), String(flat[HEADER] ?? '')];
 }
