@@ -43,10 +43,11 @@
     header  = now, tokens, vtime, busyWeight, rate ('' = ARGV[3]), burst ('' = ARGV[4]), queued, queuedCost,
               adaptive change ('up' or ''), paused until (Redis ms: the later of the penalty's and the
               operator's pause; 'inf'; 0 = none)
-    results = id, status, a, b, c per request:
+    results = id, status, a, b, c per request (per run of a bundle's requests: status 2):
        0 reserved     a = slot (Redis ms)
        1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers);
-                      the requests of a bundle share its member, in id order (its mail lists their slots in that order)
+       2 joined       a = count: this id and the next a - 1 joined the ticket of the entry before (a
+                      bundle, see fairQueue.lua; its mail lists their slots in id order, its own first)
     Times, tokens and tags in the header and in statuses 0 and 1 are integers in millionths
     (fixed() in clock.lua), or 'inf'.
       -1 timeout      a = estimated wait ms (refused up front, nothing changed)
@@ -159,8 +160,8 @@ for k = 0, groups - 1 do
   -- they have no deadline: at most what the endpoint's rate pays in one horizon, so a bundle,
   -- promoted whole once its first request's turn comes, reserves no further than a horizon past it
   local bundleCap = maxWait < 0 and max(1, floor(horizon * ep.r / cost)) or 1
-  local bundle, bundleLeft = nil, 0
-  for id = firstId, firstId + count - 1 do
+  local id, lastId = firstId, firstId + count - 1
+  while id <= lastId do
     local w = waitAll(list, cost, pauseWait)
     if tooBig ~= nil then
       push(id, -3, tostring(tooBig))
@@ -206,33 +207,31 @@ for k = 0, groups - 1 do
           deadline = floor(now + maxWait)
           deadlineText = format('%d', deadline)
         end
-        local member = bundle
-        if bundleLeft > 0 then
-          -- joins the call's open bundle, at its class's next tag like a ticket of its own
-          bundleLeft = bundleLeft - 1
-        else
-          local n = min(bundleCap, firstId + count - id, settings.maxQueue - ep.n)
-          ep.s = ep.s + 1
-          -- the caller's strings: the same numbers, without a sprintf each
-          member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil), n)
-          bundle, bundleLeft = member, n - 1
-          if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
-          -- one ZADD for the call's tickets (a lingering batch queues several): below
-          adds = adds or {}
-          adds[#adds + 1] = tag; adds[#adds + 1] = member
-        end
+        -- this request and the next n - 1 of the group: one ticket, at consecutive tags of the class
+        local n = min(bundleCap, lastId - id + 1, settings.maxQueue - ep.n)
+        ep.s = ep.s + 1
+        -- the caller's strings: the same numbers, without a sprintf each
+        local member = newTicket(ep.s, owner, cost, ARGV[o + 2], deadline, deadlineText, tenant, priority, classId, fileRate, ARGV[o + 7], fileBurst, ARGV[o + 8], aliveUntil, msText(aliveUntil), n)
+        if ep.n == 0 then ep.grew, ep.ho, ep.hu = true, owner, aliveUntil end
         if deadline >= 0 then ep.qdl = 1 end
         if ep.mc <= 0 or cost < ep.mc then ep.mc = cost end
         if cost > ep.xc then ep.xc = cost end
-        cls.f, cls.w, cls.n, cls.dirty = tag + cost / weight, weight, queuedInClass + 1, true
+        -- one ZADD for the call's tickets (a lingering batch queues several): below
+        adds = adds or {}
+        adds[#adds + 1] = tag; adds[#adds + 1] = member
+        cls.f, cls.w, cls.n, cls.dirty = tag + n * cost / weight, weight, queuedInClass + n, true
         ep.bw = busyWeight
-        ep.n = ep.n + 1
-        ep.qc = ep.qc + cost
-        ep.qd = ep.qd + 1
+        ep.n = ep.n + n
+        ep.qc = ep.qc + n * cost
+        ep.qd = ep.qd + n
         enqueued = true
         push(id, 1, member, fixed(eta), fixed(tag))
+        -- the others of the bundle: one entry for them all
+        if n > 1 then push(id + 1, 2, n - 1) end
+        id = id + n - 1
       end
     end
+    id = id + 1
   end
 end
 if adds then rcall('ZADD', qKey, unpack(adds)) end

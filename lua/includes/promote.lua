@@ -210,13 +210,28 @@ local function promote(q)
           local c = loadClass(ep, t.class)
           tag = tag + (count - 1) * t.cost / (c.w > 0 and c.w or 1)
           slot = { slot }
-          for j = 2, count do
-            debitAll(list, t.cost)
-            slot[j] = now + waitAll(list, t.cost, q.settings.pauseWait)
+          local cost, pauseWait = t.cost, q.settings.pauseWait
+          if list[2] == nil then
+            -- the endpoint's bucket alone: waitForAmount's arithmetic, one debit
+            local hold, tokens, r = ep.hold, ep.t, ep.r
+            local lag = (hold ~= nil and hold > now) and hold - now or 0
+            for j = 2, count do
+              tokens = tokens - cost
+              local x = tokens >= cost and lag or lag + (cost - tokens) / r
+              slot[j] = now + (x > pauseWait and x or pauseWait)
+            end
+            ep.t, ep.dirty = tokens, true
+          else
+            for j = 2, count do
+              debitAll(list, cost)
+              slot[j] = now + waitAll(list, cost, pauseWait)
+            end
           end
         end
         debitAll(list, t.cost)
-        for _ = 1, count do chargeShadow(ep, q.settings, q.shadowKey, t.cost) end
+        if q.settings.shadowRate then
+          for _ = 1, count do chargeShadow(ep, q.settings, q.shadowKey, t.cost) end
+        end
         removeTicket(ep, q.qKey, member, t, true)
         if tag > ep.v then ep.v = tag end
         ep.adm = ep.adm + count

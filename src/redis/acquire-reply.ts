@@ -22,5 +22,24 @@ export function splitAcquireReply(flat: unknown[]): AcquireReply {
     // a bundle's slots (see fairQueue.lua), as a posted bundle's: comma-separated
     else if (Array.isArray(v)) mailbox[i] = v.map((x) => (x as number) / 1e6).join(',');
   }
-  return [flat.slice(0, HEADER), flat.slice(resultsAt, resultsEnd), mailbox, flat.slice(mailboxEnd), String(flat[HEADER] ?? '')];
+  return [flat.slice(0, HEADER), results(flat, resultsAt, resultsEnd), mailbox, flat.slice(mailboxEnd), String(flat[HEADER] ?? '')];
+}
+
+/**
+ * The results, five values per request: a bundle's other requests (status 2: `id, 2, count`) are
+ * given as queued (status 1) in the ticket of the entry before them, so a reader meets one form.
+ */
+function results(flat: unknown[], from: number, to: number): unknown[] {
+  const out: unknown[] = [];
+  for (let i = from; i < to; i += 5) {
+    if (flat[i + 1] !== 2) {
+      out.push(flat[i], flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4]);
+      continue;
+    }
+    const first = Number(flat[i]);
+    const n = Number(flat[i + 2]);
+    const [member, eta, tag] = out.slice(-3);
+    for (let k = 0; k < n; k++) out.push(first + k, 1, member, eta, tag);
+  }
+  return out;
 }
