@@ -157,9 +157,15 @@ for k = 0, groups - 1 do
   local tooBig = costAboveBurst(list, cost)
   local bypassed, pauseWait = settings.bypass[tenant], settings.pauseWait
   -- the group's requests that queue go as bundles (one ticket with a count, see fairQueue.lua) when
-  -- they have no deadline: at most what the endpoint's rate pays in one horizon, so a bundle,
-  -- promoted whole once its first request's turn comes, reserves no further than a horizon past it
-  local bundleCap = maxWait < 0 and max(1, floor(horizon * ep.r / cost)) or 1
+  -- they have no deadline: at most what the slowest bucket charged (the endpoint, the namespace
+  -- cap, the tenant's budget) pays in one horizon, so a bundle, promoted whole once its first
+  -- request's turn comes, reserves no further than a horizon past it
+  local bundleCap = 1
+  if maxWait < 0 then
+    local r = ep.r
+    for i = 2, #list do if list[i].r < r then r = list[i].r end end
+    bundleCap = max(1, floor(horizon * r / cost))
+  end
   local id, lastId = firstId, firstId + count - 1
   while id <= lastId do
     local w = waitAll(list, cost, pauseWait)

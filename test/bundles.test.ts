@@ -25,6 +25,25 @@ describe('bundles: alike requests share a ticket', () => {
     expect((await t.inspect('e')).queued).toBe(0);
   });
 
+  it("a bundle is no larger than what the slowest bucket charged pays in one horizon (here the tenant's budget)", async () => {
+    // 10/s x 200 ms = 2 per bundle; without budget 4 (the endpoint's 20/s), at 1/s none
+    const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 200, tenants: { acme: { rate: '10/s', burst: 1 }, slow: { rate: '1/s', burst: 1 } } });
+    const redis = t.redis as Redis;
+    await t.pause('e');
+    const waiting = [
+      ...Array.from({ length: 4 }, () => t.acquire('e', { tenant: 'acme' })),
+      ...Array.from({ length: 3 }, () => t.acquire('e', { tenant: 'slow' })),
+    ];
+    await until('queued', async () => (await t.inspect('e')).queued === 7);
+    const counts = (await redis.zrange(t.keys.queue('e'), 0, -1)).map((m) => `${m.split('|')[4]}:${m.split('|')[9] ?? '1'}`);
+    expect(counts.sort()).toEqual(['acme:2', 'acme:2', 'slow:1', 'slow:1', 'slow:1']);
+    await t.resume('e');
+    for (const slow of waiting.slice(4)) slow.catch(() => undefined); // still waiting at close()
+    const slots = (await Promise.all(waiting.slice(0, 4))).map((a) => a.slot);
+    // the tenant's 10/s holds: 100 ms apart, bundle or not
+    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(99);
+  }, 15_000);
+
   it('a bundle promoted by another process reaches its owner through the mailbox, a slot for each caller', async () => {
     const t1 = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 200 });
     const t2 = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 200, namespace: t1.keys.namespace });
