@@ -102,6 +102,24 @@ describe('bundles: alike requests share a ticket', () => {
     expect((await t.inspect('e')).queued).toBe(0);
   });
 
+  it('a bundle whose rate fell to zero after it queued waits: none of its callers goes without a slot', async () => {
+    const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 2 } }, horizonMs: 200, leaseMs: 3_000 });
+    const redis = t.redis as Redis;
+    await t.pause('e');
+    let admitted = 0;
+    const waiting = Array.from({ length: 4 }, () => t.acquire('e').then((a) => { admitted++; return a; }));
+    await until('queued', async () => (await t.inspect('e')).queued === 4);
+    expect(await redis.zcard(t.keys.queue('e'))).toBe(1);
+    // two tokens in the bucket, no rate: the bundle's last two requests would have no slot
+    await t.configure('e', { rate: '0/s' });
+    await t.resume('e');
+    for (let i = 0; i < 3; i++) expect(await t.tryAcquire('e')).toBe(false); // calls that promote
+    await new Promise((r) => setTimeout(r, 300));
+    expect(admitted).toBe(0);
+    await t.configure('e', { rate: '20/s' });
+    expect(await Promise.all(waiting)).toHaveLength(4);
+  });
+
   it('a bundle gone from the queue without a word: every caller in it queues again and is served', async () => {
     const t = makeThrottler({ endpoints: { e: { rate: '20/s', burst: 1 } }, horizonMs: 200, leaseMs: 3_000 });
     const redis = t.redis as Redis;

@@ -200,19 +200,20 @@ local function promote(q)
         mail(q, t.owner, t.seq, 'x')
       elseif w <= q.horizon then
         local tag, count, slot = tonumber(window[i + 1]), t.count, now + w
-        if count > 1 and waitAll(list, t.cost * count, 0) == INF then
-          -- a rate lowered to zero since the bundle queued: its last request has no slot
-          ep.ho, ep.hu = t.owner, t.alive
-          return
-        end
         if count > 1 then
+          if waitAll(list, t.cost * count, 0) == INF then
+            -- a rate lowered to zero since the bundle queued: its last request has no slot
+            ep.ho, ep.hu = t.owner, t.alive
+            return
+          end
           -- a bundle goes whole: its requests' slots one after another; V moves to its last tag
           local c = loadClass(ep, t.class)
           tag = tag + (count - 1) * t.cost / (c.w > 0 and c.w or 1)
           slot = { slot }
           local cost, pauseWait = t.cost, q.settings.pauseWait
           if list[2] == nil then
-            -- the endpoint's bucket alone: waitForAmount's arithmetic, one debit
+            -- the endpoint's bucket alone: waitForAmount's arithmetic, one debit (a call per
+            -- request cost 4-5% of an admission at saturation, bench/saturation-instructions.sh)
             local hold, tokens, r = ep.hold, ep.t, ep.r
             local lag = (hold ~= nil and hold > now) and hold - now or 0
             for j = 2, count do
