@@ -1,7 +1,7 @@
 /**
  * The saturation scenario of `npm run bench` (4 processes x 32 callers, burst 20) against
  * REDIS_URL, for instruction counts of redis-server under callgrind
- * (bench/saturation-instructions.sh): prints the admissions. T (ms, default 8000), RATE (default
+ * (`bash bench/script-instructions.sh saturation`): prints the admissions. T (ms, default 8000), RATE (default
  * 100/s: redis-server under valgrind keeps up with that), NS (the namespace).
  *
  *   REDIS_URL=redis://127.0.0.1:7000 npx tsx bench/saturation-load.ts

@@ -6,9 +6,10 @@
   KEYS[2] bucket   tokens, fair-queue clock, counters, the fleet's config file values, and per
                    class finish tag, queued count, weight (hash, see endpoint.lua and fairQueue.lua)
   KEYS[3] queue    tickets by start tag (sorted set)
-  KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms (a bundle's: whole ms, never early, comma-separated), 'x'
-                   expired, 'd' dropped (lease lapsed), 'b<burst>' cost above a lowered burst,
-                   each with '@' and the time it was posted (hash, see promote.lua)
+  KEYS[4] mailbox  every process's tickets that left the queue: 'owner|seq' -> slot ms (a
+                   bundle's: whole ms rounded up, comma-separated), 'x' expired, 'd' dropped
+                   (lease lapsed), 'b<burst>' cost above a lowered burst, each with '@' and the
+                   time it was posted (hash, see promote.lua)
   KEYS[5] leases   owners' leases in the slot: owner id -> lease expiry, Redis ms (sorted set,
                    see renewLease in promote.lua)
   KEYS[6] global   the namespace's bucket (hash; read only with a namespace rate, ARGV[9])
@@ -45,7 +46,7 @@
               operator's pause; 'inf'; 0 = none)
     results = id, status, a, b, c per request (per run of a bundle's requests: status 2):
        0 reserved     a = slot (Redis ms)
-       1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers);
+       1 queued       a = ticket member, b = estimated wait ms, c = start tag (the caller recomputes its ETA from later headers)
        2 joined       a = count: this id and the next a - 1 joined the ticket of the entry before (a
                       bundle, see fairQueue.lua; its mail lists their slots in id order, its own first)
     Times, tokens and tags in the header and in statuses 0 and 1 are integers in millionths

@@ -496,20 +496,18 @@ export class EndpointLane {
       }
       this.tickets.delete(seq);
       const ep = this.settings.endpoint;
+      // its callers still waiting (those who gave up stay in place only for the slots below)
+      const waiting = carried.filter((w) => w.phase === 'queued');
       if (value === 'd') {
         this.leaseAt = -Infinity;
-        for (const w of carried) {
-          if (w.phase !== 'done') this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
-        }
+        for (const w of waiting) this.requeue(w, 'ticket dropped: this process did not renew its lease in time (an event-loop stall longer than leaseMs?): queued again');
       } else if (value === 'x') {
-        for (const w of carried) {
-          if (w.phase === 'done') continue;
+        for (const w of waiting) {
           this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, maxWaitMs: w.req.maxWaitMs }, 'ticket expired in the queue');
           this.fail(w, new ThrottleTimeoutError(`"${ep}": maxWaitMs ${w.req.maxWaitMs} passed while queued`, ep));
         }
       } else if (value.startsWith('b')) {
-        for (const w of carried) {
-          if (w.phase === 'done') continue;
+        for (const w of waiting) {
           this.settings.logger.warn({ tenant: w.req.tenant, priority: w.req.priority, cost: w.req.cost, burst: Number(value.slice(1)) }, 'queued ticket refused: the burst was lowered below its cost');
           this.fail(w, new CostAboveBurstError(ep, w.req.cost, Number(value.slice(1))));
         }

@@ -30,17 +30,14 @@ local selfMail = { nil, nil } -- sized for one
 -- value: what happened, or nil for a promotion to `slot` (a bundle's: a list of slots, in its
 -- requests' order; to another owner as whole ms rounded up, one sprintf each instead of num()'s)
 local function mail(q, towner, seq, value, slot)
-  if towner == q.owner then
-    if value == nil and type(slot) == 'table' then
-      for j = 1, #slot do slot[j] = fixed(slot[j]) end
-      value = slot
-    end
+  local self, bundle = towner == q.owner, type(slot) == 'table'
+  if value == nil and bundle then
+    for j = 1, #slot do slot[j] = self and fixed(slot[j]) or ceil(slot[j]) end
+    value = self and slot or table.concat(slot, ',')
+  end
+  if self then
     selfMail[#selfMail + 1] = seq; selfMail[#selfMail + 1] = value or fixed(slot)
     return
-  end
-  if value == nil and type(slot) == 'table' then
-    for j = 1, #slot do slot[j] = ceil(slot[j]) end
-    value = table.concat(slot, ',')
   end
   value = value or num(slot)
   if posts == nil then posts, flags, flagged = {}, {}, {} end
@@ -213,7 +210,7 @@ local function promote(q)
           local cost, pauseWait = t.cost, q.settings.pauseWait
           if list[2] == nil then
             -- the endpoint's bucket alone: waitForAmount's arithmetic, one debit (a call per
-            -- request cost 4-5% of an admission at saturation, bench/saturation-instructions.sh)
+            -- request cost 4-5% of an admission at saturation, bash bench/script-instructions.sh saturation)
             local hold, tokens, r = ep.hold, ep.t, ep.r
             local lag = (hold ~= nil and hold > now) and hold - now or 0
             for j = 2, count do
